@@ -1,0 +1,77 @@
+"""The one error hierarchy of tfjs-store.
+
+::
+
+    TfjsStoreError                     base of everything this package raises on purpose
+    ├── InvalidModelError (ValueError) a model.json, artifact or weight buffer is malformed
+    │   ├── WeightDataError            weight bytes do not match the weight specs
+    │   ├── UnsafePathError            a manifest path would leave the model's folder
+    │   └── IntegrityError             a recorded checksum does not match the bytes
+    ├── HandlerError                   no handler, or several, for a URL (TF.js's wording)
+    ├── ModelNotFoundError             nothing at the URL (also a FileNotFoundError)
+    ├── StorageError (OSError)         the storage underneath failed
+    │   └── HTTPStatusError            an HTTP peer answered with a non-2xx status
+    └── MissingDependencyError         a scheme's package is not installed (also an ImportError)
+
+Every message names the problem and, where it helps, the file and field concerned.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HTTPStatusError",
+    "HandlerError",
+    "IntegrityError",
+    "InvalidModelError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "StorageError",
+    "TfjsStoreError",
+    "UnsafePathError",
+    "WeightDataError",
+]
+
+
+class TfjsStoreError(Exception):
+    """Base class of every error tfjs-store raises on purpose."""
+
+
+class InvalidModelError(TfjsStoreError, ValueError):
+    """A model.json, a set of artifacts or the weight data is malformed."""
+
+
+class WeightDataError(InvalidModelError):
+    """The weight bytes do not match what the weight specs describe."""
+
+
+class UnsafePathError(InvalidModelError):
+    """A weights-manifest path points outside the model's folder."""
+
+
+class IntegrityError(InvalidModelError):
+    """A checksum recorded at save time does not match the stored bytes."""
+
+
+class HandlerError(TfjsStoreError):
+    """No IOHandler, or more than one, was found for a URL."""
+
+
+class ModelNotFoundError(TfjsStoreError, FileNotFoundError):
+    """No model exists at the given URL."""
+
+
+class StorageError(TfjsStoreError, OSError):
+    """The storage underneath a handler failed (I/O, network, permissions)."""
+
+
+class HTTPStatusError(StorageError):
+    """An HTTP peer answered with a status outside 2xx."""
+
+    def __init__(self, message: str, *, status: int, url: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class MissingDependencyError(TfjsStoreError, ImportError):
+    """A URL scheme is known but the package that implements it is not installed."""
