@@ -216,3 +216,34 @@ def artifacts_info(
         weight_specs_bytes=json_byte_length(weight_specs),
         weight_data_bytes=weight_data_bytes,
     )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_bytes(raw: bytes | bytearray | memoryview, where: str = "model.json") -> Any:
+    """Parse JSON as ``JSON.parse`` would accept it, with errors that name ``where``.
+
+    Invalid UTF-8, NaN/Infinity literals, pathological nesting (the C parser's
+    recursion limit) and syntax errors raise ``InvalidModelError``.
+    """
+    import json
+
+    from ..errors import InvalidModelError
+
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidModelError(f"{where} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidModelError(f"{where} is not valid JSON: {exc}") from None
+
+
+def parse_model_json(raw: bytes | bytearray | memoryview, where: str = "model.json") -> ModelJSON:
+    """Bytes of a model.json to a validated ``ModelJSON``."""
+    return ModelJSON.parse(parse_json_bytes(raw, where), where)

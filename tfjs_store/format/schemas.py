@@ -73,6 +73,13 @@ def _loc(loc: Sequence[int | str]) -> str:
 
 def invalid_model_error(exc: ValidationError, where: str) -> InvalidModelError:
     """Turn a pydantic ``ValidationError`` into one readable ``InvalidModelError``."""
+    errors = exc.errors(include_url=False)
+    if len(errors) == 1:
+        original = (errors[0].get("ctx") or {}).get("error")
+        if isinstance(original, InvalidModelError):  # keep the precise subclass
+            loc = _loc(errors[0]["loc"])
+            prefix = f"invalid {where}: " + (f"{loc}: " if loc else "")
+            return type(original)(prefix + str(original))
     problems = []
     for err in exc.errors(include_url=False)[:10]:
         loc = _loc(err["loc"])

@@ -1,0 +1,224 @@
+"""The public verbs: save, load, and model management over any URL.
+
+These mirror TF.js's ``model.save(url)``, ``tf.loadLayersModel(url)`` and
+``tf.io.listModels/copyModel/moveModel/removeModel``, for every store a handler
+exists for, not only the browser's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import HandlerError
+from .format.artifacts import ModelArtifacts
+from .format.schemas import ModelArtifactsInfo, SaveResult
+from .registry import get_load_handlers, get_save_handlers, url_scheme
+
+__all__ = [
+    "clean",
+    "copy_model",
+    "list_models",
+    "load",
+    "move_model",
+    "remove_model",
+    "save",
+]
+
+
+def _options(storage_options: Mapping[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
+    out = dict(options)
+    if storage_options is not None:
+        out["storage_options"] = storage_options
+    return out
+
+
+def _one_handler(url: str, handlers: list[Any], direction: str) -> Any:
+    if not handlers:
+        raise HandlerError(f"Cannot find any {direction} handlers for URL '{url}'")
+    if len(handlers) > 1:
+        raise HandlerError(
+            f"Found more than one ({len(handlers)}) {direction} handlers for URL '{url}'"
+        )
+    return handlers[0]
+
+
+def _save_handler(target: Any, options: dict[str, Any]) -> Any:
+    if isinstance(target, str):
+        return _one_handler(target, get_save_handlers(target, **options), "save")
+    if options:
+        raise TypeError(f"options {sorted(options)} only apply when saving to a URL")
+    return target
+
+
+def _load_handler(target: Any, options: dict[str, Any]) -> Any:
+    if isinstance(target, str):
+        return _one_handler(target, get_load_handlers(target, **options), "load")
+    if options:
+        raise TypeError(f"options {sorted(options)} only apply when loading from a URL")
+    return target
+
+
+def _as_artifacts(model: Any) -> ModelArtifacts:
+    if isinstance(model, ModelArtifacts):
+        return model
+    if isinstance(model, Mapping):
+        return ModelArtifacts.from_weights(model)
+    raise TypeError(
+        "save() takes ModelArtifacts or a mapping of weight name -> numpy array, "
+        f"got {type(model).__name__}"
+    )
+
+
+def save(
+    model: ModelArtifacts | Mapping[str, Any],
+    url: Any,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> SaveResult:
+    """Save a model to a URL or an IOHandler, as TF.js's ``model.save(url)``.
+
+    ``model`` is ``ModelArtifacts`` or a mapping of weight name -> numpy array. Options
+    go to the handler: for fsspec URLs ``shard_size_bytes`` (default 4 MiB), ``layout``
+    (``"shards"``, ``"tfjs-node"``, ``"downloads"``), ``checksums``, ``max_concurrency``.
+    A save never leaves a torn model: the previous model stays loadable until the new
+    one is complete.
+    """
+    handler = _save_handler(url, _options(storage_options, options))
+    if not callable(getattr(handler, "save", None)):
+        raise HandlerError(
+            "save() cannot proceed because the IOHandler provided does not have the "
+            "`save` attribute defined."
+        )
+    result = handler.save(_as_artifacts(model))
+    if not isinstance(result, SaveResult):
+        raise HandlerError(f"{type(handler).__name__}.save() returned {type(result).__name__}, not SaveResult")
+    return result
+
+
+def load(
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, **options: Any
+) -> ModelArtifacts:
+    """Load a model from a URL (a folder, or its model JSON file) or an IOHandler.
+
+    Weight files are read concurrently and checked: every file present, sizes and
+    (where recorded) SHA-256 digests matching, paths confined to the model's folder.
+    ``artifacts.weights()`` then gives numpy arrays that are views into the loaded
+    buffers.
+    """
+    handler = _load_handler(url, _options(storage_options, options))
+    if not callable(getattr(handler, "load", None)):
+        raise HandlerError(
+            "load() cannot proceed because the IOHandler provided does not have the "
+            "`load` attribute defined."
+        )
+    artifacts = handler.load()
+    if not isinstance(artifacts, ModelArtifacts):
+        raise HandlerError(f"{type(handler).__name__}.load() returned {type(artifacts).__name__}, not ModelArtifacts")
+    return artifacts
+
+
+def _manager(url: str, options: dict[str, Any], method: str) -> Any:
+    handlers = get_load_handlers(url, **options)
+    for handler in handlers:
+        if callable(getattr(handler, method, None)):
+            return handler
+    raise HandlerError(f"Cannot find model manager for scheme '{url_scheme(url)}'")
+
+
+def list_models(
+    prefix_url: str, *, storage_options: Mapping[str, Any] | None = None
+) -> dict[str, ModelArtifactsInfo]:
+    """Every model under ``prefix_url``: model URL -> ``ModelArtifactsInfo``.
+
+    A folder whose save never committed its model.json is not a model and is not listed.
+    """
+    return dict(_manager(prefix_url, _options(storage_options, {}), "list_models").list_models())
+
+
+def remove_model(
+    url: str, *, storage_options: Mapping[str, Any] | None = None
+) -> ModelArtifactsInfo:
+    """Remove the model at ``url`` and return its info (model.json goes first)."""
+    return _manager(url, _options(storage_options, {}), "remove_model").remove_model()  # type: ignore[no-any-return]
+
+
+def clean(
+    url: str, *, older_than: float = 0.0, storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Remove leftovers of saves that died (weight and temporary files no committed
+    model.json refers to), older than ``older_than`` seconds. Returns what was removed."""
+    return list(_manager(url, _options(storage_options, {}), "clean").clean(older_than))
+
+
+def _same_url(src: str, dst: str) -> bool:
+    return src.rstrip("/") == dst.rstrip("/")
+
+
+def copy_model(
+    src: str,
+    dst: str,
+    *,
+    src_storage_options: Mapping[str, Any] | None = None,
+    dst_storage_options: Mapping[str, Any] | None = None,
+    **save_options: Any,
+) -> ModelArtifactsInfo:
+    """Copy a model between any two URLs (schemes may differ), as ``tf.io.copyModel``.
+
+    ``save_options`` go to the destination's handler (e.g. ``shard_size_bytes``).
+    """
+    return _clone(src, dst, src_storage_options, dst_storage_options, save_options, move=False)
+
+
+def move_model(
+    src: str,
+    dst: str,
+    *,
+    src_storage_options: Mapping[str, Any] | None = None,
+    dst_storage_options: Mapping[str, Any] | None = None,
+    **save_options: Any,
+) -> ModelArtifactsInfo:
+    """Move a model. Unlike TF.js, the source is removed only after the destination
+    is saved, so a failed move loses nothing."""
+    return _clone(src, dst, src_storage_options, dst_storage_options, save_options, move=True)
+
+
+def _clone(
+    src: str,
+    dst: str,
+    src_options: Mapping[str, Any] | None,
+    dst_options: Mapping[str, Any] | None,
+    save_options: dict[str, Any],
+    *,
+    move: bool,
+) -> ModelArtifactsInfo:
+    if _same_url(src, dst):
+        raise HandlerError(f"Old path and new path are the same: '{src}'")
+    loaders = get_load_handlers(src, **_options(src_options, {}))
+    if not loaders:
+        raise HandlerError(f"Copying failed because no load handler is found for source URL {src}.")
+    if len(loaders) > 1:
+        raise HandlerError(
+            f"Copying failed because more than one ({len(loaders)}) load handlers for source URL {src}."
+        )
+    savers = get_save_handlers(dst, **_options(dst_options, save_options))
+    if not savers:
+        raise HandlerError(
+            f"Copying failed because no save handler is found for destination URL {dst}."
+        )
+    if len(savers) > 1:
+        raise HandlerError(
+            f"Copying failed because more than one ({len(savers)}) save handlers for destination URL {dst}."
+        )
+    artifacts = load(loaders[0])
+    result = save(artifacts, savers[0])
+    if move:
+        manager = loaders[0]
+        if not callable(getattr(manager, "remove_model", None)):
+            raise HandlerError(
+                f"Cannot find model manager for scheme '{url_scheme(src)}': the copy to {dst} "
+                "was saved, the source was kept"
+            )
+        manager.remove_model()
+    return result.model_artifacts_info

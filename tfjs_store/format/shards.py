@@ -1,0 +1,142 @@
+"""Weight bytes as a list of buffers: reading across buffer boundaries, cutting into shards.
+
+TF.js's ``CompositeArrayBuffer`` (spec §2.5) reads a list of buffers as one byte range;
+``CompositeBuffer`` does the same and hands out views wherever a range lies inside one
+buffer, copying only a range that spans two or more.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = [
+    "DEFAULT_SHARD_SIZE",
+    "CompositeBuffer",
+    "as_buffers",
+    "shard_name",
+    "shard_ranges",
+]
+
+DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
+"""The converter's default shard size: 4 MiB (spec §12.1)."""
+
+
+def _as_view(obj: Any) -> memoryview:
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(
+            f"weight data must be bytes-like (bytes, bytearray, memoryview, numpy array), "
+            f"got {type(obj).__name__}"
+        ) from None
+    if not view.c_contiguous:
+        raise TypeError("weight data buffers must be C-contiguous")
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+def as_buffers(weight_data: Any) -> list[memoryview]:
+    """Normalise ``weight_data`` (one buffer or a list of them) to a list of byte views.
+
+    No bytes are copied.
+    """
+    if weight_data is None:
+        return []
+    if isinstance(weight_data, (list, tuple)):
+        return [_as_view(b) for b in weight_data]
+    return [_as_view(weight_data)]
+
+
+class CompositeBuffer:
+    """Several byte buffers read as one range, without joining them."""
+
+    __slots__ = ("_buffers", "_starts", "byte_length")
+
+    def __init__(self, weight_data: Any) -> None:
+        self._buffers = [b for b in as_buffers(weight_data) if len(b)]
+        self._starts: list[int] = []
+        total = 0
+        for buf in self._buffers:
+            self._starts.append(total)
+            total += len(buf)
+        self.byte_length = total
+
+    @property
+    def buffers(self) -> list[memoryview]:
+        return list(self._buffers)
+
+    def read(self, start: int, length: int) -> memoryview:
+        """Bytes ``[start, start + length)``: a view when they lie in one buffer, else a copy."""
+        if length == 0:
+            return memoryview(b"")
+        if start < 0 or length < 0 or start + length > self.byte_length:
+            raise IndexError(
+                f"range [{start}, {start + length}) is outside the {self.byte_length} bytes"
+            )
+        i = bisect.bisect_right(self._starts, start) - 1
+        offset = start - self._starts[i]
+        buf = self._buffers[i]
+        if offset + length <= len(buf):
+            return buf[offset : offset + length]
+        out = bytearray(length)
+        filled = 0
+        while filled < length:
+            buf = self._buffers[i]
+            take = min(len(buf) - offset, length - filled)
+            out[filled : filled + take] = buf[offset : offset + take]
+            filled += take
+            i += 1
+            offset = 0
+        return memoryview(out)
+
+    def read_uint32(self, start: int) -> int:
+        return int.from_bytes(self.read(start, 4), "little")
+
+    def iter_ranges(self, start: int, end: int) -> Iterator[memoryview]:
+        """The views that together make up ``[start, end)``, with no copy."""
+        if start >= end:
+            return
+        i = bisect.bisect_right(self._starts, start) - 1
+        offset = start - self._starts[i]
+        remaining = end - start
+        while remaining > 0:
+            buf = self._buffers[i]
+            take = min(len(buf) - offset, remaining)
+            yield buf[offset : offset + take]
+            remaining -= take
+            i += 1
+            offset = 0
+
+
+def shard_ranges(start: int, end: int, shard_size: int) -> list[tuple[int, int]]:
+    """Cut ``[start, end)`` into consecutive shards of ``shard_size`` bytes (the last shorter).
+
+    An empty range gives no shard, as the converter's ``ceil(total / size)`` does.
+    """
+    if not isinstance(shard_size, int) or isinstance(shard_size, bool) or shard_size <= 0:
+        raise ValueError(f"shard size must be a positive integer, got {shard_size!r}")
+    count = math.ceil((end - start) / shard_size)
+    return [(start + k * shard_size, min(start + (k + 1) * shard_size, end)) for k in range(count)]
+
+
+def shard_name(group: int, index: int, count: int, tag: str | None = None) -> str:
+    """The converter's shard file name, ``group{g}-shard{i}of{n}.bin`` (1-based).
+
+    With a ``tag`` (unique to one save) the name is ``group{g}-shard{i}of{n}.{tag}.bin``.
+    """
+    middle = f".{tag}" if tag else ""
+    return f"group{group}-shard{index}of{count}{middle}.bin"
+
+
+def split_sizes(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive ``(start, end)`` ranges for a list of sizes."""
+    out = []
+    pos = 0
+    for size in sizes:
+        out.append((pos, pos + size))
+        pos += size
+    return out

@@ -1,0 +1,1 @@
+"""IOHandlers: one module per kind of destination, holding only what differs."""

@@ -1,0 +1,276 @@
+"""URL -> IOHandler: the router that entry points feed.
+
+How a URL finds its handler
+---------------------------
+1. Routers registered at run time with ``register_save_router``/``register_load_router``
+   (TF.js's API: a function ``(url) -> handler | None``) are all asked, in order.
+2. The URL's scheme (``s3`` in ``s3://b/m``; ``file`` for a bare path) is looked up
+   among handlers registered by scheme: entry points in the group
+   ``tfjs_store.handlers`` (tfjs-store's own built-ins are registered that way too) and
+   ``register_handler`` calls.
+3. A scheme nobody registered but fsspec knows falls back to the fsspec handler;
+   if fsspec knows it but its package is missing, the error says what to install.
+
+Every match counts: no match and several matches are errors with TF.js's wording.
+
+Adding a scheme from a package
+------------------------------
+In the plugin's ``pyproject.toml``::
+
+    [project.entry-points."tfjs_store.handlers"]
+    sqlite = "my_plugin:SQLiteHandler"
+
+The object is called as ``factory(url, **options)`` and returns an object with
+``save(artifacts)`` and/or ``load()`` (and, for management, ``list_models()`` and
+``remove_model()``). Options the user passes to ``save``/``load`` (such as
+``storage_options``) reach the factory unchanged.
+
+When two distributions claim one scheme
+---------------------------------------
+tfjs-store warns (``HandlerConflictWarning``) naming both, and picks a plugin over
+tfjs-store's own built-in, then the first distribution by name. Choose explicitly with
+the environment variable ``TFJS_STORE_HANDLERS="s3=my-dist,gs=other-dist"`` or
+``prefer_handler("s3", "my-dist")``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from .errors import HandlerError, MissingDependencyError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HandlerConflictWarning",
+    "HandlerEntry",
+    "get_load_handlers",
+    "get_save_handlers",
+    "handler_entries",
+    "prefer_handler",
+    "register_handler",
+    "register_load_router",
+    "register_save_router",
+    "url_scheme",
+]
+
+ENTRY_POINT_GROUP = "tfjs_store.handlers"
+OWN_DISTRIBUTION = "tfjs-store"
+FSSPEC_FALLBACK = "tfjs_store.handlers.fsspec:FsspecHandler"
+ENV_PREFERENCES = "TFJS_STORE_HANDLERS"
+
+Router = Callable[[str], Any]
+
+
+class HandlerConflictWarning(UserWarning):
+    """Two distributions register a handler for the same scheme."""
+
+
+@dataclass(frozen=True)
+class HandlerEntry:
+    """One registered handler: its scheme, where it comes from, and how to load it."""
+
+    scheme: str
+    target: str
+    """``module:attribute`` of the factory, or a description for run-time objects."""
+    source: str
+    """The distribution that registered it, ``runtime``, or ``fsspec (fallback)``."""
+    factory: Callable[..., Any] | None = None
+
+    def load(self) -> Callable[..., Any]:
+        if self.factory is not None:
+            return self.factory
+        module_name, _, attr = self.target.partition(":")
+        import importlib
+
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj  # type: ignore[no-any-return]
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry_points: dict[str, list[HandlerEntry]] | None = None
+        self._runtime: dict[str, HandlerEntry] = {}
+        self._preferences: dict[str, str] = {}
+        self._warned: set[str] = set()
+        self.save_routers: list[Router] = []
+        self.load_routers: list[Router] = []
+
+    def entry_points(self) -> dict[str, list[HandlerEntry]]:
+        with self._lock:
+            if self._entry_points is None:
+                found: dict[str, list[HandlerEntry]] = {}
+                for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                    dist = ep.dist.name if ep.dist is not None else "unknown"
+                    entry = HandlerEntry(ep.name.lower(), ep.value, dist)
+                    same = found.setdefault(entry.scheme, [])
+                    if not any(e.target == entry.target and e.source == entry.source for e in same):
+                        same.append(entry)
+                self._entry_points = found
+            return self._entry_points
+
+    def preferences(self) -> dict[str, str]:
+        prefs = {}
+        for item in os.environ.get(ENV_PREFERENCES, "").split(","):
+            scheme, _, dist = item.partition("=")
+            if scheme.strip() and dist.strip():
+                prefs[scheme.strip().lower()] = dist.strip()
+        prefs.update(self._preferences)
+        return prefs
+
+    def candidates(self, scheme: str) -> list[HandlerEntry]:
+        if scheme in self._runtime:
+            return [self._runtime[scheme]]
+        return list(self.entry_points().get(scheme, []))
+
+    def resolve(self, scheme: str) -> HandlerEntry | None:
+        entries = self.candidates(scheme)
+        if not entries:
+            return self._fsspec_fallback(scheme)
+        if len(entries) == 1:
+            return entries[0]
+        wanted = self.preferences().get(scheme)
+        if wanted is not None:
+            for entry in entries:
+                if _same_dist(entry.source, wanted):
+                    return entry
+        ranked = sorted(entries, key=lambda e: (_same_dist(e.source, OWN_DISTRIBUTION), e.source))
+        chosen = ranked[0]
+        if scheme not in self._warned:
+            self._warned.add(scheme)
+            names = ", ".join(f"{e.source} ({e.target})" for e in entries)
+            warnings.warn(
+                f"several distributions register a tfjs-store handler for '{scheme}://': "
+                f"{names}; using {chosen.source}. Choose with "
+                f"{ENV_PREFERENCES}='{scheme}=DISTRIBUTION' or "
+                f"tfjs_store.prefer_handler('{scheme}', 'DISTRIBUTION').",
+                HandlerConflictWarning,
+                stacklevel=4,
+            )
+        return chosen
+
+    def _fsspec_fallback(self, scheme: str) -> HandlerEntry | None:
+        from fsspec.registry import known_implementations, registry
+
+        if scheme in registry or scheme in known_implementations:
+            return HandlerEntry(scheme, FSSPEC_FALLBACK, "fsspec (fallback)")
+        return None
+
+    def register(self, scheme: str, factory: Callable[..., Any], source: str) -> None:
+        scheme = scheme.lower().removesuffix("://")
+        with self._lock:
+            self._runtime[scheme] = HandlerEntry(
+                scheme, getattr(factory, "__qualname__", repr(factory)), source, factory
+            )
+
+    def prefer(self, scheme: str, distribution: str) -> None:
+        self._preferences[scheme.lower()] = distribution
+
+
+def _same_dist(a: str, b: str) -> bool:
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-").replace(".", "-")
+
+    return norm(a) == norm(b)
+
+
+_REGISTRY = _Registry()
+
+
+def url_scheme(url: str) -> str:
+    """The scheme that picks a handler: ``s3`` for ``s3://…``, the first protocol of a
+    chained URL (``simplecache::s3://…`` -> ``simplecache``), ``file`` for a bare path."""
+    first = url.split("::", 1)[0]
+    if "://" not in first:
+        return "file"
+    return first.split("://", 1)[0].lower()
+
+
+def register_handler(
+    scheme: str, factory: Callable[..., Any], *, source: str = "runtime"
+) -> None:
+    """Register ``factory(url, **options) -> handler`` for a scheme, in this process.
+
+    It takes precedence over entry points for that scheme.
+    """
+    _REGISTRY.register(scheme, factory, source)
+
+
+def prefer_handler(scheme: str, distribution: str) -> None:
+    """When several distributions register ``scheme``, use the one from ``distribution``."""
+    _REGISTRY.prefer(scheme, distribution)
+
+
+def register_save_router(router: Router) -> None:
+    """TF.js's ``tf.io.registerSaveRouter``: ``router(url)`` returns a handler or None."""
+    _REGISTRY.save_routers.append(router)
+
+
+def register_load_router(router: Router) -> None:
+    """TF.js's ``tf.io.registerLoadRouter``."""
+    _REGISTRY.load_routers.append(router)
+
+
+def handler_entries() -> list[dict[str, Any]]:
+    """What is registered: one row per scheme and claimant, with the one in use marked."""
+    rows = []
+    schemes = sorted(set(_REGISTRY.entry_points()) | set(_REGISTRY._runtime))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HandlerConflictWarning)
+        for scheme in schemes:
+            chosen = _REGISTRY.resolve(scheme)
+            entries = _REGISTRY.candidates(scheme)
+            for entry in entries:
+                rows.append(
+                    {
+                        "scheme": scheme,
+                        "target": entry.target,
+                        "source": entry.source,
+                        "active": entry == chosen,
+                        "conflict": len(entries) > 1,
+                    }
+                )
+    return rows
+
+
+def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
+    scheme = url_scheme(url)
+    entry = _REGISTRY.resolve(scheme)
+    if entry is None:
+        return None
+    try:
+        factory = entry.load()
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the handler for {scheme}:// ({entry.target}, from {entry.source}) cannot be "
+            f"imported: {exc}"
+        ) from None
+    return factory(url, **options)
+
+
+def _handlers(url: str, routers: list[Router], options: dict[str, Any]) -> list[Any]:
+    if not isinstance(url, str) or not url:
+        raise HandlerError(f"a model URL must be a non-empty string, got {url!r}")
+    found = [h for h in (r(url) for r in list(routers)) if h is not None]
+    handler = _scheme_handler(url, options)
+    if handler is not None:
+        found.append(handler)
+    return found
+
+
+def get_save_handlers(url: str, **options: Any) -> list[Any]:
+    """Every handler that can save to ``url`` (TF.js's ``tf.io.getSaveHandlers``)."""
+    return _handlers(url, _REGISTRY.save_routers, options)
+
+
+def get_load_handlers(url: str, **options: Any) -> list[Any]:
+    """Every handler that can load from ``url`` (TF.js's ``tf.io.getLoadHandlers``)."""
+    return _handlers(url, _REGISTRY.load_routers, options)
