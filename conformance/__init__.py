@@ -1,0 +1,1 @@
+"""The tfjs-store conformance suite (see conformance/README.md)."""

@@ -1,0 +1,52 @@
+"""``downloads://NAME``: what a browser's ``model.save('downloads://NAME')`` leaves behind.
+
+It writes ``NAME.json`` and ``NAME.weights.bin`` (manifest path ``./NAME.weights.bin``,
+key order of TF.js's ``getModelJSONForModelArtifacts``) into a downloads folder: the
+user's ``~/Downloads`` by default, ``$TFJS_STORE_DOWNLOADS`` if set, or ``folder=`` (any
+fsspec URL). Unlike the browser's, this scheme also loads, from the same place.
+
+The pair is the fsspec handler's ``downloads`` layout in that folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .fsspec import FsspecHandler
+
+__all__ = ["DownloadsHandler", "default_downloads_folder"]
+
+
+def default_downloads_folder() -> str:
+    """``$TFJS_STORE_DOWNLOADS``, else ``~/Downloads``."""
+    return os.environ.get("TFJS_STORE_DOWNLOADS") or str(Path.home() / "Downloads")
+
+
+class DownloadsHandler(FsspecHandler):
+    """Saves ``NAME.json`` + ``NAME.weights.bin`` as browsers download them."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        folder: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        prefix = "downloads://"
+        if not url.startswith(prefix):
+            raise ValueError(f"not a downloads:// URL: {url!r}")
+        name = url[len(prefix) :].strip().rstrip("/") or "model"
+        if name.endswith(".json"):
+            name = name[: -len(".json")]
+        if "/" in name or name in (".", ".."):
+            from ..errors import UnsafePathError
+
+            raise UnsafePathError(f"downloads:// takes a file name prefix, not a path: {name!r}")
+        self.name = name
+        root = (folder or default_downloads_folder()).rstrip("/")
+        options.setdefault("layout", "downloads")
+        super().__init__(f"{root}/{name}.json", storage_options=storage_options, **options)
