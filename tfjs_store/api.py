@@ -93,7 +93,9 @@ def save(
         )
     result = handler.save(_as_artifacts(model))
     if not isinstance(result, SaveResult):
-        raise HandlerError(f"{type(handler).__name__}.save() returned {type(result).__name__}, not SaveResult")
+        raise HandlerError(
+            f"{type(handler).__name__}.save() returned {type(result).__name__}, not SaveResult"
+        )
     return result
 
 
@@ -115,7 +117,10 @@ def load(
         )
     artifacts = handler.load()
     if not isinstance(artifacts, ModelArtifacts):
-        raise HandlerError(f"{type(handler).__name__}.load() returned {type(artifacts).__name__}, not ModelArtifacts")
+        raise HandlerError(
+            f"{type(handler).__name__}.load() returned {type(artifacts).__name__}, "
+            "not ModelArtifacts"
+        )
     return artifacts
 
 
@@ -200,7 +205,8 @@ def _clone(
         raise HandlerError(f"Copying failed because no load handler is found for source URL {src}.")
     if len(loaders) > 1:
         raise HandlerError(
-            f"Copying failed because more than one ({len(loaders)}) load handlers for source URL {src}."
+            f"Copying failed because more than one ({len(loaders)}) load handlers "
+            f"for source URL {src}."
         )
     savers = get_save_handlers(dst, **_options(dst_options, save_options))
     if not savers:
@@ -209,7 +215,8 @@ def _clone(
         )
     if len(savers) > 1:
         raise HandlerError(
-            f"Copying failed because more than one ({len(savers)}) save handlers for destination URL {dst}."
+            f"Copying failed because more than one ({len(savers)}) save handlers "
+            f"for destination URL {dst}."
         )
     artifacts = load(loaders[0])
     result = save(artifacts, savers[0])

@@ -194,9 +194,7 @@ def url_scheme(url: str) -> str:
     return first.split("://", 1)[0].lower()
 
 
-def register_handler(
-    scheme: str, factory: Callable[..., Any], *, source: str = "runtime"
-) -> None:
+def register_handler(scheme: str, factory: Callable[..., Any], *, source: str = "runtime") -> None:
     """Register ``factory(url, **options) -> handler`` for a scheme, in this process.
 
     It takes precedence over entry points for that scheme.

@@ -17,6 +17,7 @@ shard-sized copies on top of the caller's arrays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import posixpath
@@ -99,7 +100,7 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
         # gcsfs probes a gRPC endpoint on first use unless told not to (a ~60 s wait).
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     try:
-        return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
     except ImportError as exc:
         protocol = url.split("://", 1)[0].split("::")[-1]
         hint = _INSTALL_HINTS.get(protocol)
@@ -113,6 +114,7 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
 
             raise HandlerError(f"no filesystem is known for URL '{url}'") from None
         raise
+    return fs, str(path)
 
 
 def _is_local(fs: Any) -> bool:
@@ -187,9 +189,13 @@ class FsspecHandler:
         filesystem: Any = None,
     ) -> None:
         if layout not in ("shards", "tfjs-node", "downloads"):
-            raise ValueError(f"unknown layout {layout!r}; choose 'shards', 'tfjs-node' or 'downloads'")
+            raise ValueError(
+                f"unknown layout {layout!r}; choose 'shards', 'tfjs-node' or 'downloads'"
+            )
         if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
-            raise ValueError(f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}")
+            raise ValueError(
+                f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}"
+            )
         self.url = url
         if filesystem is not None:
             self.fs, path = filesystem, filesystem._strip_protocol(url)
@@ -459,7 +465,8 @@ class FsspecHandler:
                 weight_byte_ranges(group.weights, CompositeBuffer(group_buffers))
             except WeightDataError as exc:
                 raise WeightDataError(
-                    f"{self._url(self.json_path)}: weights group {g} ({', '.join(group.paths) or 'no files'}): {exc}"
+                    f"{self._url(self.json_path)}: weights group {g} "
+                    f"({', '.join(group.paths) or 'no files'}): {exc}"
                 ) from None
         return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(RECORD_KEY,))
 
@@ -551,7 +558,7 @@ class FsspecHandler:
         record: Mapping[str, Any],
     ) -> None:
         digest_jobs: list[tuple[str, Any, str]] = []
-        for manifest_path, rel, buf in zip(manifest_paths, rel_paths, buffers):
+        for manifest_path, rel, buf in zip(manifest_paths, rel_paths, buffers, strict=False):
             entry = record.get(manifest_path) or record.get(rel)
             if not isinstance(entry, dict):
                 continue
@@ -578,7 +585,8 @@ class FsspecHandler:
         if bad:
             raise IntegrityError(
                 f"SHA-256 of weight file(s) {', '.join(bad)} in {self._url(self.folder)} "
-                f"does not match the digest recorded in {self.json_name}: the bytes changed after the save"
+                f"does not match the digest recorded in {self.json_name}: "
+                "the bytes changed after the save"
             )
 
     # -- management ------------------------------------------------------------------
@@ -601,10 +609,8 @@ class FsspecHandler:
         self._remove_paths([self._path(p) for p in rel])
         self._remove_paths(self._stale_leftovers(set(), 0.0))
         if _is_local(self.fs):
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(self.folder)
-            except OSError:
-                pass
         return info
 
     def _info_from_json(
@@ -623,10 +629,8 @@ class FsspecHandler:
             if isinstance(entry, dict) and isinstance(entry.get("size"), int):
                 total += entry["size"]
             elif sizes is not None:
-                try:
+                with contextlib.suppress(InvalidModelError):
                     total += sizes.get(self._path(safe_relative_path(p)), 0)
-                except InvalidModelError:
-                    pass
         if not record and sizes is None:  # no sizes at hand: what the specs say
             total = sum(s.byte_length or 0 for s in model_json.weight_specs)
         return ModelArtifactsInfo(
