@@ -1,0 +1,1 @@
+from support.servers import *  # noqa: F403
