@@ -1,0 +1,572 @@
+"""``http://`` and ``https://``: TF.js's ``tf.io.http`` save and load, from Python.
+
+Save (spec §4.2) sends what ``model.save('http://…')`` sends: one multipart/form-data
+request (``POST`` unless ``request_init`` says otherwise) with the parts ``model.json``
+(application/json, manifest path ``./model.weights.bin``, TF.js's key order and number
+formatting) and ``model.weights.bin`` (application/octet-stream), with a Content-Length
+as browsers send. The weight part is streamed from the artifacts' buffers; no joined copy
+of the weights is made. Any receiver written for TF.js (``request.files['model.json']``)
+reads it.
+
+Load (spec §4.3) follows TF.js's URL rules: each weight URL is the model.json URL up to
+its last ``/``, plus the manifest path, plus the model.json URL's query string
+(``weight_path_prefix`` replaces the first part, ``weight_url_converter`` the whole).
+Unlike TF.js it checks every response's status and each weight group's byte length, so a
+404 page never becomes weights; shards are fetched concurrently, and ``on_progress``
+reports as TF.js does (headers 0→0.5, bodies 0.5→1).
+
+Only the standard library is used (``urllib.request``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import posixpath
+import re
+import secrets
+import string
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from typing import Any
+
+from ..errors import (
+    HTTPStatusError,
+    IntegrityError,
+    InvalidModelError,
+    StorageError,
+    WeightDataError,
+)
+from ..format.artifacts import ModelArtifacts
+from ..format.codec import weight_byte_ranges
+from ..format.jsonfmt import js_stringify, model_json_object, parse_json_bytes
+from ..format.layout import plan_storage
+from ..format.schemas import ModelJSON, SaveResult
+from ..format.shards import CompositeBuffer
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HTTPHandler",
+    "HTTPResponse",
+    "MultipartBody",
+    "encode_multipart",
+    "weight_urls",
+]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds a socket may wait for the peer (per operation, not for the whole transfer)."""
+
+WEIGHTS_PART = "model.weights.bin"
+JSON_PART = "model.json"
+WEIGHTS_PATH = "./model.weights.bin"
+_RECORD_KEY = "tfjsStore"  # sizes/digests a tfjs-store bridge records in model.json
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+_BOUNDARY_CHARS = string.ascii_letters + string.digits
+_READ_CHUNK = 1 << 20
+
+
+# -- responses -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    """What a peer answered: what ``SaveResult.responses`` holds for http saves."""
+
+    url: str
+    status: int
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = field(default=b"", repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status, as ``Response.ok``."""
+        return 200 <= self.status < 300
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+# -- the multipart body ------------------------------------------------------------------
+
+
+def new_boundary() -> str:
+    """A boundary in the style browsers use (``----`` plus 16 random letters and digits)."""
+    return "----tfjsStoreBoundary" + "".join(secrets.choice(_BOUNDARY_CHARS) for _ in range(16))
+
+
+class MultipartBody:
+    """A multipart/form-data body made of byte views, iterated without joining them.
+
+    Iterating it (as ``http.client`` does) yields the parts' bytes in order; it can be
+    iterated again (a redirect re-sends it). ``content_length`` is known up front.
+    """
+
+    def __init__(self, boundary: str, parts: Sequence[tuple[str, str, Sequence[Any]]]) -> None:
+        if not re.fullmatch(r"[0-9A-Za-z'()+_,./:=?-]{1,70}", boundary):
+            raise ValueError(f"invalid multipart boundary {boundary!r}")
+        self.boundary = boundary
+        self._chunks: list[memoryview] = []
+        for name, content_type, views in parts:
+            head = (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n"
+            )
+            self._chunks.append(memoryview(head.encode("ascii")))
+            self._chunks.extend(memoryview(v).cast("B") for v in views if len(memoryview(v)))
+            self._chunks.append(memoryview(b"\r\n"))
+        self._chunks.append(memoryview(f"--{boundary}--\r\n".encode("ascii")))
+        self.content_length = sum(len(c) for c in self._chunks)
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __iter__(self) -> Iterator[memoryview]:
+        return iter(self._chunks)
+
+    def __len__(self) -> int:
+        return self.content_length
+
+    def to_bytes(self) -> bytes:
+        """The whole body as one bytes object (a copy; for tests and small models)."""
+        return b"".join(self._chunks)
+
+
+def encode_multipart(
+    model_json: bytes, weight_data: Sequence[Any] | None, *, boundary: str | None = None
+) -> MultipartBody:
+    """The body TF.js's http save sends: ``model.json`` then ``model.weights.bin``.
+
+    ``weight_data`` is a list of byte buffers sent one after the other as the weights
+    part; ``None`` leaves the part out, as TF.js does when a model has no weight data.
+    """
+    parts: list[tuple[str, str, Sequence[Any]]] = [(JSON_PART, "application/json", [model_json])]
+    if weight_data is not None:
+        parts.append((WEIGHTS_PART, "application/octet-stream", list(weight_data)))
+    return MultipartBody(boundary or new_boundary(), parts)
+
+
+# -- URL rules ---------------------------------------------------------------------------
+
+
+def _split_model_url(url: str) -> tuple[str, str]:
+    """TF.js's ``parseUrl``: (everything up to the last ``/`` inclusive, query suffix)."""
+    slash = url.rfind("/")
+    question = url.rfind("?")
+    prefix = url[: slash + 1] if slash >= 0 else "/"
+    suffix = url[question:] if question > slash else ""
+    return prefix, suffix
+
+
+def weight_urls(
+    model_url: str,
+    paths: Sequence[str],
+    *,
+    weight_path_prefix: str | None = None,
+    weight_url_converter: Callable[[str], str] | None = None,
+) -> list[str]:
+    """The URL of each manifest path, by TF.js's rules (plain concatenation, no slash added).
+
+    ``weight_url_converter(path)`` wins over everything; otherwise the URL is
+    ``(weight_path_prefix or <model URL up to its last '/'>) + path + <model URL's query>``.
+    """
+    if weight_url_converter is not None:
+        out = []
+        for p in paths:
+            converted = weight_url_converter(p)
+            if not isinstance(converted, str) or not converted:
+                raise TypeError(
+                    f"weight_url_converter({p!r}) must return a non-empty URL string, "
+                    f"got {converted!r}"
+                )
+            out.append(converted)
+        return out
+    prefix, suffix = _split_model_url(model_url)
+    if weight_path_prefix:
+        prefix = weight_path_prefix
+    return [prefix + p + suffix for p in paths]
+
+
+def _remove_dot_segments(path: str) -> str:
+    # RFC 3986 §5.2.4, as browsers' URL parser applies it before fetching.
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    result = "/".join(out)
+    return result if result.startswith("/") or not path.startswith("/") else "/" + result
+
+
+def normalize_url(url: str) -> str:
+    """A URL as ``fetch`` would request it: dot segments resolved, unsafe bytes escaped."""
+    parts = urllib.parse.urlsplit(url)
+    path = _remove_dot_segments(parts.path) if parts.path else "/"
+    path = urllib.parse.quote(path, safe="/%:@!$&'()*+,;=-._~")
+    query = urllib.parse.quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+# -- the handler -------------------------------------------------------------------------
+
+
+def _headers(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    items = value.items() if isinstance(value, Mapping) else value
+    out = []
+    for item in items:
+        try:
+            key, val = item
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"request_init['headers'] must be a mapping or (name, value) pairs, got {value!r}"
+            ) from None
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise ValueError(f"header names and values must be strings, got {key!r}: {val!r}")
+        if any(c in key + val for c in "\r\n\x00"):
+            raise ValueError(f"header {key!r} contains a line break or NUL")
+        out.append((key, val))
+    return out
+
+
+class HTTPHandler:
+    """TF.js's ``tf.io.http(url, options)``: save to and load from an http(s) URL.
+
+    Parameters
+    ----------
+    url:
+        Where to POST the model (save), or the model JSON's URL (load).
+    request_init:
+        TF.js's ``requestInit``, the keys ``"method"`` (default ``POST`` to save, ``GET``
+        to load) and ``"headers"`` (a mapping or pairs), used for every request. A
+        ``"body"`` is refused, as in TF.js; so is a Content-Type header on save (the
+        multipart boundary goes there).
+    weight_path_prefix:
+        Replaces the model.json folder URL in weight URLs (plain concatenation: no ``/``
+        is inserted; the model.json query string is still appended), as in TF.js.
+    weight_url_converter:
+        ``f(manifest_path) -> URL``, used as is for each weight file (a synchronous
+        counterpart of TF.js's async ``weightUrlConverter``).
+    on_progress:
+        ``f(fraction)`` during load: 0→0.5 as responses arrive, 0.5→1 as bodies complete.
+        Called from worker threads, one call at a time, with fractions that never decrease.
+    max_concurrency:
+        Weight files fetched at once.
+    timeout:
+        Socket timeout in seconds for each blocking operation.
+    verify:
+        When the model.json carries tfjs-store's size/SHA-256 record (a tfjs-store bridge
+        served it), check the weight files against it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        request_init: Mapping[str, Any] | None = None,
+        weight_path_prefix: str | None = None,
+        weight_url_converter: Callable[[str], str] | None = None,
+        on_progress: Callable[[float], Any] | None = None,
+        max_concurrency: int = 16,
+        timeout: float = DEFAULT_TIMEOUT,
+        verify: bool = True,
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ValueError("URL path for http must not be null, undefined or empty.")
+        if not _SCHEME.match(url):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        init = dict(request_init or {})
+        if "body" in init:
+            raise ValueError("requestInit is expected to have no pre-existing body, but has one.")
+        unknown = sorted(set(init) - {"method", "headers"})
+        if unknown:
+            raise ValueError(
+                f"request_init keys {unknown} are not supported; use 'method' and 'headers'"
+            )
+        method = init.get("method")
+        if method is not None and (not isinstance(method, str) or not method.isalpha()):
+            raise ValueError(f"request_init['method'] must be an HTTP method name, got {method!r}")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        if weight_url_converter is not None and not callable(weight_url_converter):
+            raise TypeError("weight_url_converter must be callable")
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError("on_progress must be callable")
+        self.url = url
+        self.method: str | None = method.upper() if method else None
+        self.headers = _headers(init.get("headers"))
+        self.weight_path_prefix = weight_path_prefix
+        self.weight_url_converter = weight_url_converter
+        self.on_progress = on_progress
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.verify = verify
+        self._opener = urllib.request.build_opener()
+
+    # -- transport -------------------------------------------------------------------
+
+    def _request(
+        self,
+        url: str,
+        method: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        data: Any = None,
+        on_headers: Callable[[], None] | None = None,
+    ) -> HTTPResponse:
+        """One request; the answer whatever its status (only transport failures raise)."""
+        target = normalize_url(url)
+        req = urllib.request.Request(target, data=data, method=method)
+        for key, value in [*self.headers, *headers]:
+            req.add_header(key, value)
+        try:
+            try:
+                resp = self._opener.open(req, timeout=self.timeout)
+            except urllib.error.HTTPError as err:  # a non-2xx answer: still a response
+                resp = err
+            with contextlib.closing(resp):
+                status = int(resp.getcode())
+                if on_headers is not None:
+                    on_headers()
+                body = _read_body(resp) if 200 <= status < 300 else resp.read()
+                return HTTPResponse(
+                    url=url,
+                    status=status,
+                    reason=str(getattr(resp, "reason", "") or ""),
+                    headers=tuple((str(k), str(v)) for k, v in resp.headers.items()),
+                    body=bytes(body) if not isinstance(body, bytes) else body,
+                )
+        except urllib.error.URLError as exc:
+            raise StorageError(f"{method} {url} failed: {exc.reason}") from None
+        except (HTTPException, OSError) as exc:
+            raise StorageError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+
+    # -- save ------------------------------------------------------------------------
+
+    def save(self, artifacts: ModelArtifacts) -> SaveResult:
+        """POST (or ``request_init['method']``) the model as TF.js's multipart body."""
+        if isinstance(artifacts.model_topology, (bytes, bytearray, memoryview)):
+            raise InvalidModelError(
+                "BrowserHTTPRequest.save() does not support saving model topology in binary "
+                "formats yet."
+            )
+        if any(k.lower() == "content-type" for k, _ in self.headers):
+            raise ValueError(
+                "request_init headers must not set Content-Type for a save: the multipart "
+                "boundary is sent there"
+            )
+        plan = plan_storage(artifacts, layout="single", single_path=WEIGHTS_PATH)
+        model_json = js_stringify(model_json_object(plan.model_json, "tfjs")).encode(
+            "utf-8", "surrogatepass"
+        )
+        weights = plan.data.buffers if artifacts.weight_data is not None else None
+        body = encode_multipart(model_json, weights)
+        method = self.method or "POST"
+        response = self._request(
+            self.url,
+            method,
+            headers=[("Content-Type", body.content_type), ("Content-Length", str(len(body)))],
+            data=body,
+        )
+        if not response.ok:
+            detail = response.text().strip()[:300]
+            raise HTTPStatusError(
+                f"BrowserHTTPRequest.save() failed due to HTTP response status "
+                f"{response.status}." + (f" The server answered: {detail}" if detail else ""),
+                status=response.status,
+                url=self.url,
+            )
+        return SaveResult(
+            model_artifacts_info=artifacts.info(), responses=[response], url=self.url
+        )
+
+    # -- load ------------------------------------------------------------------------
+
+    def load(self) -> ModelArtifacts:
+        """Fetch model.json, then every weight file concurrently; check status and sizes."""
+        method = self.method or "GET"
+        response = self._request(self.url, method)
+        if not response.ok:
+            raise HTTPStatusError(
+                f"Request to {self.url} failed with status code {response.status}. Please "
+                "verify this URL points to the model JSON of the model to load.",
+                status=response.status,
+                url=self.url,
+            )
+        model_json = self._parse(response.body)
+        paths = model_json.weight_paths
+        urls = weight_urls(
+            self.url,
+            paths,
+            weight_path_prefix=self.weight_path_prefix,
+            weight_url_converter=self.weight_url_converter,
+        )
+        buffers = self._fetch_weights(urls, paths, method)
+        self._check(model_json, urls, buffers)
+        return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(_RECORD_KEY,))
+
+    def _parse(self, raw: bytes) -> ModelJSON:
+        try:
+            obj = parse_json_bytes(raw, self.url)
+        except InvalidModelError as exc:
+            if self.url.split("?", 1)[0].endswith(".pb"):
+                hint = (
+                    " Your path contains a .pb file extension. Support for .pb models have "
+                    "been removed in TensorFlow.js 1.0 in favor of .json models."
+                )
+            else:
+                hint = " Please make sure the server is serving valid JSON for this request."
+            raise InvalidModelError(
+                f"Failed to parse model JSON of response from {self.url}.{hint} ({exc})"
+            ) from None
+        if not isinstance(obj, dict) or (
+            obj.get("modelTopology") is None and obj.get("weightsManifest") is None
+        ):
+            raise InvalidModelError(
+                f"The JSON from HTTP path {self.url} contains neither model topology or "
+                "manifest for weights."
+            )
+        return ModelJSON.parse(obj, self.url)
+
+    def _fetch_weights(
+        self, urls: Sequence[str], paths: Sequence[str], method: str
+    ) -> list[bytes]:
+        if not urls:
+            return []
+        progress = _Progress(self.on_progress, len(urls))
+
+        def fetch(item: tuple[str, str]) -> bytes:
+            url, path = item
+            resp = self._request(url, method, on_headers=progress.headers_done)
+            if not resp.ok:
+                raise HTTPStatusError(
+                    f"Request to {url} failed with status code {resp.status} while fetching "
+                    f"weight file {path!r} of {self.url}",
+                    status=resp.status,
+                    url=url,
+                )
+            progress.body_done()
+            return resp.body
+
+        items = list(zip(urls, paths, strict=True))
+        with ThreadPoolExecutor(min(self.max_concurrency, len(urls))) as pool:
+            return list(pool.map(fetch, items))
+
+    def _check(self, model_json: ModelJSON, urls: Sequence[str], buffers: Sequence[bytes]) -> None:
+        pos = 0
+        for g, group in enumerate(model_json.weights_manifest or [], start=1):
+            group_buffers = buffers[pos : pos + len(group.paths)]
+            group_urls = urls[pos : pos + len(group.paths)]
+            pos += len(group.paths)
+            try:
+                weight_byte_ranges(group.weights, CompositeBuffer(list(group_buffers)))
+            except WeightDataError as exc:
+                sizes = ", ".join(
+                    f"{u} ({len(b)} bytes)" for u, b in zip(group_urls, group_buffers, strict=True)
+                )
+                raise WeightDataError(
+                    f"{self.url}: weights group {g} ({sizes or 'no files'}): {exc}"
+                ) from None
+        record = (model_json.model_extra or {}).get(_RECORD_KEY)
+        files = record.get("files") if isinstance(record, dict) else None
+        if not isinstance(files, dict):
+            return
+        for path, url, buf in zip(model_json.weight_paths, urls, buffers, strict=True):
+            entry = files.get(path) or files.get(posixpath.normpath(path))
+            if not isinstance(entry, dict):
+                continue
+            size = entry.get("size")
+            if isinstance(size, int) and size != len(buf):
+                raise WeightDataError(
+                    f"weight file {url} is {len(buf)} bytes but {self.url} recorded {size} bytes"
+                )
+            digest = entry.get("sha256")
+            if not (self.verify and isinstance(digest, str)):
+                continue
+            if hashlib.sha256(buf).hexdigest() != digest:
+                raise IntegrityError(
+                    f"SHA-256 of weight file {url} does not match the digest recorded in "
+                    f"{self.url}"
+                )
+
+
+def _read_body(resp: Any) -> bytes | bytearray:
+    length = resp.headers.get("Content-Length")
+    try:
+        expected = int(length) if length is not None else None
+    except ValueError:
+        expected = None
+    if expected is not None and expected >= 0:
+        buf = bytearray(expected)
+        view = memoryview(buf)
+        got = 0
+        while got < expected:
+            n = resp.readinto(view[got : got + _READ_CHUNK])
+            if not n:
+                break
+            got += n
+        if got != expected:
+            raise StorageError(
+                f"the response from {resp.geturl()} ended after {got} of its {expected} bytes"
+            )
+        return buf
+    return bytes(resp.read())
+
+
+class _Progress:
+    """TF.js's two-phase progress (responses 0→0.5, bodies 0.5→1), serialised.
+
+    Each event adds ``0.5 / count``, so the fractions never decrease even when one
+    file's body completes before another file's response arrives; when every response
+    comes before any body completes (TF.js's order) the values are TF.js's."""
+
+    def __init__(self, callback: Callable[[float], Any] | None, count: int) -> None:
+        self._callback = callback
+        self._count = count
+        self._headers = 0
+        self._bodies = 0
+        self._lock = threading.Lock()
+
+    def headers_done(self) -> None:
+        with self._lock:
+            self._headers += 1
+            self._report()
+
+    def body_done(self) -> None:
+        with self._lock:
+            self._bodies += 1
+            self._report()
+
+    def _report(self) -> None:
+        if self._callback is not None:
+            self._callback(0.5 * (self._headers + self._bodies) / self._count)
