@@ -1115,6 +1115,75 @@ async function cmdMakeFixtures(o) {
   return { root, made };
 }
 
+// ---- commands added for the interop matrix (tests/interop/) ----------------------------------------
+// save-url --model KIND --url URL [--optimizer NAME] [--seed N] [--metadata JSON]
+//   Builds KIND exactly as build-and-save does (same weights, same one epoch of training when
+//   --optimizer is given) and saves it with model.save(URL, {includeOptimizer}) to any URL TF.js
+//   routes: http(s):// (TF.js's own multipart POST, e.g. into the tfjs-store bridge) or file://.
+//   stdout: {"ok", "command", "url", "modelArtifactsInfo" (no dateSaved), "responseStatus"
+//            (http only, else null), "weights", "optimizerWeights", "input", "predictions",
+//            "trainingLoss"}  (the same shapes as build-and-save's expected.json)
+async function cmdSaveURL(o) {
+  const kind = o.model;
+  if (!kind) throw new Error('--model KIND is required');
+  if (!o.url) throw new Error('--url URL is required');
+  const seed = o.seed === undefined ? 1 : Number(o.seed);
+  const optimizerName = o.optimizer || null;
+  const metadata = o.metadata === undefined ? null
+    : (typeof o.metadata === 'string' ? JSON.parse(o.metadata) : o.metadata);
+  const { model, spec, loss } = await buildModel(kind, seed, optimizerName, metadata);
+  const includeOptimizer = optimizerName != null;
+  const res = await model.save(o.url, { includeOptimizer });
+  const inputs = predictBatch(spec, seed);
+  return {
+    url: o.url,
+    modelArtifactsInfo: cleanInfo(res.modelArtifactsInfo),
+    responseStatus: res.responses && res.responses.length ? res.responses[0].status : null,
+    weights: await modelWeights(model),
+    optimizerWeights: includeOptimizer ? await optimizerWeights(model) : [],
+    input: await Promise.all(inputs.map((t) => tensorInfo(t))),
+    predictions: await predictInfo(model, inputs),
+    trainingLoss: loss === null ? null : { epochLoss: loss, hex: float32Hex(loss) },
+  };
+}
+
+// graph-predict --url URL_OR_PATH --inputs JSON
+//   tf.loadGraphModel(URL) (the model's modelInitializer, if any, runs on load), then
+//   model.executeAsync(inputs). --inputs: a JSON object {inputName: TENSOR-like} or a list of
+//   TENSOR-like in model.inputs order (string tensors as {"strings": [...]}).
+//   stdout: {"ok", "command", "inputNames", "outputNames", "outputs": [TENSOR + name],
+//            "weights": [TENSOR + name] (model.weights in key order, first tensor of each),
+//            "hasSignature": bool}
+async function cmdGraphPredict(o) {
+  if (!o.url) throw new Error('--url is required');
+  if (o.inputs === undefined) throw new Error('--inputs JSON is required');
+  const model = await tf.loadGraphModel(toLoadURL(o.url));
+  const spec = typeof o.inputs === 'string' ? JSON.parse(o.inputs) : o.inputs;
+  const inputNames = model.inputs.map((t) => t.name);
+  let feed;
+  if (Array.isArray(spec)) {
+    if (spec.length !== inputNames.length) {
+      throw new Error(`model has ${inputNames.length} inputs (${inputNames.join(', ')}), got ${spec.length}`);
+    }
+    feed = {};
+    spec.forEach((d, i) => { feed[inputNames[i]] = tensorFromJSON(d); });
+  } else {
+    feed = {};
+    for (const [name, d] of Object.entries(spec)) feed[name] = tensorFromJSON(d);
+  }
+  let ys = await model.executeAsync(feed);
+  if (!Array.isArray(ys)) ys = [ys];
+  const outputNames = model.outputs.map((t) => t.name);
+  const outputs = [];
+  for (let i = 0; i < ys.length; i++) outputs.push(await tensorInfo(ys[i], outputNames[i]));
+  const weights = [];
+  for (const [name, list] of Object.entries(model.weights)) {
+    const t = Array.isArray(list) ? list[0] : list;
+    weights.push(await tensorInfo(t, name));
+  }
+  return { inputNames, outputNames, outputs, weights, hasSignature: model.signature != null };
+}
+
 // ---- main ---------------------------------------------------------------------------------------
 function parseArgs(argv) {
   const o = {};
@@ -1148,6 +1217,8 @@ const COMMANDS = {
   'number-format': cmdNumberFormat,
   'codec-vectors': cmdCodecVectors,
   'make-fixtures': cmdMakeFixtures,
+  'save-url': cmdSaveURL,
+  'graph-predict': cmdGraphPredict,
 };
 
 async function main() {
