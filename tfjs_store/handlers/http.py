@@ -406,9 +406,7 @@ class HTTPHandler:
                 status=response.status,
                 url=self.url,
             )
-        return SaveResult(
-            model_artifacts_info=artifacts.info(), responses=[response], url=self.url
-        )
+        return SaveResult(model_artifacts_info=artifacts.info(), responses=[response], url=self.url)
 
     # -- load ------------------------------------------------------------------------
 
@@ -458,9 +456,7 @@ class HTTPHandler:
             )
         return ModelJSON.parse(obj, self.url)
 
-    def _fetch_weights(
-        self, urls: Sequence[str], paths: Sequence[str], method: str
-    ) -> list[bytes]:
+    def _fetch_weights(self, urls: Sequence[str], paths: Sequence[str], method: str) -> list[bytes]:
         if not urls:
             return []
         progress = _Progress(self.on_progress, len(urls))
@@ -515,8 +511,7 @@ class HTTPHandler:
                 continue
             if hashlib.sha256(buf).hexdigest() != digest:
                 raise IntegrityError(
-                    f"SHA-256 of weight file {url} does not match the digest recorded in "
-                    f"{self.url}"
+                    f"SHA-256 of weight file {url} does not match the digest recorded in {self.url}"
                 )
 
 

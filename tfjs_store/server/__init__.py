@@ -1,0 +1,119 @@
+"""``tfjs-store serve``: the bridge from browsers (TF.js's ``model.save('http://…')``) to buckets.
+
+An ASGI app (Starlette, run by uvicorn) over any store URL::
+
+    POST/PUT /models/{name}            TF.js's multipart upload -> tfjs_store.save(ROOT/name)
+    GET      /models/{name}/model.json the stored model.json   (tf.loadLayersModel)
+    GET      /models/{name}/{file}     a weight file named in that model.json (Range works)
+    GET      /models/{name}            the model's ModelArtifactsInfo
+    GET      /models                   every model under the root
+    DELETE   /models/{name}            tfjs_store.remove_model(ROOT/name)
+    GET      /openapi.json             the OpenAPI document
+
+In a browser::
+
+    await model.save('http://127.0.0.1:8000/models/my-model');
+    const m = await tf.loadLayersModel('http://127.0.0.1:8000/models/my-model/model.json');
+
+Needs the ``server`` extra: ``pip install 'tfjs-store[server]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["create_app", "serve"]
+
+_HINT = "install it with: pip install 'tfjs-store[server]'"
+
+
+def _app_module() -> Any:
+    try:
+        from . import app
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the tfjs-store server needs starlette and python-multipart ({exc}); {_HINT}"
+        ) from None
+    return app
+
+
+def create_app(
+    root_url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    token: str | None = None,
+    cors_origins: Sequence[str] = (),
+    max_upload_bytes: int = 1 << 30,
+    shard_size_bytes: int = 4 * 1024 * 1024,
+    layout: str = "shards",
+    public_read: bool = False,
+    spool_dir: str | None = None,
+) -> Starlette:
+    """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
+
+    Parameters
+    ----------
+    root_url:
+        Any URL tfjs-store saves to (``s3://bucket/models``, ``gs://…``, ``memory://…``)
+        or a local folder (created if missing).
+    storage_options:
+        fsspec options for ``root_url`` (credentials, endpoints).
+    token:
+        Require ``Authorization: Bearer TOKEN`` on every request (401 otherwise).
+    cors_origins:
+        Browser origins allowed to call the bridge (``"*"`` for any). Empty: no CORS.
+    max_upload_bytes:
+        Largest upload body accepted (1 GiB by default); larger ones get 413.
+    shard_size_bytes:
+        Weight shard size of stored models (4 MiB, the converter's default).
+    layout:
+        ``"shards"`` (converter-style shards, atomic replace) or ``"single"``
+        (``model.json`` + ``model.weights.bin`` byte for byte as TF.js sent them).
+    public_read:
+        With ``token``, GET requests need no token.
+    spool_dir:
+        Where uploads are spilled while they arrive (default: the system temp folder).
+    """
+    module = _app_module()
+    app: Starlette = module.create_app(
+        root_url,
+        storage_options=storage_options,
+        token=token,
+        cors_origins=cors_origins,
+        max_upload_bytes=max_upload_bytes,
+        shard_size_bytes=shard_size_bytes,
+        layout=layout,
+        public_read=public_read,
+        spool_dir=spool_dir,
+    )
+    return app
+
+
+def serve(
+    root_url: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    **app_options: Any,
+) -> None:
+    """Run the bridge with uvicorn until interrupted (what ``tfjs-store serve`` calls).
+
+    ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
+    ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
+    ``public_read``, ``spool_dir``). ``port=0`` picks a free port.
+    """
+    app = create_app(root_url, **app_options)
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the tfjs-store server needs uvicorn ({exc}); {_HINT}"
+        ) from None
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,594 @@
+"""The bridge's routes: TF.js uploads in, models out, over any store URL.
+
+Everything that touches a model goes through the public API (``tfjs_store.save``,
+``list_models``, ``remove_model``); serving the stored files to ``tf.loadLayersModel``
+reads them with fsspec, restricted to ``model.json`` and the files its manifest names.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import posixpath
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+import tfjs_store
+
+from .openapi import openapi_document
+from .upload import ReceivedUpload, UploadError, receive_multipart
+
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_SHARD_SIZE_BYTES",
+    "InvalidNameError",
+    "check_model_name",
+    "create_app",
+]
+
+DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
+"""1 GiB: TF.js cannot save a model over 2 GB anyway (spec §2.5)."""
+DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024 * 1024
+READ_CHUNK = 4 * 1024 * 1024
+MAX_NAME_SEGMENTS = 8
+NAME_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}")
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}(/[A-Za-z0-9._-]{1,128}){0,7}$"
+_RECORD_KEY = "tfjsStore"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+Layout = Literal["shards", "single"]
+
+
+class InvalidNameError(ValueError):
+    """A model name the bridge refuses (it could leave the root, or is malformed)."""
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a safe model name, else ``InvalidNameError``.
+
+    A name is 1 to 8 ``/``-separated segments of 1 to 128 characters from
+    ``A-Z a-z 0-9 . _ -``; ``.`` and ``..`` segments are refused (nothing may leave the
+    root), and so is a last segment ``model.json`` (that URL is the model's JSON file).
+    """
+    segments = name.split("/")
+    if not name or len(segments) > MAX_NAME_SEGMENTS:
+        raise InvalidNameError(
+            f"invalid model name {name!r}: use 1 to {MAX_NAME_SEGMENTS} '/'-separated segments"
+        )
+    for seg in segments:
+        if seg in (".", ".."):
+            raise InvalidNameError(f"invalid model name {name!r}: '.' and '..' are not allowed")
+        if not NAME_SEGMENT.fullmatch(seg):
+            raise InvalidNameError(
+                f"invalid model name {name!r}: each segment is 1-128 characters from "
+                "A-Z a-z 0-9 . _ -"
+            )
+    if segments[-1] == "model.json":
+        raise InvalidNameError(f"invalid model name {name!r}: it cannot end with 'model.json'")
+    return name
+
+
+def _safe_file(path: str) -> str | None:
+    """A manifest path made relative and checked, or None if it would leave the folder."""
+    if not path or "\\" in path or "\x00" in path or "://" in path or path.startswith("/"):
+        return None
+    norm = posixpath.normpath(path)
+    if norm in (".", "..") or norm.startswith("../") or "?" in norm or "#" in norm:
+        return None
+    return norm
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _info_json(info: Any) -> dict[str, Any]:
+    return info.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
+
+
+def _status_for(exc: BaseException) -> int:
+    if isinstance(exc, tfjs_store.ModelNotFoundError):
+        return 404
+    if isinstance(exc, tfjs_store.InvalidModelError):
+        return 400
+    if isinstance(exc, tfjs_store.StorageError):
+        return 502
+    return 500
+
+
+class Bridge:
+    """State and handlers of one app: the root, its filesystem and the options."""
+
+    def __init__(
+        self,
+        root_url: str,
+        *,
+        storage_options: Mapping[str, Any] | None,
+        token: str | None,
+        public_read: bool,
+        max_upload_bytes: int,
+        shard_size_bytes: int,
+        layout: Layout,
+        spool_dir: str | None,
+    ) -> None:
+        import fsspec.core
+
+        if "://" not in root_url and "::" not in root_url:
+            root_url = os.path.abspath(os.path.expanduser(root_url))
+        self.root_url = root_url.rstrip("/") or "/"
+        self.storage_options = dict(storage_options or {})
+        self.fs, path = fsspec.core.url_to_fs(self.root_url, **self.storage_options)
+        self.root_path = str(path).rstrip("/")
+        self.token = token
+        self.public_read = public_read
+        self.max_upload_bytes = max_upload_bytes
+        self.shard_size_bytes = shard_size_bytes
+        self.layout = layout
+        self.spool_dir = spool_dir
+        self._is_local = "file" in _protocols(self.fs)
+        if self._is_local:
+            os.makedirs(self.root_path, exist_ok=True)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def model_url(self, name: str) -> str:
+        return f"{self.root_url}/{name}" if self.root_url != "/" else f"/{name}"
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root_path, *parts])
+
+    def authorized(self, request: Request, *, write: bool) -> bool:
+        if self.token is None or (self.public_read and not write):
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
+
+    def unauthorized(self) -> JSONResponse:
+        return _error(
+            401,
+            "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+            {"WWW-Authenticate": 'Bearer realm="tfjs-store"'},
+        )
+
+    def _read_json_sync(self, name: str) -> bytes | None:
+        path = self._path(name, "model.json")
+        try:
+            return bytes(self.fs.cat_file(path))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if getattr(exc, "errno", None) in (2, 20, 21):
+                return None
+            raise
+
+    async def read_model_json(self, name: str) -> bytes | None:
+        return await anyio.to_thread.run_sync(self._read_json_sync, name)
+
+    # -- routes ----------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        if not self.authorized(request, write=False):
+            return self.unauthorized()
+        try:
+            found = await anyio.to_thread.run_sync(
+                lambda: tfjs_store.list_models(
+                    self.root_url, storage_options=self.storage_options or None
+                )
+            )
+        except tfjs_store.TfjsStoreError as exc:
+            return _error(_status_for(exc), str(exc))
+        models = []
+        prefix = self.root_path + "/"
+        for url, info in found.items():
+            path = str(self.fs._strip_protocol(url)).rstrip("/")
+            if not path.startswith(prefix):
+                continue
+            name = path[len(prefix) :]
+            try:
+                check_model_name(name)
+            except InvalidNameError:
+                continue  # not reachable through the bridge's URLs
+            models.append(self._entry(request, name, info))
+        models.sort(key=lambda m: m["name"])
+        return JSONResponse({"models": models})
+
+    def _entry(self, request: Request, name: str, info: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "modelUrl": self._model_json_path(request, name),
+            "modelArtifactsInfo": _info_json(info),
+        }
+
+    def _model_json_path(self, request: Request, name: str) -> str:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return f"{root}/models/{name}/model.json"
+
+    async def model_route(self, request: Request) -> Response:
+        raw = request.path_params["name"]
+        segments = [s for s in raw.split("/") if s not in ("", ".")]
+        method = request.method
+        if method in ("POST", "PUT"):
+            if segments and segments[-1] == "model.json":
+                segments = segments[:-1]  # model.save('http://host/models/m/model.json')
+            return await self.upload(request, "/".join(segments))
+        if method == "DELETE":
+            return await self.delete(request, "/".join(segments))
+        return await self.get(request, segments)
+
+    async def upload(self, request: Request, name: str) -> Response:
+        if not self.authorized(request, write=True):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+        except InvalidNameError as exc:
+            return _error(400, str(exc))
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
+            return _error(
+                413,
+                f"the upload is {int(declared)} bytes, over the limit of "
+                f"{self.max_upload_bytes} bytes",
+                {"Connection": "close"},
+            )
+        try:
+            received = await receive_multipart(
+                request.stream(),
+                request.headers.get("content-type"),
+                max_bytes=self.max_upload_bytes,
+                max_json_bytes=min(MAX_JSON_BYTES, self.max_upload_bytes),
+                spool_dir=self.spool_dir,
+            )
+        except UploadError as exc:
+            headers = {"Connection": "close"} if exc.status == 413 else None
+            return _error(exc.status, exc.message, headers)
+        try:
+            result = await anyio.to_thread.run_sync(self._store, name, received)
+        except tfjs_store.TfjsStoreError as exc:
+            return _error(_status_for(exc), str(exc))
+        finally:
+            received.close()
+        body = {
+            "name": name,
+            "modelUrl": self._model_json_path(request, name),
+            "modelArtifactsInfo": result,
+        }
+        return JSONResponse(body, status_code=200)
+
+    def _store(self, name: str, received: ReceivedUpload) -> dict[str, Any]:
+        obj = _parse_json(received.model_json)
+        model_json = tfjs_store.ModelJSON.parse(obj, "the uploaded model.json")
+        artifacts = tfjs_store.ModelArtifacts.from_model_json(
+            model_json, received.weight_data(), drop_keys=(_RECORD_KEY,)
+        )
+        if self.layout == "single":
+            result = tfjs_store.save(
+                artifacts,
+                self.model_url(name) + "/model.json",
+                storage_options=self.storage_options or None,
+                layout="downloads",
+            )
+        else:
+            result = tfjs_store.save(
+                artifacts,
+                self.model_url(name),
+                storage_options=self.storage_options or None,
+                shard_size_bytes=self.shard_size_bytes,
+            )
+        info = _info_json(result.model_artifacts_info)
+        del artifacts, result  # release the views into the mapped weights
+        return info
+
+    async def delete(self, request: Request, name: str) -> Response:
+        if not self.authorized(request, write=True):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+        except InvalidNameError as exc:
+            return _error(400, str(exc))
+        try:
+            info = await anyio.to_thread.run_sync(
+                lambda: tfjs_store.remove_model(
+                    self.model_url(name), storage_options=self.storage_options or None
+                )
+            )
+        except tfjs_store.TfjsStoreError as exc:
+            return _error(_status_for(exc), str(exc))
+        return JSONResponse({"name": name, "modelArtifactsInfo": _info_json(info)})
+
+    async def get(self, request: Request, segments: list[str]) -> Response:
+        if not self.authorized(request, write=False):
+            return self.unauthorized()
+        if ".." in segments or not segments:
+            return _error(400, f"invalid model path {'/'.join(segments)!r}")
+        if segments[-1] == "model.json":
+            name = "/".join(segments[:-1])
+            try:
+                check_model_name(name)
+            except InvalidNameError as exc:
+                return _error(400, str(exc))
+            raw = await self.read_model_json(name)
+            if raw is None:
+                return _error(404, f"no model named {name!r}")
+            return Response(
+                raw, media_type="application/json", headers={"Cache-Control": "no-cache"}
+            )
+        whole = "/".join(segments)
+        if len(segments) <= MAX_NAME_SEGMENTS:
+            try:
+                check_model_name(whole)
+                raw = await self.read_model_json(whole)
+            except InvalidNameError:
+                raw = None
+            if raw is not None:
+                return await self.info(request, whole)
+        # A weight file: the longest model name whose manifest lists the rest.
+        for k in range(min(len(segments) - 1, MAX_NAME_SEGMENTS), 0, -1):
+            name = "/".join(segments[:k])
+            rel = "/".join(segments[k:])
+            try:
+                check_model_name(name)
+            except InvalidNameError:
+                continue
+            raw = await self.read_model_json(name)
+            if raw is None:
+                continue
+            size = _manifest_file_size(raw, rel)
+            if size is False:
+                continue
+            return await self.serve_file(request, self._path(name, rel), size)
+        return _error(404, f"no model or weight file at {whole!r}")
+
+    async def info(self, request: Request, name: str) -> Response:
+        try:
+            found = await anyio.to_thread.run_sync(
+                lambda: tfjs_store.list_models(
+                    self.model_url(name), storage_options=self.storage_options or None
+                )
+            )
+        except tfjs_store.TfjsStoreError as exc:
+            return _error(_status_for(exc), str(exc))
+        target = self._path(name)
+        for url, info in found.items():
+            if str(self.fs._strip_protocol(url)).rstrip("/") == target:
+                return JSONResponse(self._entry(request, name, info))
+        return _error(404, f"no model named {name!r}")
+
+    async def serve_file(self, request: Request, path: str, size: int | None) -> Response:
+        if size is None:
+            try:
+                size = await anyio.to_thread.run_sync(self._size, path)
+            except FileNotFoundError:
+                return _error(404, "weight file listed in model.json is missing from storage")
+        start, end = 0, size
+        status = 200
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
+        range_header = request.headers.get("range")
+        if range_header:
+            parsed = _parse_range(range_header, size)
+            if parsed is None:
+                return Response(
+                    status_code=416, headers={"Content-Range": f"bytes */{size}", **headers}
+                )
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["Content-Length"] = str(end - start)
+        if request.method == "HEAD":
+            return Response(
+                status_code=status, headers=headers, media_type="application/octet-stream"
+            )
+        first = b""
+        if end > start:  # read the first chunk now, so a missing file is still a 404
+            try:
+                first = await anyio.to_thread.run_sync(
+                    self._read, path, start, min(end, start + READ_CHUNK)
+                )
+            except FileNotFoundError:
+                return _error(404, "weight file listed in model.json is missing from storage")
+        return StreamingResponse(
+            self._stream(path, start + len(first), end, first),
+            status_code=status,
+            headers=headers,
+            media_type="application/octet-stream",
+        )
+
+    def _size(self, path: str) -> int:
+        self.fs.invalidate_cache(posixpath.dirname(path))
+        return int(self.fs.size(path))
+
+    def _read(self, path: str, start: int, end: int) -> bytes:
+        data = bytes(self.fs.cat_file(path, start=start, end=end))
+        if len(data) != end - start:
+            raise OSError(f"{path}: read {len(data)} bytes of {end - start}")
+        return data
+
+    async def _stream(self, path: str, pos: int, end: int, first: bytes) -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        while pos < end:
+            chunk = await anyio.to_thread.run_sync(
+                self._read, path, pos, min(end, pos + READ_CHUNK)
+            )
+            pos += len(chunk)
+            yield chunk
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(
+            openapi_document(
+                token=self.token is not None,
+                public_read=self.public_read,
+                max_upload_bytes=self.max_upload_bytes,
+                version=tfjs_store.__version__,
+            )
+        )
+
+
+def _parse_json(raw: bytes) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return json.loads(text, parse_constant=reject)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise tfjs_store.InvalidModelError(
+            f"the uploaded model.json is not valid JSON: {exc}"
+        ) from None
+
+
+def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
+    """The recorded size of ``rel`` if the model.json names it (None: size not recorded);
+    False if it does not name it (or the JSON cannot be read)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(obj, dict) or not isinstance(obj.get("weightsManifest"), list):
+        return False
+    named = False
+    for group in obj["weightsManifest"]:
+        paths = group.get("paths") if isinstance(group, dict) else None
+        for p in paths if isinstance(paths, list) else []:
+            if isinstance(p, str) and _safe_file(p) == rel:
+                named = True
+    if not named:
+        return False
+    record = obj.get(_RECORD_KEY)
+    files = record.get("files") if isinstance(record, dict) else None
+    if isinstance(files, dict):
+        for key, entry in files.items():
+            if _safe_file(str(key)) == rel and isinstance(entry, dict):
+                size = entry.get("size")
+                if isinstance(size, int) and size >= 0:
+                    return size
+    return None
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    m = _RANGE.match(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        return None
+    if m.group(1):
+        start = int(m.group(1))
+        end = int(m.group(2)) + 1 if m.group(2) else size
+        if start >= size or end <= start:
+            return None
+        return start, min(end, size)
+    suffix = int(m.group(2))
+    if suffix == 0:
+        return None
+    return max(0, size - suffix), size
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def create_app(
+    root_url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    token: str | None = None,
+    cors_origins: Sequence[str] = (),
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    shard_size_bytes: int = DEFAULT_SHARD_SIZE_BYTES,
+    layout: Layout = "shards",
+    public_read: bool = False,
+    spool_dir: str | None = None,
+) -> Starlette:
+    """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
+
+    Parameters
+    ----------
+    root_url:
+        Where models live: any URL tfjs-store saves to (``s3://bucket/models``,
+        ``gs://…``, ``memory://…``) or a local folder (created if missing). Model
+        ``NAME`` is stored at ``ROOT_URL/NAME``.
+    storage_options:
+        fsspec options for ``root_url`` (credentials, endpoints).
+    token:
+        If set, every request must carry ``Authorization: Bearer TOKEN`` (401
+        otherwise); with ``public_read`` only uploads and deletions need it.
+    cors_origins:
+        Origins allowed to call the bridge from a browser (``"*"`` for any), e.g.
+        ``["http://localhost:3000"]``. Empty: no CORS headers (same-origin only).
+    max_upload_bytes:
+        Largest accepted upload body; a larger one is answered with 413.
+    shard_size_bytes:
+        Weight shard size for stored models (``layout="shards"``).
+    layout:
+        ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, written under
+        names unique to each save, model.json last (readers never see a torn model).
+        ``"single"``: ``model.json`` and ``model.weights.bin`` exactly as TF.js sent
+        them, byte for byte (overwritten in place).
+    public_read:
+        With a ``token``, let GET requests through without it.
+    spool_dir:
+        Folder for the temporary files uploads are spilled to (default: the system's).
+
+    Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload),
+    ``GET /models/{name}/model.json`` and its weight files, ``GET /models/{name}``
+    (info), ``GET /models``, ``DELETE /models/{name}``, ``GET /openapi.json``.
+    """
+    if not isinstance(max_upload_bytes, int) or max_upload_bytes <= 0:
+        raise ValueError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
+    if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
+        raise ValueError(f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}")
+    if layout not in ("shards", "single"):
+        raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
+    if token is not None and not token:
+        raise ValueError("token must be a non-empty string (or None for no auth)")
+    if isinstance(cors_origins, str):
+        cors_origins = [cors_origins]
+    bridge = Bridge(
+        root_url,
+        storage_options=storage_options,
+        token=token,
+        public_read=public_read,
+        max_upload_bytes=max_upload_bytes,
+        shard_size_bytes=shard_size_bytes,
+        layout=layout,
+        spool_dir=spool_dir,
+    )
+    routes = [
+        Route("/openapi.json", bridge.openapi, methods=["GET"]),
+        Route("/models", bridge.list_models, methods=["GET"]),
+        Route(
+            "/models/{name:path}",
+            bridge.model_route,
+            methods=["GET", "POST", "PUT", "DELETE"],
+        ),
+    ]
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Range"],
+                expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"],
+                allow_private_network=True,
+                max_age=600,
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.bridge = bridge
+    return app

@@ -1,0 +1,295 @@
+"""The bridge's OpenAPI 3.1 document, written by hand to say exactly what the routes do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}(/[A-Za-z0-9._-]{1,128}){0,7}$"
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json_response(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": (
+        "Model name: 1 to 8 '/'-separated segments of 1-128 characters from "
+        "A-Z a-z 0-9 . _ - ('.' and '..' are refused, and so is a last segment "
+        "'model.json'). The model is stored at ROOT_URL/NAME."
+    ),
+    "schema": {"type": "string", "pattern": NAME_PATTERN},
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {"type": "string", "description": "What went wrong."},
+            "status": {"type": "integer", "description": "The HTTP status, repeated."},
+        },
+    },
+    "ModelArtifactsInfo": {
+        "type": "object",
+        "description": "TF.js's ModelArtifactsInfo (byte counts as TF.js computes them).",
+        "required": ["dateSaved", "modelTopologyType"],
+        "properties": {
+            "dateSaved": {"type": "string", "format": "date-time"},
+            "modelTopologyType": {"type": "string", "enum": ["JSON", "GraphDef"]},
+            "modelTopologyBytes": {"type": ["integer", "null"], "minimum": 0},
+            "weightSpecsBytes": {"type": ["integer", "null"], "minimum": 0},
+            "weightDataBytes": {"type": ["integer", "null"], "minimum": 0},
+        },
+    },
+    "ModelEntry": {
+        "type": "object",
+        "required": ["name", "modelUrl", "modelArtifactsInfo"],
+        "properties": {
+            "name": {"type": "string"},
+            "modelUrl": {
+                "type": "string",
+                "description": "Path of the model's model.json on this server "
+                "(give it to tf.loadLayersModel).",
+            },
+            "modelArtifactsInfo": {"$ref": "#/components/schemas/ModelArtifactsInfo"},
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["models"],
+        "properties": {
+            "models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelEntry"}}
+        },
+    },
+    "Removed": {
+        "type": "object",
+        "required": ["name", "modelArtifactsInfo"],
+        "properties": {
+            "name": {"type": "string"},
+            "modelArtifactsInfo": {"$ref": "#/components/schemas/ModelArtifactsInfo"},
+        },
+    },
+    "Upload": {
+        "type": "object",
+        "description": "The body TF.js's model.save('http://…') sends (tf.io.http).",
+        "required": ["model.json"],
+        "properties": {
+            "model.json": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "description": "The model JSON (modelTopology, weightsManifest, …). Its "
+                "manifest paths are ignored: the weights part holds all weights in "
+                "manifest order.",
+            },
+            "model.weights.bin": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "All weight bytes, concatenated in manifest order.",
+            },
+        },
+    },
+}
+
+
+def openapi_document(
+    *, token: bool, public_read: bool, max_upload_bytes: int, version: str
+) -> dict[str, Any]:
+    """The document for one app's settings (auth is described only when it applies)."""
+    write_security: list[dict[str, list[str]]] = [{"bearer": []}] if token else []
+    read_security = write_security if not public_read else []
+    unauthorized = {"401": _error_response("Missing or wrong bearer token.")} if token else {}
+    read_unauthorized = unauthorized if not public_read else {}
+
+    def op(security: list[dict[str, list[str]]], **fields: Any) -> dict[str, Any]:
+        out = dict(fields)
+        out["security"] = security
+        return out
+
+    upload_responses = {
+        "200": _json_response("Stored. TF.js's save() resolves.", "ModelEntry"),
+        "400": _error_response(
+            "Invalid name, malformed multipart body, or a model.json / weight data that "
+            "is not a valid TF.js model. Nothing is stored."
+        ),
+        **unauthorized,
+        "413": _error_response(f"Body larger than the limit ({max_upload_bytes} bytes)."),
+        "415": _error_response("Content-Type is not multipart/form-data."),
+        "502": _error_response("The storage behind the bridge failed."),
+    }
+    upload_body = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"$ref": "#/components/schemas/Upload"},
+                "encoding": {
+                    "model.json": {"contentType": "application/json"},
+                    "model.weights.bin": {"contentType": "application/octet-stream"},
+                },
+            }
+        },
+    }
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tfjs-store bridge",
+            "version": version,
+            "description": (
+                "Receives TensorFlow.js models saved with model.save('http://HOST/models/NAME') "
+                "and stores them in a bucket or folder; serves them back to "
+                "tf.loadLayersModel('http://HOST/models/NAME/model.json')."
+            ),
+        },
+        "paths": {
+            "/models": {
+                "get": op(
+                    read_security,
+                    operationId="listModels",
+                    summary="List stored models",
+                    responses={
+                        "200": _json_response("Every model under the root.", "ModelList"),
+                        **read_unauthorized,
+                        "502": _error_response("The storage behind the bridge failed."),
+                    },
+                )
+            },
+            "/models/{name}": {
+                "parameters": [_NAME_PARAM],
+                "post": op(
+                    write_security,
+                    operationId="uploadModel",
+                    summary="Store a model sent by TF.js's model.save(url)",
+                    requestBody=upload_body,
+                    responses=upload_responses,
+                ),
+                "put": op(
+                    write_security,
+                    operationId="uploadModelPut",
+                    summary="Store a model (requestInit: {method: 'PUT'})",
+                    requestBody=upload_body,
+                    responses=upload_responses,
+                ),
+                "get": op(
+                    read_security,
+                    operationId="modelInfo",
+                    summary="A model's ModelArtifactsInfo",
+                    responses={
+                        "200": _json_response("The model's info.", "ModelEntry"),
+                        "400": _error_response("Invalid model name."),
+                        **read_unauthorized,
+                        "404": _error_response("No such model."),
+                        "502": _error_response("The storage behind the bridge failed."),
+                    },
+                ),
+                "delete": op(
+                    write_security,
+                    operationId="removeModel",
+                    summary="Remove a model (model.json first, then its weight files)",
+                    responses={
+                        "200": _json_response("Removed; the info it had.", "Removed"),
+                        "400": _error_response("Invalid model name."),
+                        **unauthorized,
+                        "404": _error_response("No such model."),
+                        "502": _error_response("The storage behind the bridge failed."),
+                    },
+                ),
+            },
+            "/models/{name}/model.json": {
+                "parameters": [_NAME_PARAM],
+                "get": op(
+                    read_security,
+                    operationId="getModelJson",
+                    summary="The stored model.json (for tf.loadLayersModel)",
+                    responses={
+                        "200": {
+                            "description": "The model JSON as stored.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "400": _error_response("Invalid model name."),
+                        **read_unauthorized,
+                        "404": _error_response("No such model."),
+                    },
+                ),
+            },
+            "/models/{name}/{weightPath}": {
+                "parameters": [
+                    _NAME_PARAM,
+                    {
+                        "name": "weightPath",
+                        "in": "path",
+                        "required": True,
+                        "description": "A weight file named in the model's weightsManifest.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "get": op(
+                    read_security,
+                    operationId="getWeightFile",
+                    summary="A weight file named in the model's manifest (Range supported)",
+                    parameters=[
+                        {
+                            "name": "Range",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": r"^bytes=\d*-\d*$"},
+                        }
+                    ],
+                    responses={
+                        "200": {
+                            "description": "The file's bytes.",
+                            "content": {
+                                "application/octet-stream": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "206": {
+                            "description": "The requested byte range.",
+                            "content": {
+                                "application/octet-stream": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "400": _error_response("Invalid path."),
+                        **read_unauthorized,
+                        "404": _error_response(
+                            "No such model, or the file is not in its manifest."
+                        ),
+                        "416": {"description": "The range is outside the file."},
+                    },
+                ),
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {"schemas": _SCHEMAS},
+    }
+    if token:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    return doc
