@@ -118,9 +118,14 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
 
 
 def _is_local(fs: Any) -> bool:
+    """Paths are OS paths: a LocalFileSystem, or a wrapper that passes paths to one
+    unchanged and says so as ``local_filesystem`` (``tfjs_store.testing.FaultyFileSystem``).
+    Local writes still go through ``fs`` so that such a wrapper sees every one."""
     from fsspec.implementations.local import LocalFileSystem
 
-    return isinstance(fs, LocalFileSystem)
+    return isinstance(fs, LocalFileSystem) or isinstance(
+        getattr(fs, "local_filesystem", None), LocalFileSystem
+    )
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -278,6 +283,8 @@ class FsspecHandler:
                 raise StorageError(
                     f"path {self.folder} exists as a file; it must be absent or a folder"
                 ) from None
+            except OSError as exc:
+                raise _storage_error("creating folder", self.folder, exc) from exc
 
     def _read_previous_paths(self) -> set[str]:
         try:
@@ -307,11 +314,11 @@ class FsspecHandler:
             def write_local(f: ShardFile) -> tuple[str, str]:
                 path = self._path(safe_relative_path(f.path))
                 parent = posixpath.dirname(path)
-                if parent != self.folder:
-                    os.makedirs(parent, exist_ok=True)
                 h = hashlib.sha256() if want_digest else None
                 try:
-                    with open(path, "wb") as out:
+                    if parent != self.folder:
+                        self.fs.makedirs(parent, exist_ok=True)
+                    with self.fs.open(path, "wb") as out:
                         for view in data.iter_ranges(f.start, f.end):
                             out.write(view)
                             if h is not None:
@@ -368,9 +375,11 @@ class FsspecHandler:
         try:
             if _is_local(self.fs):
                 temp = f"{target}.{tag}.tmp"
-                with open(temp, "wb") as out:
+                with self.fs.open(temp, "wb") as out:
                     out.write(body)
-                os.replace(temp, target)
+                if self.fs.isdir(target):  # mv would move the file into it
+                    raise IsADirectoryError(f"{target} is a folder")
+                self.fs.mv(temp, target)  # a rename: atomic
             else:
                 self.fs.pipe_file(target, body)
         except Exception as exc:

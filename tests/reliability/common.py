@@ -1,0 +1,107 @@
+"""Shared helpers of the reliability tests: versioned models that prove themselves
+complete, the heavy-mode switch, and back-door checks of what a folder holds."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from tfjs_store import ModelArtifacts
+from tfjs_store.format.schemas import ManifestGroup
+
+HEAVY = os.environ.get("TFJS_STORE_HEAVY", "") not in ("", "0")
+"""``TFJS_STORE_HEAVY=1`` runs the long variants (more trials, more rounds)."""
+
+SHARD_SIZE = 1024
+"""Small shards, so that every test model has several files in each of two groups."""
+
+TAGGED = re.compile(r"^group\d+-shard\d+of\d+\.[0-9a-z]{12}\.bin$")
+TEMP_JSON = re.compile(r"^.+\.json\.[0-9a-z]{12}\.tmp$")
+
+
+def scaled(ci: int, heavy: int) -> int:
+    """A count for CI, or the heavy one under ``TFJS_STORE_HEAVY=1``."""
+    return heavy if HEAVY else ci
+
+
+def versioned_model(version: int, size: int = 700) -> ModelArtifacts:
+    """A two-group model whose every byte follows from ``version``.
+
+    ``check_version`` rebuilds it from the version recorded in its metadata, so a model
+    made of pieces of two saves (a torn model) cannot pass as either.
+    """
+    rng = np.random.default_rng(version)
+    artifacts = ModelArtifacts.from_weights(
+        {
+            "dense/kernel": rng.standard_normal(size).astype(np.float32),
+            "dense/bias": rng.integers(-1000, 1000, size // 3).astype(np.int32),
+            "words": np.array([f"v{version}-{i}" for i in range(5)], dtype=object),
+        },
+        optimizer_weights={
+            "iter": np.int32(version),
+            "m": rng.random(size // 2).astype(np.float32),
+        },
+        model_topology={"class_name": "Sequential", "config": {"name": f"v{version}"}},
+        format="layers-model",
+        user_defined_metadata={"version": version},
+    )
+    specs = list(artifacts.weight_specs or [])
+    artifacts.weights_manifest = [
+        ManifestGroup(paths=[], weights=specs[:3]),
+        ManifestGroup(paths=[], weights=specs[3:]),
+    ]
+    return artifacts
+
+
+def model_bytes(artifacts: ModelArtifacts) -> bytes:
+    return b"".join(bytes(b) for b in artifacts.buffers)
+
+
+def check_version(loaded: ModelArtifacts) -> int:
+    """The version of a loaded model, after checking it is exactly that version."""
+    meta = loaded.user_defined_metadata or {}
+    version = meta.get("version")
+    assert isinstance(version, int), f"no version in the loaded model's metadata: {meta!r}"
+    want = versioned_model(version, size=_size_of(loaded))
+    assert loaded.model_topology == want.model_topology, f"v{version}: topology differs"
+    assert [s.to_json_obj() for s in loaded.weight_specs or []] == [
+        s.to_json_obj() for s in want.weight_specs or []
+    ], f"v{version}: weight specs differ"
+    assert model_bytes(loaded) == model_bytes(want), f"v{version}: weight bytes differ (torn)"
+    return version
+
+
+def _size_of(loaded: ModelArtifacts) -> int:
+    for spec in loaded.weight_specs or []:
+        if spec.name == "dense/kernel":
+            return int(spec.shape[0])
+    raise AssertionError("the loaded model has no dense/kernel weight")
+
+
+def folder_names(fs: Any, path: str) -> list[str]:
+    """Names of the files directly in ``path`` (nothing if it does not exist)."""
+    try:
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
+    except FileNotFoundError:
+        return []
+
+
+def referenced(fs: Any, path: str) -> set[str]:
+    """model.json plus the weight files it names, read through the back door."""
+    import json
+
+    raw = fs.cat_file(f"{path}/model.json")
+    manifest = json.loads(raw)["weightsManifest"]
+    return {"model.json"} | {p.removeprefix("./") for g in manifest for p in g["paths"]}
+
+
+def strays(fs: Any, path: str) -> list[str]:
+    """Files in the folder no committed model.json refers to."""
+    names = folder_names(fs, path)
+    if "model.json" not in names:
+        return names
+    keep = referenced(fs, path)
+    return [n for n in names if n not in keep]
