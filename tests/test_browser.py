@@ -1,0 +1,189 @@
+"""Real TF.js in Debian's Chromium: the browser schemes and the bridge into an S3 bucket.
+
+The page (tests/js/browser/page.js, TF.js 4.22.0's tf.min.js, cpu backend) is served
+from one origin; two bridges over folders of a bucket on moto's S3 server listen on
+other ports, so every request to them is cross-origin and CORS is really exercised:
+
+* ``shards``: the default layout, small shards (several per model), no token;
+* ``single``: TF.js's two files byte for byte, bearer token (the page's PUT with an
+  Authorization header is preflighted).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support.browser import (
+    BROWSER_JS_DIR,
+    TFJS_BUNDLE,
+    ensure_chromium,
+    run_playwright,
+    running_bridge,
+    running_static,
+)
+from support.servers import s3_storage_options
+from support.tfjs import ensure_node_modules, node_executable
+
+import tfjs_store
+
+pytestmark = [pytest.mark.browser, pytest.mark.s3, pytest.mark.timeout(300)]
+
+TOKEN = "browser-test-token"
+SHARD = 256
+
+
+def _weights_hex(artifacts: tfjs_store.ModelArtifacts) -> list[dict[str, Any]]:
+    out = []
+    for spec, array in zip(artifacts.weight_specs or [], artifacts.weights().values(), strict=True):
+        out.append(
+            {
+                "name": spec.name,
+                "shape": list(spec.shape),
+                "hex": np.ascontiguousarray(array, "<f4").tobytes().hex(),
+            }
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser_run(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: Any, s3_bucket: str
+) -> dict[str, Any]:
+    if node_executable() is None:
+        pytest.skip("Node.js is not installed (needed for playwright-core)")
+    ensure_node_modules()
+    chromium = ensure_chromium()
+    options = s3_storage_options(s3_server.url)
+    root = f"s3://{s3_bucket}/browser-{uuid.uuid4().hex[:8]}"
+    downloads = tmp_path_factory.mktemp("downloads")
+    page_routes = {
+        "/index.html": ((BROWSER_JS_DIR / "index.html").read_bytes(), "text/html; charset=utf-8"),
+        "/page.js": ((BROWSER_JS_DIR / "page.js").read_bytes(), "text/javascript"),
+        "/tf.min.js": (TFJS_BUNDLE.read_bytes(), "text/javascript"),
+    }
+    shards_options = {"cors_origins": [], "shard_size_bytes": SHARD}
+    single_options = {"cors_origins": [], "token": TOKEN, "layout": "single"}
+    with running_static(page_routes) as page_url:
+        shards_options["cors_origins"] = single_options["cors_origins"] = [page_url]
+        with (
+            running_bridge(f"{root}/shards", storage_options=options, **shards_options) as shards,
+            running_bridge(f"{root}/single", storage_options=options, **single_options) as single,
+        ):
+            answer = run_playwright(
+                {
+                    "executablePath": chromium,
+                    "pageUrl": f"{page_url}/index.html",
+                    "downloadsDir": str(downloads),
+                    "expectDownloads": 2,
+                    "args": {
+                        "bridgeShards": shards,
+                        "bridgeSingle": single,
+                        "token": TOKEN,
+                        "name": "m",
+                    },
+                }
+            )
+    fs = s3_fs(options)
+    return {
+        "answer": answer,
+        "result": answer["result"],
+        "downloads": downloads,
+        "root": root,
+        "options": options,
+        "fs": fs,
+        "page_url": page_url,
+    }
+
+
+def s3_fs(options: dict[str, Any]) -> Any:
+    import fsspec
+
+    return fsspec.filesystem("s3", **{**options, "use_listings_cache": False})
+
+
+def test_page_ran_real_tfjs_on_cpu_cross_origin(browser_run: dict[str, Any]) -> None:
+    result = browser_run["result"]
+    assert result["backend"] == "cpu"
+    assert result["origin"] == browser_run["page_url"]
+    assert {"localstorage://m", "indexeddb://m", "indexeddb://m-from-bridge"} <= set(
+        result["browserModels"]
+    )
+
+
+def test_downloads_pair_loads_in_python(browser_run: dict[str, Any]) -> None:
+    downloads: Path = browser_run["downloads"]
+    assert sorted(browser_run["answer"]["downloads"]) == ["m.json", "m.weights.bin"]
+    artifacts = tfjs_store.load(str(downloads / "m.json"))
+    assert _weights_hex(artifacts) == browser_run["result"]["weights"]
+    model_json = json.loads((downloads / "m.json").read_bytes())
+    assert model_json["weightsManifest"][0]["paths"] == ["./m.weights.bin"]
+
+
+def test_single_layout_arrives_byte_exact(browser_run: dict[str, Any]) -> None:
+    """The PUT through the bridge stores exactly the bytes TF.js sends (= its downloads)."""
+    result = browser_run["result"]
+    assert result["putStatus"] == 200
+    assert result["putBody"]["name"] == "m"
+    assert result["putBody"]["modelUrl"] == "/models/m/model.json"
+    fs = browser_run["fs"]
+    folder = f"{browser_run['root']}/single/m"
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.find(folder)) == [
+        "model.json",
+        "model.weights.bin",
+    ]
+    downloads: Path = browser_run["downloads"]
+    sent_json = (downloads / "m.json").read_bytes()
+    sent_json = sent_json.replace(b'"./m.weights.bin"', b'"./model.weights.bin"')
+    assert fs.cat_file(f"{folder}/model.json") == sent_json
+    assert fs.cat_file(f"{folder}/model.weights.bin") == (downloads / "m.weights.bin").read_bytes()
+
+
+def test_copy_model_from_localstorage_lands_sharded_in_bucket(browser_run: dict[str, Any]) -> None:
+    fs = browser_run["fs"]
+    folder = f"{browser_run['root']}/shards/m"
+    stored = json.loads(fs.cat_file(f"{folder}/model.json"))
+    paths = [p for g in stored["weightsManifest"] for p in g["paths"]]
+    assert len(paths) > 1  # resharded at the bridge's shard size
+    data = b"".join(fs.cat_file(f"{folder}/{p}") for p in paths)
+    downloads: Path = browser_run["downloads"]
+    assert data == (downloads / "m.weights.bin").read_bytes()
+    sent = json.loads((downloads / "m.json").read_bytes())
+    top_keys = ["modelTopology", "format", "generatedBy", "convertedBy"]
+    assert list(sent) == [*top_keys, "weightsManifest"]
+    for key in top_keys:
+        assert stored[key] == sent[key]
+    stored_specs = [w for g in stored["weightsManifest"] for w in g["weights"]]
+    assert stored_specs == sent["weightsManifest"][0]["weights"]
+    info = browser_run["result"]["copyInfo"]
+    assert info["weightDataBytes"] == len(data)
+    loaded = tfjs_store.load(folder, storage_options=browser_run["options"])
+    assert _weights_hex(loaded) == browser_run["result"]["weights"]
+
+
+def test_models_loaded_back_from_the_bridge_predict_exactly(browser_run: dict[str, Any]) -> None:
+    result = browser_run["result"]
+    assert len(result["predictions"]) == 5 * 3 * 8  # 5 rows x 3 float32, hex
+    for key in (
+        "fromBridgePredictions",
+        "fromIndexedDBPredictions",
+        "fromSinglePredictions",
+        "copiedPredictions",
+    ):
+        assert result[key] == result["predictions"], key
+    assert result["fromIndexedDBWeights"] == result["weights"]
+
+
+def test_bridge_refusals_are_visible_to_the_page(browser_run: dict[str, Any]) -> None:
+    result = browser_run["result"]
+    assert result["deniedError"] == (
+        "BrowserHTTPRequest.save() failed due to HTTP response status 401."
+    )
+    assert result["badNameError"] is not None and "status 400" in result["badNameError"]
+    assert not browser_run["fs"].exists(f"{browser_run['root']}/single/denied/model.json")
+    names = [m["name"] for m in result["bridgeList"]["models"]]
+    assert names == ["m"]
