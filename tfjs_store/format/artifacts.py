@@ -65,6 +65,14 @@ class ModelArtifacts(BaseModel):
     )
     weights_manifest: list[ManifestGroup] | None = Field(default=None, exclude=True)
 
+    def __init__(self, /, **data: Any) -> None:
+        # Invalid artifacts raise InvalidModelError (or WeightDataError), not pydantic's
+        # error. A custom __init__ also serves model_validate; nothing nests this model.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise invalid_model_error(exc, "model artifacts") from None
+
     @field_validator("weight_data", mode="before")
     @classmethod
     def _bytes_like(cls, value: Any) -> Any:
@@ -87,7 +95,9 @@ class ModelArtifacts(BaseModel):
                     raise ValueError(f"duplicate weight name {spec.name!r}")
                 seen.add(spec.name)
             if specs and self.weight_data is None:
-                raise ValueError(f"weight specs describe {len(specs)} weights but there is no weight data")
+                raise ValueError(
+                    f"weight specs describe {len(specs)} weights but there is no weight data"
+                )
             weight_byte_ranges(specs, CompositeBuffer(self.weight_data))
         return self
 
@@ -96,10 +106,7 @@ class ModelArtifacts(BaseModel):
     @classmethod
     def create(cls, **fields: Any) -> ModelArtifacts:
         """Validate keyword fields, raising ``InvalidModelError`` (not pydantic's error)."""
-        try:
-            return cls.model_validate(fields)
-        except ValidationError as exc:
-            raise invalid_model_error(exc, "model artifacts") from None
+        return cls(**fields)
 
     @classmethod
     def from_weights(
@@ -137,10 +144,11 @@ class ModelArtifacts(BaseModel):
 
         Unknown keys are kept, except ``drop_keys`` (records that belong to one file set).
         """
+        has_manifest = model_json.weights_manifest is not None
         fields: dict[str, Any] = {
             "model_topology": model_json.model_topology,
-            "weight_specs": model_json.weight_specs if model_json.weights_manifest is not None else None,
-            "weight_data": weight_data if model_json.weights_manifest is not None else None,
+            "weight_specs": model_json.weight_specs if has_manifest else None,
+            "weight_data": weight_data if has_manifest else None,
             "weights_manifest": model_json.weights_manifest,
         }
         for key in _OPTIONAL_KEYS:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..errors import InvalidModelError, WeightDataError
-from .schemas import Quantization, WeightSpec
+from .schemas import Quantization, WeightSpec, invalid_model_error
 from .shards import CompositeBuffer
 
 __all__ = [
@@ -41,8 +42,8 @@ _STORED_NP = {
 }
 _INT32 = np.iinfo(np.int32)
 
-Tensors = Union[Mapping[str, Any], Iterable[Union[tuple[str, Any], Mapping[str, Any]]]]
-QuantizeOption = Union[str, Mapping[str, Union[str, Sequence[str], bool]], None]
+Tensors: TypeAlias = Mapping[str, Any] | Iterable[tuple[str, Any] | Mapping[str, Any]]
+QuantizeOption: TypeAlias = str | Mapping[str, str | Sequence[str] | bool] | None
 
 
 class EncodedWeights(NamedTuple):
@@ -95,10 +96,16 @@ def _tf_array(name: str, value: Any) -> tuple[np.ndarray, str]:
 
 
 def _string_bytes(name: str, arr: np.ndarray) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     for element in arr.reshape(-1).tolist():
         if isinstance(element, str):
-            raw = element.encode("utf-8", "surrogateescape")
+            try:
+                raw = element.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as exc:
+                raise InvalidModelError(
+                    f"weight {name!r}: string element {len(parts) // 2} holds a lone "
+                    f"surrogate ({element[exc.start]!r}), which is not text UTF-8 can encode"
+                ) from None
         elif isinstance(element, (bytes, bytearray, memoryview)):
             raw = bytes(element)
         else:
@@ -130,7 +137,9 @@ def resolve_quantization(names: Sequence[str], quantize: QuantizeOption) -> dict
             )
         if patterns is True:
             if fallthrough is not None:
-                raise ValueError("more than one quantization fallthrough given; only one is allowed")
+                raise ValueError(
+                    "more than one quantization fallthrough given; only one is allowed"
+                )
             fallthrough = dtype
             continue
         if patterns is False:
@@ -154,7 +163,9 @@ def quantize_weights(data: np.ndarray, dtype: str) -> tuple[np.ndarray, Quantiza
     if data.dtype != np.float32:
         raise ValueError(f"only float32 weights can be quantized, got {data.dtype}")
     if dtype == "float16":
-        return data.astype("<f2"), Quantization(dtype="float16", original_dtype="float32")
+        with np.errstate(over="ignore"):  # too large for float16: infinity, as numpy casts
+            half = data.astype("<f2")
+        return half, Quantization(dtype="float16", original_dtype="float32")
     if dtype not in ("uint8", "uint16"):
         raise ValueError(f"unknown quantization dtype {dtype!r}")
     target = np.dtype(np.uint8) if dtype == "uint8" else np.dtype("<u2")
@@ -213,7 +224,7 @@ def encode_weight_chunks(
         if dtype == "string":
             chunks.append(memoryview(_string_bytes(name, arr)))
         else:
-            chunks.append(memoryview(arr.reshape(-1)).cast("B"))
+            chunks.append(memoryview(arr.reshape(-1).data).cast("B"))
     return specs, chunks
 
 
@@ -232,7 +243,16 @@ def encode_weights(
 
 
 def _specs(specs: Iterable[WeightSpec | Mapping[str, Any]]) -> list[WeightSpec]:
-    return [s if isinstance(s, WeightSpec) else WeightSpec.model_validate(s) for s in specs]
+    out = []
+    for i, spec in enumerate(specs):
+        if isinstance(spec, WeightSpec):
+            out.append(spec)
+            continue
+        try:
+            out.append(WeightSpec.model_validate(spec))
+        except ValidationError as exc:
+            raise invalid_model_error(exc, f"weight spec {i}") from None
+    return out
 
 
 def weight_byte_ranges(
@@ -286,19 +306,41 @@ def weight_byte_ranges(
 
 def _round_half_up(x: np.ndarray) -> np.ndarray:
     """JavaScript's ``Math.round``: halves go toward +infinity."""
-    floor = np.floor(x)
-    return floor + ((x - floor) >= 0.5)
+    floor: np.ndarray = np.floor(x)
+    out: np.ndarray = floor + ((x - floor) >= 0.5)
+    return out
+
+
+def _to_int32(x: np.ndarray) -> np.ndarray:
+    """ECMAScript ToInt32 of integral float64 values (what storing into an Int32Array does).
+
+    NaN and infinities become 0; everything else wraps modulo 2**32.
+    """
+    x = np.where(np.isfinite(x), x, 0.0)
+    wrapped = np.fmod(x, 2.0**32)  # exact for float64
+    wrapped = np.where(wrapped < 0, wrapped + 2.0**32, wrapped)
+    out: np.ndarray = wrapped.astype(np.uint32).view(np.int32)
+    return out
 
 
 def dequantize(q: np.ndarray, quantization: Quantization, dtype: str) -> np.ndarray:
-    """Quantized values to ``dtype`` exactly as TF.js's ``decodeWeights`` does."""
+    """Quantized values to ``dtype`` exactly as TF.js's ``decodeWeights`` does.
+
+    float32: ``q * scale + min`` in float64, then rounded to float32 (overflow gives
+    infinity, as a JS ``Float32Array`` store does). int32: ``Math.round`` of the same
+    (halves toward +infinity), stored as by an ``Int32Array`` (wrapping modulo 2**32).
+    """
     if quantization.dtype == "float16":
         return q.astype(np.float32)
-    assert quantization.scale is not None and quantization.min is not None
-    values = q.astype(np.float64) * quantization.scale + quantization.min
-    if dtype == "int32":
-        return _round_half_up(values).astype(np.int64).astype(np.int32)
-    return values.astype(np.float32)
+    if quantization.scale is None or quantization.min is None:
+        raise InvalidModelError(
+            f"quantization {quantization.dtype} has no corresponding metadata min and scale"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = q.astype(np.float64) * quantization.scale + quantization.min
+        if dtype == "int32":
+            return _to_int32(_round_half_up(values))
+        return values.astype(np.float32)
 
 
 def decode_weights(
@@ -318,7 +360,7 @@ def decode_weights(
     data = weight_data if isinstance(weight_data, CompositeBuffer) else CompositeBuffer(weight_data)
     ranges = weight_byte_ranges(spec_list, data)
     out: dict[str, np.ndarray] = {}
-    for spec, (start, end) in zip(spec_list, ranges):
+    for spec, (start, end) in zip(spec_list, ranges, strict=True):
         if spec.name in out:
             raise InvalidModelError(f"duplicate weight name {spec.name!r}")
         if spec.dtype == "string":
@@ -329,9 +371,9 @@ def decode_weights(
                 raw = bytes(data.read(pos + 4, length))
                 values.append(raw if strings == "bytes" else raw.decode("utf-8", "surrogateescape"))
                 pos += 4 + length
-            arr = np.empty(len(values), dtype=object)
-            arr[:] = values
-            out[spec.name] = arr.reshape(spec.shape)
+            strs = np.empty(len(values), dtype=object)
+            strs[:] = values
+            out[spec.name] = strs.reshape(spec.shape)
             continue
         stored = _STORED_NP[spec.stored_dtype]
         raw_view = data.read(start, end - start)

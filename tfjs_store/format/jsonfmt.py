@@ -8,6 +8,7 @@ itself. Key order is insertion order, as in JavaScript.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -52,10 +53,19 @@ def _js_string(value: str) -> str:
 
 def js_number(value: float | int) -> str:
     """Format a number as ``Number.prototype.toString`` does (ECMA-262 Number::toString)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if abs(value) < 2**53:
-            return str(value)
-        value = float(value)
+    if isinstance(value, bool):
+        raise TypeError("js_number() takes a number, not a bool")
+    if not isinstance(value, float) or type(value) is not float:
+        # ints (also numpy integers, which have __index__) and numpy floats: plain Python
+        # values first, so repr() below sees a float and not "np.float64(...)".
+        if hasattr(value, "__index__"):
+            value = operator.index(value)
+            if abs(value) < 2**53:
+                return str(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float range: JS reads it as Infinity
+            return "null"
     if not math.isfinite(value):
         return "null"
     if value == 0:
@@ -235,7 +245,9 @@ def parse_json_bytes(raw: bytes | bytearray | memoryview, where: str = "model.js
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidModelError(f"{where} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise InvalidModelError(
+            f"{where} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     try:

@@ -75,7 +75,7 @@ def plan_storage(
             pos += len(group_specs)
             cuts = shard_ranges(start, end, shard_size_bytes)
             names = [shard_name(g, i, len(cuts), tag) for i in range(1, len(cuts) + 1)]
-            files += [ShardFile(n, s, e) for n, (s, e) in zip(names, cuts)]
+            files += [ShardFile(n, s, e) for n, (s, e) in zip(names, cuts, strict=True)]
             groups.append(ManifestGroup(paths=names, weights=list(group_specs)))
     else:
         raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
@@ -112,4 +112,5 @@ def manifest_paths(model_json: ModelJSON) -> list[str]:
 
 
 def group_files(model_json: ModelJSON) -> Sequence[tuple[ManifestGroup, list[str]]]:
-    return [(g, [safe_relative_path(p) for p in g.paths]) for g in model_json.weights_manifest or []]
+    groups = model_json.weights_manifest or []
+    return [(g, [safe_relative_path(p) for p in g.paths]) for g in groups]

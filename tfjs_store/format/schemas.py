@@ -62,10 +62,8 @@ def _loc(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-wrap", "function-after", "function-before", "function-plain"):
-            continue
-        elif "[" in part or part.startswith(("function-", "list[", "dict[")):
-            continue
+        elif "[" in part or part.startswith("function-"):
+            continue  # pydantic's validator and union-member steps, not JSON keys
         else:
             out += f".{part}" if out else part
     return out
@@ -211,6 +209,8 @@ class WeightSpec(_JSONModel):
             raise ValueError(f"shape must be a list of integers, got {type(value).__name__}")
         out = []
         for i, dim in enumerate(value):
+            if isinstance(dim, float) and dim.is_integer():
+                dim = int(dim)  # JSON 2.0 is the number 2 to TF.js
             if hasattr(dim, "__index__") and not isinstance(dim, bool):
                 dim = int(dim.__index__())
             else:
@@ -335,11 +335,13 @@ class ModelJSON(_JSONModel):
     def _has_topology_or_manifest(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ValueError(f"model JSON must be an object, got {type(data).__name__}")
-        if data.get("modelTopology") is None and data.get("weightsManifest") is None:
-            if "model_topology" not in data and "weights_manifest" not in data:
-                raise ValueError(
-                    "model JSON contains neither 'modelTopology' nor 'weightsManifest'"
-                )
+        if (
+            data.get("modelTopology") is None
+            and data.get("weightsManifest") is None
+            and "model_topology" not in data
+            and "weights_manifest" not in data
+        ):
+            raise ValueError("model JSON contains neither 'modelTopology' nor 'weightsManifest'")
         return data
 
     @model_validator(mode="after")
