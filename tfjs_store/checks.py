@@ -1,0 +1,484 @@
+"""Look inside a stored model without loading it, and check it file by file.
+
+``inspect_model(url)`` reads model.json (and, when no sizes are recorded, the sizes of
+the weight files) without reading any weight byte: what ``tfjs-store info`` shows.
+
+``verify(url)`` checks everything and reports **every** problem it finds instead of
+stopping at the first, as ``load`` does:
+
+- model.json parses and follows the schema;
+- every manifest path stays inside the model's folder;
+- every weight file is present and readable;
+- each file has the size recorded at save time, and each group of files holds exactly
+  the bytes its weight specs describe;
+- each file's SHA-256 matches the digest recorded at save time (tfjs-store's own
+  ``shards`` layout records them; TF.js's layouts do not, so a flipped bit there is
+  not detectable);
+- every weight decodes.
+
+Handlers that expose the fsspec handler's file access (``fs``, ``folder``,
+``json_name`` and ``read_model_json()``) are checked file by file; any other handler
+is checked by loading the model, which stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .api import load
+from .errors import (
+    HandlerError,
+    IntegrityError,
+    InvalidModelError,
+    ModelNotFoundError,
+    StorageError,
+    UnsafePathError,
+    WeightDataError,
+)
+from .format.codec import decode_weights
+from .format.layout import safe_relative_path
+from .format.schemas import ManifestGroup, ModelJSON
+from .registry import get_load_handlers
+
+__all__ = [
+    "ModelInspection",
+    "Problem",
+    "ProblemKind",
+    "VerifyReport",
+    "WeightFile",
+    "inspect_model",
+    "verify",
+]
+
+RECORD_KEY = "tfjsStore"
+"""The model.json key where tfjs-store's fsspec handler records file sizes and digests."""
+
+ProblemKind = Literal[
+    "schema",
+    "unsafe-path",
+    "missing-file",
+    "unreadable-file",
+    "size-mismatch",
+    "checksum-mismatch",
+    "decode",
+]
+
+_READ_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stored model."""
+
+    kind: ProblemKind
+    message: str
+    path: str | None = None
+    """The manifest path (or model JSON name) concerned, when there is one."""
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify`` found. ``ok`` is true when there is no problem."""
+
+    url: str
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[str, ...] = ()
+    files_checked: int = 0
+    """Weight files read (present and readable)."""
+    checksums_checked: int = 0
+    """Weight files whose SHA-256 was compared with a recorded digest."""
+    weights_decoded: int = 0
+    file_by_file: bool = True
+    """False when the handler could only be checked by loading (first problem only)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "problems": [p.to_json_obj() for p in self.problems],
+            "warnings": list(self.warnings),
+            "checked": {
+                "files": self.files_checked,
+                "checksums": self.checksums_checked,
+                "weights": self.weights_decoded,
+                "fileByFile": self.file_by_file,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weight file of a manifest group."""
+
+    path: str
+    group: int
+    """1-based index of its manifest group."""
+    size: int | None
+    """Bytes: as recorded at save time, else as stored; None if unknown or missing."""
+    sha256: str | None = None
+    """The digest recorded at save time, if any."""
+    missing: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInspection:
+    """model.json and where its weights are, read without reading any weight byte."""
+
+    url: str
+    """The model JSON's URL."""
+    model_json: ModelJSON
+    files: tuple[WeightFile, ...] = field(default_factory=tuple)
+
+    @property
+    def checksums_recorded(self) -> bool:
+        return bool(self.files) and all(f.sha256 is not None for f in self.files)
+
+
+class _ModelFiles:
+    """Reads a model's files through the filesystem of an fsspec-style handler."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.fs: Any = handler.fs
+        self.folder: str = str(handler.folder)
+        self.json_name: str = str(handler.json_name)
+
+    def path(self, rel: str) -> str:
+        return f"{self.folder.rstrip('/')}/{rel}" if self.folder != "/" else f"/{rel}"
+
+    def url(self, path: str) -> str:
+        try:
+            return str(self.fs.unstrip_protocol(path))
+        except Exception:  # pragma: no cover - exotic filesystems
+            return path
+
+    @property
+    def json_url(self) -> str:
+        return self.url(self.path(self.json_name))
+
+    def read_model_json(self) -> ModelJSON:
+        model_json = self.handler.read_model_json()
+        if not isinstance(model_json, ModelJSON):
+            raise HandlerError(
+                f"{type(self.handler).__name__}.read_model_json() returned "
+                f"{type(model_json).__name__}, not ModelJSON"
+            )
+        return model_json
+
+    def read(self, rel: str) -> bytes:
+        path = self.path(rel)
+        try:
+            return bytes(self.fs.cat_file(path))
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise ModelNotFoundError(f"weight file {self.url(path)} does not exist") from None
+            raise StorageError(
+                f"reading {self.url(path)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def size(self, rel: str) -> int | None:
+        try:
+            return int(self.fs.size(self.path(rel)))
+        except Exception:
+            return None
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, (FileNotFoundError, IsADirectoryError)) or (
+        isinstance(exc, OSError) and getattr(exc, "errno", None) == 2
+    )
+
+
+def _load_handler(url: str, storage_options: Mapping[str, Any] | None) -> Any:
+    options: dict[str, Any] = {}
+    if storage_options is not None:
+        options["storage_options"] = storage_options
+    handlers = get_load_handlers(url, **options)
+    if not handlers:
+        raise HandlerError(f"Cannot find any load handlers for URL '{url}'")
+    if len(handlers) > 1:
+        raise HandlerError(f"Found more than one ({len(handlers)}) load handlers for URL '{url}'")
+    return handlers[0]
+
+
+def _model_files(handler: Any) -> _ModelFiles | None:
+    needed = ("fs", "folder", "json_name")
+    if all(hasattr(handler, a) for a in needed) and callable(
+        getattr(handler, "read_model_json", None)
+    ):
+        return _ModelFiles(handler)
+    return None
+
+
+def _record(model_json: ModelJSON) -> dict[str, Any]:
+    record = (model_json.model_extra or {}).get(RECORD_KEY)
+    files = record.get("files") if isinstance(record, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def _record_entry(record: Mapping[str, Any], path: str, rel: str | None) -> dict[str, Any]:
+    entry = record.get(path)
+    if entry is None and rel is not None:
+        entry = record.get(rel)
+    return entry if isinstance(entry, dict) else {}
+
+
+def _safe(path: str) -> str | None:
+    try:
+        return safe_relative_path(path)
+    except UnsafePathError:
+        return None
+
+
+# -- inspect -------------------------------------------------------------------------
+
+
+def inspect_model(
+    url: str, *, storage_options: Mapping[str, Any] | None = None, file_sizes: bool = True
+) -> ModelInspection:
+    """Read model.json and list the weight files, without reading weight bytes.
+
+    Sizes come from the record tfjs-store writes at save time; without one (TF.js's
+    layouts) each file's size is asked of the storage when ``file_sizes`` is true.
+    Raises ``ModelNotFoundError`` when there is no model JSON at ``url``.
+    """
+    handler = _load_handler(url, storage_options)
+    files = _model_files(handler)
+    if files is None:
+        return _inspect_by_loading(url, handler)
+    model_json = files.read_model_json()
+    record = _record(model_json)
+    out: list[WeightFile] = []
+    to_stat: list[int] = []
+    for g, group in enumerate(model_json.weights_manifest or [], start=1):
+        for path in group.paths:
+            rel = _safe(path)
+            entry = _record_entry(record, path, rel)
+            size = entry.get("size")
+            digest = entry.get("sha256")
+            if not isinstance(size, int) and rel is not None and file_sizes:
+                to_stat.append(len(out))
+            out.append(
+                WeightFile(
+                    path,
+                    g,
+                    size if isinstance(size, int) else None,
+                    digest if isinstance(digest, str) else None,
+                )
+            )
+    if to_stat:
+        rels = [safe_relative_path(out[i].path) for i in to_stat]
+        with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
+            sizes = list(pool.map(files.size, rels))
+        for i, size in zip(to_stat, sizes, strict=True):
+            f = out[i]
+            out[i] = WeightFile(f.path, f.group, size, f.sha256, missing=size is None)
+    return ModelInspection(files.json_url, model_json, tuple(out))
+
+
+def _inspect_by_loading(url: str, handler: Any) -> ModelInspection:
+    artifacts = load(handler)
+    specs = list(artifacts.weight_specs or [])
+    groups = artifacts.weights_manifest or [ManifestGroup(paths=[], weights=specs)]
+    model_json = artifacts.to_model_json(groups)
+    buffers = artifacts.buffers
+    paths = model_json.weight_paths
+    sizes: Sequence[int | None] = (
+        [len(b) for b in buffers] if len(buffers) == len(paths) else [None] * len(paths)
+    )
+    out = []
+    pos = 0
+    for g, group in enumerate(groups, start=1):
+        for path in group.paths:
+            out.append(WeightFile(path, g, sizes[pos]))
+            pos += 1
+    return ModelInspection(url, model_json, tuple(out))
+
+
+# -- verify --------------------------------------------------------------------------
+
+
+@dataclass
+class _Read:
+    rel: str
+    data: bytes | None = None
+    error: BaseException | None = None
+    sha256: str | None = None
+
+
+def verify(url: str, *, storage_options: Mapping[str, Any] | None = None) -> VerifyReport:
+    """Check the model at ``url`` and report every problem found (see the module doc).
+
+    Raises ``ModelNotFoundError`` when there is no model JSON at ``url`` and
+    ``StorageError`` when the model JSON cannot be read; everything wrong with the
+    model itself is a ``Problem`` in the report.
+    """
+    handler = _load_handler(url, storage_options)
+    files = _model_files(handler)
+    if files is None:
+        return _verify_by_loading(url, handler)
+    try:
+        model_json = files.read_model_json()
+    except InvalidModelError as exc:
+        return VerifyReport(url, (Problem("schema", str(exc), files.json_name),))
+
+    record = _record(model_json)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    files_checked = checksums_checked = weights_decoded = 0
+    unrecorded: list[str] = []
+
+    for g, group in enumerate(model_json.weights_manifest or [], start=1):
+        rels: list[str] = []
+        for path in group.paths:
+            try:
+                rels.append(safe_relative_path(path))
+            except UnsafePathError as exc:
+                problems.append(Problem("unsafe-path", str(exc), path))
+        if len(rels) != len(group.paths):
+            continue  # never read outside the folder; the group cannot be decoded
+        reads = _read_all(files, rels, want_digest=bool(record))
+        group_complete = True
+        for path, got in zip(group.paths, reads, strict=True):
+            file_url = files.url(files.path(got.rel))
+            if got.error is not None:
+                group_complete = False
+                if isinstance(got.error, ModelNotFoundError):
+                    problems.append(
+                        Problem(
+                            "missing-file",
+                            f"weight file {file_url} named in {files.json_name} does not exist",
+                            path,
+                        )
+                    )
+                else:
+                    problems.append(Problem("unreadable-file", str(got.error), path))
+                continue
+            assert got.data is not None
+            files_checked += 1
+            entry = _record_entry(record, path, got.rel)
+            size = entry.get("size")
+            if isinstance(size, int) and size != len(got.data):
+                group_complete = False
+                problems.append(
+                    Problem(
+                        "size-mismatch",
+                        f"weight file {file_url} is {len(got.data)} bytes but "
+                        f"{files.json_name} recorded {size} bytes",
+                        path,
+                    )
+                )
+                continue  # a digest of the wrong number of bytes cannot match either
+            digest = entry.get("sha256")
+            if isinstance(digest, str):
+                checksums_checked += 1
+                if got.sha256 != digest:
+                    problems.append(
+                        Problem(
+                            "checksum-mismatch",
+                            f"SHA-256 of weight file {file_url} is {got.sha256}, but "
+                            f"{files.json_name} recorded {digest}: the bytes changed "
+                            "after the save",
+                            path,
+                        )
+                    )
+            elif record:
+                unrecorded.append(path)
+        if not group_complete:
+            continue  # the file-level problems say it; decoding would only repeat them
+        buffers = [r.data for r in reads]
+        where = f"weights group {g} ({', '.join(group.paths) or 'no files'})"
+        try:
+            arrays = decode_weights(buffers, group.weights)
+        except WeightDataError as exc:
+            last = group.paths[-1] if group.paths else None
+            problems.append(Problem("size-mismatch", f"{where}: {exc}", last))
+            continue
+        except (InvalidModelError, ValueError) as exc:
+            problems.append(Problem("decode", f"{where}: {exc}", None))
+            continue
+        weights_decoded += len(arrays)
+        warnings += _non_finite(arrays)
+
+    if not record and model_json.weight_paths:
+        warnings.append(
+            f"{files.json_name} records no checksums (TF.js's own layouts do not), so a "
+            "changed byte that keeps the file size cannot be detected"
+        )
+    elif unrecorded:
+        warnings.append(f"no checksum recorded for {', '.join(unrecorded)}")
+    return VerifyReport(
+        files.json_url,
+        tuple(problems),
+        tuple(warnings),
+        files_checked,
+        checksums_checked,
+        weights_decoded,
+    )
+
+
+def _read_all(files: _ModelFiles, rels: Sequence[str], *, want_digest: bool) -> list[_Read]:
+    def one(rel: str) -> _Read:
+        try:
+            data = files.read(rel)
+        except (ModelNotFoundError, StorageError) as exc:
+            return _Read(rel, error=exc)
+        return _Read(rel, data, sha256=hashlib.sha256(data).hexdigest() if want_digest else None)
+
+    if not rels:
+        return []
+    if len(rels) == 1:
+        return [one(rels[0])]
+    with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
+        return list(pool.map(one, rels))
+
+
+def _non_finite(arrays: Mapping[str, Any]) -> list[str]:
+    import numpy as np
+
+    out = []
+    for name, arr in arrays.items():
+        if arr.dtype.kind in "fc" and arr.size and not bool(np.isfinite(arr).all()):
+            out.append(f"weight {name!r} holds NaN or infinite values")
+    return out
+
+
+def _verify_by_loading(url: str, handler: Any) -> VerifyReport:
+    note = (
+        f"{type(handler).__name__} cannot be checked file by file; the model was loaded "
+        "whole, so only the first problem is reported"
+    )
+    try:
+        artifacts = load(handler)
+    except InvalidModelError as exc:
+        kind: ProblemKind = "schema"
+        if isinstance(exc, WeightDataError):
+            kind = "size-mismatch"
+        elif isinstance(exc, UnsafePathError):
+            kind = "unsafe-path"
+        elif isinstance(exc, IntegrityError):
+            kind = "checksum-mismatch"
+        return VerifyReport(url, (Problem(kind, str(exc)),), (note,), file_by_file=False)
+    try:
+        arrays = artifacts.weights()
+    except (InvalidModelError, ValueError) as exc:
+        return VerifyReport(url, (Problem("decode", str(exc)),), (note,), file_by_file=False)
+    return VerifyReport(
+        url,
+        (),
+        (note, *_non_finite(arrays)),
+        files_checked=len(artifacts.buffers),
+        weights_decoded=len(arrays),
+        file_by_file=False,
+    )
