@@ -245,17 +245,27 @@ def _safe(path: str) -> str | None:
 
 
 def inspect_model(
-    url: str, *, storage_options: Mapping[str, Any] | None = None, file_sizes: bool = True
+    url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    file_sizes: bool = True,
+    allow_loading: bool = True,
 ) -> ModelInspection:
     """Read model.json and list the weight files, without reading weight bytes.
 
     Sizes come from the record tfjs-store writes at save time; without one (TF.js's
     layouts) each file's size is asked of the storage when ``file_sizes`` is true.
+    A handler without file access (e.g. ``http(s)://``) is inspected by loading the
+    whole model, unless ``allow_loading`` is false: then ``HandlerError`` is raised.
     Raises ``ModelNotFoundError`` when there is no model JSON at ``url``.
     """
     handler = _load_handler(url, storage_options)
     files = _model_files(handler)
     if files is None:
+        if not allow_loading:
+            raise HandlerError(
+                f"{type(handler).__name__} for {url} cannot read model.json on its own"
+            )
         return _inspect_by_loading(url, handler)
     model_json = files.read_model_json()
     record = _record(model_json)

@@ -1,0 +1,305 @@
+"""``tfjs-store``: look at, check and move TensorFlow.js models on any storage.
+
+Only argparse is imported up front so that ``tfjs-store --help`` starts fast; each
+command's module (and numpy, pydantic, fsspec, cloud libraries) is imported when the
+command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = [
+    "EXIT_DEPENDENCY",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_STORAGE",
+    "EXIT_USAGE",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""verify found problems, the model is invalid, or the operation failed."""
+EXIT_USAGE = 2
+"""Bad arguments, an unknown URL scheme, an option the destination does not take."""
+EXIT_NOT_FOUND = 3
+"""No model at the URL."""
+EXIT_DEPENDENCY = 4
+"""The package a URL scheme (or command) needs is not installed."""
+EXIT_STORAGE = 5
+"""The storage failed: I/O, network, permissions, an HTTP error status."""
+EXIT_INTERRUPTED = 130
+
+_EPILOG = """\
+URLs: any fsspec URL or a local path (file://, memory://, s3://, gs://, az://, http(s)://,
+downloads://NAME, chained URLs like simplecache::s3://…). `example` names the model that
+ships with tfjs-store (read-only): `tfjs-store cp example ./models/example`.
+
+Storage options: -o/--storage-option KEY=VALUE (repeatable) goes to fsspec. VALUE is read
+as JSON when it parses (true, 123, {"a": 1}, "007" for a string of digits), else taken as
+a string; dots in KEY nest (client_kwargs.region_name=us-west-2). Credentials also come
+from each library's usual environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL,
+GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING, …).
+
+Exit status: 0 ok; 1 verify found problems, the model is invalid or the operation
+failed; 2 usage error (bad arguments, unknown URL scheme); 3 no model at the URL;
+4 a needed package is not installed; 5 storage error (I/O, network, permissions);
+130 interrupted.
+"""
+
+_SIZE_HELP = (
+    "bytes, or with a suffix: K/M/G (KiB/MiB/GiB, powers of 1024), KB/MB/GB (powers of 1000)"
+)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tfjs-store")
+    except Exception:  # pragma: no cover - running from a source tree without metadata
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"tfjs-store {_version()}")
+        parser.exit()
+
+
+def _storage_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-o",
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option (repeatable); see `tfjs-store --help`",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (argparse only; nothing heavy is imported)."""
+    parser = argparse.ArgumentParser(
+        prog="tfjs-store",
+        description="Look at, check and move TensorFlow.js models on any storage.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    storage = _storage_parent()
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser(
+        "info",
+        parents=[storage],
+        formatter_class=fmt,
+        help="describe a model: format, layers, inputs, weights, files",
+        description="Describe a model from its model.json, without reading the weights.",
+    )
+    p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    p = sub.add_parser(
+        "verify",
+        parents=[storage],
+        formatter_class=fmt,
+        help="check that a model is intact; exit 1 listing every problem",
+        description=(
+            "Check a model: model.json schema, every weight file present with the right\n"
+            "size, SHA-256 digests where the save recorded them, every weight decodes.\n"
+            "Exit 0 when intact, 1 with the list of every problem found."
+        ),
+    )
+    p.add_argument("url", help="the model, or `example`")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser(
+        "ls",
+        parents=[storage],
+        help="list the models under a prefix",
+        description="List every model (every committed model.json) under a prefix URL.",
+    )
+    p.add_argument("prefix", help="prefix URL or folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    for name, verb in (("cp", "copy"), ("mv", "move")):
+        p = sub.add_parser(
+            name,
+            parents=[storage],
+            formatter_class=fmt,
+            help=f"{verb} a model between any two URLs (re-shard, quantize)",
+            description=(
+                f"{verb.capitalize()} a model between any two URLs; the schemes may differ.\n"
+                + (
+                    "The source is removed only after the destination is saved.\n"
+                    if name == "mv"
+                    else ""
+                )
+                + "Progress is shown on a terminal for models over 4 MiB."
+            ),
+        )
+        p.add_argument("src", help="source model" + (", or `example`" if name == "cp" else ""))
+        p.add_argument("dst", help="destination model URL")
+        p.add_argument(
+            "--src-storage-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="storage option for the source only (overrides -o)",
+        )
+        p.add_argument(
+            "--dst-storage-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="storage option for the destination only (overrides -o)",
+        )
+        p.add_argument("--shard-size", metavar="SIZE", help=f"largest weight file; {_SIZE_HELP}")
+        p.add_argument(
+            "--layout",
+            choices=("shards", "tfjs-node", "downloads"),
+            help="shards (default; crash-safe, checksums), tfjs-node (model.json + "
+            "weights.bin byte-identical to TF.js), downloads (NAME.json + NAME.weights.bin)",
+        )
+        p.add_argument(
+            "--checksums",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="record SHA-256 digests of the weight files in model.json (default: on "
+            "for the shards layout, off for TF.js's byte-identical layouts)",
+        )
+        p.add_argument(
+            "--quantize",
+            choices=("uint8", "uint16", "float16"),
+            help="quantize float32 weights as the TF.js converter does",
+        )
+        p.add_argument(
+            "--match",
+            action="append",
+            default=[],
+            metavar="PATTERN",
+            help="with --quantize: only weights whose name matches this shell-style "
+            "pattern (repeatable), e.g. '*/kernel'",
+        )
+        p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser(
+        "rm",
+        parents=[storage],
+        help="remove a model",
+        description="Remove a model: its model.json first, then its weight files.",
+    )
+    p.add_argument("url", help="the model to remove")
+    p.add_argument(
+        "-f", "--force", action="store_true", help="no error when there is no model there"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser(
+        "serve",
+        parents=[storage],
+        help="serve models under a root URL over HTTP (TF.js's http protocol)",
+        description="Serve the models under ROOT_URL: TF.js loads from it and saves to it.",
+    )
+    p.add_argument("root", help="root URL the served models live under")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--token",
+        help="require `Authorization: Bearer TOKEN` on requests (default: $TFJS_STORE_TOKEN; "
+        "prefer the variable, a command line is visible to other users)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser requests from this origin (repeatable; * for any)",
+    )
+    p.add_argument("--max-upload", metavar="SIZE", help=f"largest accepted save; {_SIZE_HELP}")
+    p.add_argument("--shard-size", metavar="SIZE", help=f"shard size of saved models; {_SIZE_HELP}")
+    p.add_argument(
+        "--layout",
+        choices=("shards", "single"),
+        help="shards (default; crash-safe) or single (model.json + model.weights.bin "
+        "byte for byte as TF.js sent them)",
+    )
+    p.add_argument(
+        "--public-read",
+        action="store_true",
+        help="with a token, let GET requests through without it",
+    )
+
+    p = sub.add_parser(
+        "conformance",
+        help="run the storage conformance suite against a target",
+        description="Run the conformance suite against TARGET; arguments after TARGET "
+        "go to the suite's runner.",
+        add_help=True,
+    )
+    p.add_argument("target", help="what to test (see the runner's --help)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the runner")
+
+    p = sub.add_parser(
+        "plugins",
+        help="list URL schemes, the distributions that provide them, fallbacks, conflicts",
+        description="List the registered URL schemes and where their handlers come from.",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="also list the fsspec protocols that fall back"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+_COMMAND_MODULES = {
+    "info": "_info",
+    "verify": "_verify",
+    "ls": "_manage",
+    "cp": "_manage",
+    "mv": "_manage",
+    "rm": "_manage",
+    "serve": "_serve",
+    "conformance": "_serve",
+    "plugins": "_plugins",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``tfjs-store`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    import importlib
+
+    from ._common import handle_error, install_warning_format
+
+    install_warning_format()
+    try:
+        module = importlib.import_module(f"{__name__}.{_COMMAND_MODULES[args.command]}")
+        return int(module.run(args))
+    except BaseException as exc:  # every error becomes one line, a hint and an exit code
+        if args.debug:
+            raise
+        return handle_error(exc)

@@ -1,0 +1,312 @@
+"""What every command shares: errors to exit codes, option parsing, tables, sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import (
+    EXIT_DEPENDENCY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_STORAGE,
+    EXIT_USAGE,
+)
+
+PROG = "tfjs-store"
+
+EXAMPLE_NAMES = ("example", "example:")
+"""What names the bundled example model on the command line."""
+
+
+class UsageError(Exception):
+    """A mistake in the command line: exit 2 with the message and a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class CommandFailed(Exception):
+    """The command ran but did not succeed (the details were already printed)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# -- messages and errors -----------------------------------------------------------------
+
+
+def say(message: str, stream: TextIO | None = None) -> None:
+    """A note for the user on stderr (stdout stays clean for tables and JSON)."""
+    print(message, file=stream or sys.stderr)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    say(f"{PROG}: error: {_one_line(message)}")
+    if hint:
+        say(f"  hint: {hint}")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) or "(no message)"
+
+
+def install_warning_format() -> None:
+    """Warnings (e.g. two plugins claiming one scheme) as one ``tfjs-store: warning:`` line."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *a: Any, **k: Any) -> None:
+        say(f"{PROG}: warning: {_one_line(str(message))}")
+
+    warnings.showwarning = show
+
+
+def handle_error(exc: BaseException) -> int:
+    """Print one clear line (and a hint) for ``exc``; return the exit status."""
+    from .. import errors
+
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_FAILED)
+    if isinstance(exc, KeyboardInterrupt):
+        say(f"{PROG}: interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, CommandFailed):
+        return exc.code
+    if isinstance(exc, BrokenPipeError):
+        # The reader went away (`tfjs-store ls … | head`); say nothing more on stdout.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAILED
+    if isinstance(exc, UsageError):
+        error(str(exc), exc.hint)
+        return EXIT_USAGE
+    if isinstance(exc, errors.MissingDependencyError):
+        error(str(exc), "install the package named above, or see `tfjs-store plugins`")
+        return EXIT_DEPENDENCY
+    if isinstance(exc, errors.ModelNotFoundError):
+        error(str(exc), "check the URL; `tfjs-store ls PREFIX` lists the models under a prefix")
+        return EXIT_NOT_FOUND
+    if isinstance(exc, errors.HandlerError):
+        error(str(exc), "`tfjs-store plugins` lists the URL schemes tfjs-store knows")
+        return EXIT_USAGE
+    if isinstance(exc, errors.InvalidModelError):
+        error(str(exc), "`tfjs-store verify URL` lists every problem of a stored model")
+        return EXIT_FAILED
+    if isinstance(exc, errors.StorageError):
+        error(str(exc), _storage_hint())
+        return EXIT_STORAGE
+    if isinstance(exc, errors.TfjsStoreError):
+        error(str(exc))
+        return EXIT_FAILED
+    if isinstance(exc, ImportError):
+        error(f"a needed package cannot be imported: {exc}")
+        return EXIT_DEPENDENCY
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        error(f"{exc}", "check the path")
+        return EXIT_NOT_FOUND
+    if isinstance(exc, (PermissionError, ConnectionError, TimeoutError, OSError)):
+        error(f"{type(exc).__name__}: {exc}", _storage_hint())
+        return EXIT_STORAGE
+    error(
+        f"unexpected {type(exc).__name__}: {exc}",
+        "this is likely a bug in tfjs-store; run `tfjs-store --debug …` for the traceback",
+    )
+    return EXIT_FAILED
+
+
+def _storage_hint() -> str:
+    return (
+        "check the URL, your credentials and network; pass endpoint or credentials with "
+        "-o KEY=VALUE (see `tfjs-store --help`)"
+    )
+
+
+def unexpected_option(exc: TypeError, url: str, options: Iterable[str]) -> UsageError | None:
+    """A handler's constructor refused an option: a usage error, not a crash."""
+    text = str(exc)
+    if "unexpected keyword argument" not in text:
+        return None
+    given = ", ".join(sorted(options))
+    return UsageError(
+        f"the handler for {url} does not take the option(s) {given} ({text})",
+        "--layout, --shard-size and --checksums apply to fsspec URLs (file, s3, gs, az, …)",
+    )
+
+
+# -- option values -----------------------------------------------------------------------
+
+
+def parse_storage_options(items: Sequence[str], flag: str = "--storage-option") -> dict[str, Any]:
+    """``KEY=VALUE`` items to a storage_options dict.
+
+    VALUE is JSON when it parses as JSON (``true``, ``123``, ``{"a": 1}``, ``"007"``),
+    else the string itself. Dots in KEY nest: ``client_kwargs.region_name=x`` gives
+    ``{"client_kwargs": {"region_name": "x"}}``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not sep or not key or any(not p for p in parts):
+            raise UsageError(
+                f"{flag} takes KEY=VALUE, got {item!r}",
+                f"e.g. {flag} endpoint_url=http://127.0.0.1:9000",
+            )
+        value = _json_or_string(raw)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UsageError(
+                    f"{flag} {key}: {'.'.join(parts[: i + 1])} already has the value {child!r}"
+                )
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _json_or_string(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, merging nested dicts."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_options(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def storage_options_or_none(options: Mapping[str, Any]) -> dict[str, Any] | None:
+    return dict(options) if options else None
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """``4194304``, ``4M``/``4MiB`` (4 × 1024²), ``4MB`` (4 × 1000²), … to a byte count."""
+    m = _SIZE.match(text)
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _UNITS:
+        raise UsageError(
+            f"{flag} takes a size like 4194304, 4MiB, 4M or 4MB, got {text!r}",
+            "K/M/G and KiB/MiB/GiB are powers of 1024; KB/MB/GB are powers of 1000",
+        )
+    value = float(m.group(1)) * _UNITS[unit]
+    if value < 1 or value != int(value):
+        raise UsageError(f"{flag} must be a whole number of bytes of at least 1, got {text!r}")
+    return int(value)
+
+
+# -- the bundled example --------------------------------------------------------------
+
+
+def example_path() -> str:
+    return str(Path(__file__).resolve().parent.parent / "data" / "example")
+
+
+def source_url(url: str) -> str:
+    """``example`` (or ``example:``) -> the bundled model's folder; other URLs unchanged."""
+    if url in EXAMPLE_NAMES:
+        if url == "example" and os.path.exists("example"):
+            say(
+                f"{PROG}: note: `example` is the bundled example model; "
+                "write ./example for the folder here"
+            )
+        return example_path()
+    return url
+
+
+def writable_url(url: str) -> str:
+    if url in EXAMPLE_NAMES:
+        raise UsageError(
+            "the bundled example model is read-only",
+            "copy it first: tfjs-store cp example ./models/example",
+        )
+    return url
+
+
+def shown_url(given: str) -> str:
+    """The URL as the user wrote it, for messages."""
+    return given
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int] = ()) -> str:
+    """Plain-text columns; ``right`` lists the columns aligned to the right (numbers)."""
+    rows = [list(map(str, r)) for r in rows]
+    right_cols = set(right)
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def fmt(cells: Sequence[str]) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            last = i == len(cells) - 1
+            if i in right_cols:
+                out.append(cell.rjust(widths[i]))
+            else:
+                out.append(cell if last else cell.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
+
+
+def shape_text(shape: Sequence[Any] | None) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None or d == -1 else str(d) for d in shape) + "]"

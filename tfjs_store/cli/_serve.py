@@ -1,0 +1,77 @@
+"""``serve`` (the HTTP bridge) and ``conformance`` (the shipped suite's runner)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ._common import UsageError, parse_size, parse_storage_options, say, storage_options_or_none
+
+TOKEN_ENV = "TFJS_STORE_TOKEN"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return serve(args)
+    return conformance(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from ..errors import MissingDependencyError
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "storage_options": storage_options_or_none(parse_storage_options(args.storage_option)),
+        "cors_origins": list(args.cors_origin),
+    }
+    if token is not None:
+        options["token"] = token
+    if args.public_read:
+        if token is None:
+            raise UsageError(
+                "--public-read only makes sense with a token",
+                f"set --token or ${TOKEN_ENV}; without a token everything is public already",
+            )
+        options["public_read"] = True
+    if args.max_upload is not None:
+        options["max_upload_bytes"] = parse_size(args.max_upload, "--max-upload")
+    if args.shard_size is not None:
+        options["shard_size_bytes"] = parse_size(args.shard_size, "--shard-size")
+    if args.layout is not None:
+        options["layout"] = args.layout
+    if args.host not in _LOOPBACK and token is None:
+        say(
+            f"tfjs-store: warning: serving on {args.host} without a token: anyone who can "
+            f"reach it can overwrite and delete models (set ${TOKEN_ENV} or --token)"
+        )
+    try:
+        from ..server import serve as run_server
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the tfjs-store server cannot be imported ({exc}); "
+            "install it with: pip install 'tfjs-store[server]'"
+        ) from None
+    run_server(args.root, **options)
+    return 0
+
+
+def conformance(args: argparse.Namespace) -> int:
+    from ..errors import MissingDependencyError
+
+    try:
+        from conformance.runner import main as run_conformance  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("conformance", "conformance.runner"):
+            raise
+        raise MissingDependencyError(
+            "the conformance suite's runner (conformance.runner) is not installed with "
+            "this copy of tfjs-store"
+        ) from None
+    result = run_conformance([args.target, *args.args])
+    return int(result or 0)
