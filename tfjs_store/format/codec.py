@@ -163,7 +163,7 @@ def quantize_weights(data: np.ndarray, dtype: str) -> tuple[np.ndarray, Quantiza
     if data.dtype != np.float32:
         raise ValueError(f"only float32 weights can be quantized, got {data.dtype}")
     if dtype == "float16":
-        with np.errstate(over="ignore"):  # too large for float16: infinity, as numpy casts
+        with np.errstate(over="ignore", under="ignore"):  # inf or 0, as numpy casts
             half = data.astype("<f2")
         return half, Quantization(dtype="float16", original_dtype="float32")
     if dtype not in ("uint8", "uint16"):
@@ -214,7 +214,10 @@ def encode_weight_chunks(
         arr, dtype = _tf_array(name, value)
         quantization = None
         if name in plan and dtype == "float32":
-            arr, quantization = quantize_weights(arr, plan[name])
+            try:
+                arr, quantization = quantize_weights(arr, plan[name])
+            except ValueError as exc:  # e.g. NaN or infinity in the weight
+                raise InvalidModelError(f"weight {name!r}: {exc}") from None
         spec = WeightSpec(name=name, shape=list(arr.shape), dtype=dtype)
         if group is not None:
             spec.group = group
