@@ -198,8 +198,7 @@ def model_json_object(
         out[key] = json_object(value)
     if "weightsManifest" not in out:
         out["weightsManifest"] = []
-        if layout == "tfjs":  # keep TF.js's position: after convertedBy
-            out = {k: out[k] for k in _ordered_keys(out, order)}
+        out = {k: out[k] for k in _ordered_keys(out, order)}  # at its place in the layout
     for key, value in items.items():
         if key not in out and key not in order:
             out[key] = json_object(value)
