@@ -604,13 +604,19 @@ class FsspecHandler:
         """Remove model.json first (the model disappears at once), then its files."""
         raw = self._read_json()
         model_json = parse_model_json(raw, self._url(self.json_path))
-        info = self._info_from_json(model_json, None, None)
         rel = []
         for p in model_json.weight_paths:
             try:
                 rel.append(safe_relative_path(p))
             except InvalidModelError:
                 continue  # never follow an escaping path, not even to delete it
+        sizes: dict[str, int] | None = None
+        if not self._record(model_json):  # no recorded sizes: the specs miss string bytes
+            sizes = {}
+            for r in rel:
+                with contextlib.suppress(Exception):
+                    sizes[self._path(r)] = int(self.fs.size(self._path(r)))
+        info = self._info_from_json(model_json, sizes, None)
         try:
             self.fs.rm_file(self.json_path)
         except Exception as exc:
@@ -627,6 +633,7 @@ class FsspecHandler:
         model_json: ModelJSON,
         sizes: Mapping[str, int] | None,
         mtime: datetime | None,
+        folder: str | None = None,
     ) -> ModelArtifactsInfo:
         from ..format.jsonfmt import json_byte_length
         from ..format.schemas import json_object
@@ -639,7 +646,8 @@ class FsspecHandler:
                 total += entry["size"]
             elif sizes is not None:
                 with contextlib.suppress(InvalidModelError):
-                    total += sizes.get(self._path(safe_relative_path(p)), 0)
+                    rel = safe_relative_path(p)  # relative to the model's own folder
+                    total += sizes.get(f"{folder}/{rel}" if folder else self._path(rel), 0)
         if not record and sizes is None:  # no sizes at hand: what the specs say
             total = sum(s.byte_length or 0 for s in model_json.weight_specs)
         return ModelArtifactsInfo(
@@ -685,7 +693,7 @@ class FsspecHandler:
                 continue
             folder = posixpath.dirname(path)
             out[self._url(folder)] = self._info_from_json(
-                model_json, sizes, _file_mtime(found[path])
+                model_json, sizes, _file_mtime(found[path]), folder
             )
         return out
 
