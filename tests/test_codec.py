@@ -164,7 +164,7 @@ def test_string_scalar_and_2d_row_major() -> None:
         '{"name":"scalar","shape":[],"dtype":"string"}]'
     )
     assert encoded.data.hex() == (
-        "0100000078" "020000007979" "030000007a7a7a" "03000000e29c93" "030000006f6e65"
+        "0100000078020000007979030000007a7a7a03000000e29c93030000006f6e65"
     )
     out = decode_weights(encoded.data, encoded.specs)
     assert out["s2d"].shape == (2, 2) and out["s2d"].tolist() == [["x", "yy"], ["zzz", "✓"]]
@@ -180,7 +180,7 @@ def test_numpy_unicode_and_bytes_arrays_are_strings() -> None:
 def test_strings_as_bytes_and_invalid_utf8_round_trip() -> None:
     raw = [b"\xff\xfe", b"ok", b""]
     encoded = encode_weights({"s": strings(*raw)})
-    assert encoded.data.hex() == "02000000fffe" "020000006f6b" "00000000"
+    assert encoded.data.hex() == "02000000fffe020000006f6b00000000"
     as_bytes = decode_weights(encoded.data, encoded.specs, strings="bytes")["s"]
     assert as_bytes.tolist() == raw
     as_str = decode_weights(encoded.data, encoded.specs)["s"]
@@ -348,7 +348,7 @@ def test_bool_byte_2_stays_2() -> None:
 def test_int32_extremes() -> None:
     array = np.array([2**31 - 1, -(2**31), 0, -1], np.int32)
     encoded = encode_weights({"i": array})
-    assert encoded.data.hex() == "ffffff7f" "00000080" "00000000" "ffffffff"
+    assert encoded.data.hex() == "ffffff7f0000008000000000ffffffff"
     assert decode_weights(encoded.data, encoded.specs)["i"].tolist() == array.tolist()
 
 
@@ -507,7 +507,7 @@ def test_quantize_through_encode_weights() -> None:
     assert by_name["h"].quantization is not None and by_name["h"].quantization.dtype == "float16"
     assert by_name["plain"].quantization is None
     assert by_name["ints"].quantization is None  # only float32 weights are quantized
-    assert encoded.data.hex() == "005580ff" "003e00c00000007c" "0000c03f" "0100000002000000"
+    assert encoded.data.hex() == "005580ff003e00c00000007c0000c03f0100000002000000"
     out = decode_weights(encoded.data, encoded.specs)
     assert out["q8"].tolist() == [-0.5, 0.0, 0.25294119119644165, 1.0]
     assert out["h"].tolist() == [1.5, -2, 0, np.inf]
@@ -735,7 +735,7 @@ def test_weight_byte_ranges() -> None:
             spec("q", [4], "float32", quantization={"dtype": "float16"}),
         )
     ]
-    data = CompositeBuffer(bytes.fromhex("0000c03f000000c0" "0100000061020000006263" + "00" * 8))
+    data = CompositeBuffer(bytes.fromhex("0000c03f000000c00100000061020000006263" + "00" * 8))
     assert weight_byte_ranges(specs, data) == [(0, 8), (8, 19), (19, 19), (19, 27)]
 
 

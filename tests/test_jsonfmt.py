@@ -107,7 +107,7 @@ def test_python_json_would_differ() -> None:
     ("value", "text"),
     [
         ({"a": "é"}, '{"a":"é"}'),
-        ("\x00\x1f\b\f\n\r\t\"\\", '"\\u0000\\u001f\\b\\f\\n\\r\\t\\"\\\\"'),
+        ('\x00\x1f\b\f\n\r\t"\\', '"\\u0000\\u001f\\b\\f\\n\\r\\t\\"\\\\"'),
         ("\x7f\u2028\u2029/", '"\x7f\u2028\u2029/"'),  # JS escapes none of these
         ("\ud800", '"\\ud800"'),  # a lone surrogate (well-formed JSON.stringify)
         ("a\udfffb", '"a\\udfffb"'),
@@ -247,7 +247,9 @@ def test_spec_16_5_node_model_json() -> None:
     text = js_stringify(model_json_object(plan.model_json, "tfjs-node"))
     expected = (
         '{"modelTopology":' + TOPOLOGY_TEXT + ","
-        '"weightsManifest":[{"paths":["weights.bin"],"weights":' + SPECS_TEXT + "}],"
+        '"weightsManifest":[{"paths":["weights.bin"],"weights":'
+        + SPECS_TEXT
+        + "}],"
         + HEAD_TEXT
         + "}"
     )

@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Self
 
-from ..errors import InvalidModelError
+from ..errors import InvalidModelError, WeightDataError
 from .codec import QuantizeOption, Tensors, decode_weights, encode_weight_chunks, weight_byte_ranges
 from .jsonfmt import artifacts_info
 from .schemas import (
@@ -73,6 +74,14 @@ class ModelArtifacts(BaseModel):
         except ValidationError as exc:
             raise invalid_model_error(exc, "model artifacts") from None
 
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """pydantic's ``model_validate``, raising ``InvalidModelError`` as the constructor does."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:  # the custom __init__'s error, wrapped by pydantic
+            raise invalid_model_error(exc, "model artifacts") from None
+
     @field_validator("weight_data", mode="before")
     @classmethod
     def _bytes_like(cls, value: Any) -> Any:
@@ -94,11 +103,14 @@ class ModelArtifacts(BaseModel):
                 if spec.name in seen:
                     raise ValueError(f"duplicate weight name {spec.name!r}")
                 seen.add(spec.name)
-            if specs and self.weight_data is None:
-                raise ValueError(
-                    f"weight specs describe {len(specs)} weights but there is no weight data"
-                )
-            weight_byte_ranges(specs, CompositeBuffer(self.weight_data))
+            try:
+                weight_byte_ranges(specs, CompositeBuffer(self.weight_data))
+            except WeightDataError:
+                if self.weight_data is None:  # a clearer message for the common mistake
+                    raise WeightDataError(
+                        f"weight specs describe {len(specs)} weights but there is no weight data"
+                    ) from None
+                raise
         return self
 
     # -- construction -------------------------------------------------------------

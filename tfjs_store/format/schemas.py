@@ -76,6 +76,8 @@ def invalid_model_error(exc: ValidationError, where: str) -> InvalidModelError:
         original = (errors[0].get("ctx") or {}).get("error")
         if isinstance(original, InvalidModelError):  # keep the precise subclass
             loc = _loc(errors[0]["loc"])
+            if not loc and str(original).startswith(f"invalid {where}: "):
+                return original  # already converted (a custom __init__ inside validation)
             prefix = f"invalid {where}: " + (f"{loc}: " if loc else "")
             return type(original)(prefix + str(original))
     problems = []
