@@ -93,7 +93,7 @@ def handle_error(exc: BaseException) -> int:
         error(str(exc), exc.hint)
         return EXIT_USAGE
     if isinstance(exc, errors.MissingDependencyError):
-        error(str(exc), "install the package named above, or see `tfjs-store plugins`")
+        error(str(exc), "`tfjs-store plugins` shows what each URL scheme needs")
         return EXIT_DEPENDENCY
     if isinstance(exc, errors.ModelNotFoundError):
         error(str(exc), "check the URL; `tfjs-store ls PREFIX` lists the models under a prefix")
@@ -257,11 +257,6 @@ def writable_url(url: str) -> str:
             "copy it first: tfjs-store cp example ./models/example",
         )
     return url
-
-
-def shown_url(given: str) -> str:
-    """The URL as the user wrote it, for messages."""
-    return given
 
 
 # -- output -----------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class Progress:
         self._phase = 0
         self._phase_bytes = 0
         self._lock = threading.Lock()
+        self._draw_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = time.monotonic()
@@ -63,6 +64,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            self._draw()
             self._thread = threading.Thread(
                 target=self._run, name="tfjs-store-progress", daemon=True
             )
@@ -73,13 +75,17 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self._write("\r" + " " * self._last_width + "\r")
+        if self.enabled:
+            with self._draw_lock:
+                self._write("\r" + " " * self._last_width + "\r")
 
     def phase(self, name: str) -> None:
         with self._lock:
             if name in self.phases:
                 self._phase = self.phases.index(name)
             self._phase_bytes = 0
+        if self.enabled:
+            self._draw()  # a phase change shows at once, however fast the transfer
 
     def advance(self, nbytes: int) -> None:
         with self._lock:
@@ -111,9 +117,13 @@ class Progress:
         except (OSError, ValueError):
             self.enabled = False
 
-    def _run(self) -> None:
-        while not self._stop.wait(_INTERVAL):
+    def _draw(self) -> None:
+        with self._draw_lock:
             line = self.render()
             pad = max(0, self._last_width - len(line))
             self._last_width = len(line)
             self._write("\r" + line + " " * pad)
+
+    def _run(self) -> None:
+        while not self._stop.wait(_INTERVAL):
+            self._draw()
