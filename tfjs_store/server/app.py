@@ -26,7 +26,7 @@ from starlette.routing import Route
 import tfjs_store
 
 from .openapi import openapi_document
-from .upload import ReceivedUpload, UploadError, receive_multipart
+from .upload import DRAIN_BYTES, ReceivedUpload, UploadError, drain, receive_multipart
 
 __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
@@ -230,14 +230,20 @@ class Bridge:
         return await self.get(request, segments)
 
     async def upload(self, request: Request, name: str) -> Response:
+        # Early refusals read (and drop) a bounded amount of the body first, so the
+        # client gets the answer instead of a reset connection.
         if not self.authorized(request, write=True):
+            await drain(request.stream())
             return self.unauthorized()
         try:
             check_model_name(name)
         except InvalidNameError as exc:
+            await drain(request.stream())
             return _error(400, str(exc))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
+            if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
+                await drain(request.stream())
             return _error(
                 413,
                 f"the upload is {int(declared)} bytes, over the limit of "

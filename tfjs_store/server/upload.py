@@ -17,7 +17,15 @@ from typing import IO, Any
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-__all__ = ["JSON_PART", "WEIGHTS_PART", "ReceivedUpload", "UploadError", "receive_multipart"]
+__all__ = [
+    "DRAIN_BYTES",
+    "JSON_PART",
+    "WEIGHTS_PART",
+    "ReceivedUpload",
+    "UploadError",
+    "drain",
+    "receive_multipart",
+]
 
 JSON_PART = "model.json"
 WEIGHTS_PART = "model.weights.bin"
@@ -190,7 +198,11 @@ async def receive_multipart(
     declared Content-Length); a body that is not well-formed multipart, lacks the
     ``model.json`` part, repeats a part or has a part of another name is a 400.
     """
-    boundary = multipart_boundary(content_type)
+    try:
+        boundary = multipart_boundary(content_type)
+    except UploadError:
+        await drain(chunks)
+        raise
     receiver = _Receiver(max_json_bytes, spool_dir)
     try:
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
@@ -203,7 +215,6 @@ async def receive_multipart(
                 continue
             received += len(chunk)
             if received > max_bytes:
-                await _drain(chunks, DRAIN_BYTES)
                 raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
             try:
                 parser.write(chunk)
@@ -227,15 +238,27 @@ async def receive_multipart(
             )
         if JSON_PART not in receiver.seen:
             raise UploadError(400, f"the upload has no {JSON_PART!r} part")
+    except UploadError:
+        receiver.discard()
+        await drain(chunks)
+        raise
     except BaseException:
         receiver.discard()
         raise
     return ReceivedUpload(bytes(receiver.json), receiver.weights, receiver.weights_size)
 
 
-async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:
+async def drain(chunks: AsyncIterator[bytes], limit: int = DRAIN_BYTES) -> None:
+    """Read and drop the rest of a body (at most ``limit`` bytes) before an error answer.
+
+    A server that answers early and closes makes the client's next send fail with a
+    reset, and the client never sees the answer; reading the rest first avoids that.
+    """
     dropped = 0
-    async for chunk in chunks:
-        dropped += len(chunk)
-        if dropped > limit:
-            return
+    try:
+        async for chunk in chunks:
+            dropped += len(chunk)
+            if dropped > limit:
+                return
+    except Exception:  # the client went away, or the stream was already consumed
+        return
