@@ -1,11 +1,11 @@
-"""Make the converter fixtures in tests/fixtures/converter/ with the real ``tensorflowjs`` converter.
+"""Make tests/fixtures/converter/ with the real ``tensorflowjs`` converter.
 
 This script is NOT run by the tests or CI. The tests use only what it wrote (committed) plus
 @tensorflow/tfjs from npm. Run it by hand, from the repository root, in its own virtualenv:
 
     python3 -m venv /tmp/tfjs-conv-venv
-    /tmp/tfjs-conv-venv/bin/pip install tensorflowjs==4.22.0   # ~2 min, ~2.9 GiB (TensorFlow, JAX, ...)
-    /tmp/tfjs-conv-venv/bin/pip install 'ydf==0.13.0'          # else a protobuf VersionError on import
+    /tmp/tfjs-conv-venv/bin/pip install tensorflowjs==4.22.0   # ~2 min, ~2.9 GiB
+    /tmp/tfjs-conv-venv/bin/pip install 'ydf==0.13.0'          # else protobuf VersionError
     /tmp/tfjs-conv-venv/bin/python tests/converter/make_fixtures.py
 
 (made with tensorflowjs 4.22.0, tensorflow 2.19.0, tf_keras 2.19.0; Node 20 and the npm packages
@@ -22,7 +22,10 @@ the ``tensorflowjs_converter`` command) and copies the converter's output unchan
   fixtures differ from it by the quantization error);
 * ``tfjsOutputs``: what real TF.js 4.22.0 (cpu backend, ``tests/js/tfjs_tool.js``) computed when
   loading the converter's output as it is: the bit-for-bit reference for the tests;
-* ``tfjsWeights``: the weights as TF.js decoded (dequantized) them from the converter's output;
+* ``tfjsWeights``: the weights of the model TF.js loaded (layers: ``model.weights``, named as
+  TF.js names them; graph: ``model.weights``);
+* ``tfjsDecoded``: ``tf.io.decodeWeights`` of the converter's files by real TF.js: every
+  weight dequantized, named and ordered as in the manifest;
 * ``files``: size and SHA-256 of every converter file (the tests check the files are unchanged).
 
 ``index.json`` lists the fixtures with what each one exercises.
@@ -40,13 +43,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.keras = tf_keras (Keras 2): what the h5 path needs
+os.environ.setdefault(
+    "TF_USE_LEGACY_KERAS", "1"
+)  # tf.keras = tf_keras (Keras 2): what the h5 path needs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflowjs  # noqa: E402
-from tensorflowjs.converters import converter as tfjs_converter  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflowjs
+from tensorflowjs.converters import converter as tfjs_converter
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_ROOT = REPO / "tests" / "fixtures" / "converter"
@@ -59,7 +64,9 @@ METADATA = {"author": "tfjs-store converter fixtures", "note": "é ✓", "thresh
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def rng_array(seed: int, shape: tuple[int, ...], low: float = -0.5, high: float = 0.5) -> np.ndarray:
+def rng_array(
+    seed: int, shape: tuple[int, ...], low: float = -0.5, high: float = 0.5
+) -> np.ndarray:
     return np.random.default_rng(seed).uniform(low, high, size=shape).astype(np.float32)
 
 
@@ -84,7 +91,9 @@ def tensor_json(name: str | None, arr: np.ndarray) -> dict[str, Any]:
         out["dtype"] = "string"
         out["strings"] = [x.decode() if isinstance(x, bytes) else str(x) for x in arr.reshape(-1)]
         return out
-    dtype = {"float32": "float32", "int32": "int32", "int64": "int32", "bool": "bool"}[str(arr.dtype)]
+    dtype = {"float32": "float32", "int32": "int32", "int64": "int32", "bool": "bool"}[
+        str(arr.dtype)
+    ]
     np_dtype = {"float32": "<f4", "int32": "<i4", "bool": "u1"}[dtype]
     data = np.ascontiguousarray(arr.astype(np_dtype))
     out["dtype"] = dtype
@@ -103,7 +112,9 @@ def run_tool(command: str, payload: dict[str, Any]) -> dict[str, Any]:
     )
     out = json.loads(proc.stdout)
     if proc.returncode != 0 or not out.get("ok"):
-        raise RuntimeError(f"tfjs_tool.js {command} failed: {out.get('error')}\n{proc.stderr.decode()[-3000:]}")
+        raise RuntimeError(
+            f"tfjs_tool.js {command} failed: {out.get('error')}\n{proc.stderr.decode()[-3000:]}"
+        )
     return out
 
 
@@ -144,19 +155,33 @@ def features(folder: Path) -> dict[str, Any]:
     }
 
 
+def tfjs_decoded(folder: Path) -> list[dict[str, Any]]:
+    """TF.js's own tf.io.decodeWeights of the converter's files (all groups' files in manifest
+    order, specs flattened: what every TF.js loader hands to decodeWeights)."""
+    mj = json.loads((folder / "model.json").read_text("utf-8"))
+    specs = [w for g in mj["weightsManifest"] for w in g["weights"]]
+    buffers = [(folder / p).read_bytes().hex() for g in mj["weightsManifest"] for p in g["paths"]]
+    tensors = run_tool("decode", {"specs": specs, "buffers": buffers})["tensors"]
+    for t in tensors:
+        t.pop("values", None)
+    return tensors
+
+
 def write_expected(folder: Path, entry: dict[str, Any]) -> None:
     text = json.dumps(entry, indent=1, ensure_ascii=False)
     (folder / "expected.json").write_text(text + "\n", encoding="utf-8")
 
 
-# ---- layers models (Keras HDF5 -> tfjs_layers_model) -----------------------------------------------
+# ---- layers models (Keras HDF5 -> tfjs_layers_model)
 
 
 def keras_cnn() -> Any:
     k = tf.keras
     model = k.Sequential(
         [
-            k.layers.Conv2D(3, 3, padding="same", activation="relu", input_shape=(6, 6, 2), name="c1"),
+            k.layers.Conv2D(
+                3, 3, padding="same", activation="relu", input_shape=(6, 6, 2), name="c1"
+            ),
             k.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw1"),
             k.layers.BatchNormalization(name="bn1"),
             k.layers.Flatten(name="flat"),
@@ -216,9 +241,17 @@ LAYERS_FIXTURES = [
         "name": "layers-cnn-uint8-split",
         "build": keras_cnn,
         "args": [
-            "--input_format", "keras", "--output_format", "tfjs_layers_model",
-            "--split_weights_by_layer", "--quantize_uint8", "*",
-            "--weight_shard_size_bytes", "64", "--metadata", "info:<METADATA>",
+            "--input_format",
+            "keras",
+            "--output_format",
+            "tfjs_layers_model",
+            "--split_weights_by_layer",
+            "--quantize_uint8",
+            "*",
+            "--weight_shard_size_bytes",
+            "64",
+            "--metadata",
+            "info:<METADATA>",
         ],
         "exercises": "Conv2D, DepthwiseConv2D, BatchNormalization; uint8; one group per layer; "
         "64-byte shards; userDefinedMetadata",
@@ -227,9 +260,15 @@ LAYERS_FIXTURES = [
         "name": "layers-functional-uint16-split",
         "build": keras_functional_rnn,
         "args": [
-            "--input_format", "keras", "--output_format", "tfjs_layers_model",
-            "--split_weights_by_layer", "--quantize_uint16", "*",
-            "--weight_shard_size_bytes", "100",
+            "--input_format",
+            "keras",
+            "--output_format",
+            "tfjs_layers_model",
+            "--split_weights_by_layer",
+            "--quantize_uint16",
+            "*",
+            "--weight_shard_size_bytes",
+            "100",
         ],
         "exercises": "two inputs, two outputs, Embedding, LSTM, GRU; uint16; one group per layer; "
         "100-byte shards",
@@ -238,9 +277,16 @@ LAYERS_FIXTURES = [
         "name": "layers-mlp-float16-mixed",
         "build": keras_mlp,
         "args": [
-            "--input_format", "keras", "--output_format", "tfjs_layers_model",
-            "--quantize_float16", "h1/*,h2/kernel", "--quantize_uint8", "probs/*",
-            "--weight_shard_size_bytes", "256",
+            "--input_format",
+            "keras",
+            "--output_format",
+            "tfjs_layers_model",
+            "--quantize_float16",
+            "h1/*,h2/kernel",
+            "--quantize_uint8",
+            "probs/*",
+            "--weight_shard_size_bytes",
+            "256",
         ],
         "exercises": "float16 and uint8 in one group next to plain float32; 256-byte shards",
     },
@@ -261,7 +307,9 @@ def make_layers(fx: dict[str, Any], work: Path) -> dict[str, Any]:
     tf_out = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
     if not isinstance(tf_out, list):
         tf_out = [tf_out]
-    in_json = [tensor_json(inp.name.split(":")[0], x) for inp, x in zip(model.inputs, inputs)]
+    in_json = [
+        tensor_json(inp.name.split(":")[0], x) for inp, x in zip(model.inputs, inputs, strict=True)
+    ]
     res = run_tool("load-predict", {"url": str(dst / "model.json"), "input": in_json})
     return {
         "generatedBy": SCRIPT,
@@ -276,12 +324,13 @@ def make_layers(fx: dict[str, Any], work: Path) -> dict[str, Any]:
         "tfOutputs": [tensor_json(None, np.asarray(y)) for y in tf_out],
         "tfjsOutputs": res["predictions"],
         "tfjsWeights": res["weights"],
+        "tfjsDecoded": tfjs_decoded(dst),
         "userDefinedMetadata": res["userDefinedMetadata"],
         "files": file_table(dst),
     }
 
 
-# ---- graph models (SavedModel -> tfjs_graph_model) --------------------------------------------------
+# ---- graph models (SavedModel -> tfjs_graph_model)
 
 
 class Vocabulary(tf.Module):
@@ -335,8 +384,13 @@ GRAPH_FIXTURES = [
         "name": "graph-hashtable-float16",
         "module": Vocabulary,
         "args": [
-            "--input_format", "tf_saved_model", "--output_format", "tfjs_graph_model",
-            "--quantize_float16", "--weight_shard_size_bytes", "32",
+            "--input_format",
+            "tf_saved_model",
+            "--output_format",
+            "tfjs_graph_model",
+            "--quantize_float16",
+            "--weight_shard_size_bytes",
+            "32",
         ],
         "inputs": lambda: {
             "words": np.array([b"dog", b"zebra", b"cat"], dtype=object),
@@ -349,8 +403,14 @@ GRAPH_FIXTURES = [
         "name": "graph-conv-uint8",
         "module": TinyConv,
         "args": [
-            "--input_format", "tf_saved_model", "--output_format", "tfjs_graph_model",
-            "--quantize_uint8", "*", "--weight_shard_size_bytes", "40",
+            "--input_format",
+            "tf_saved_model",
+            "--output_format",
+            "tfjs_graph_model",
+            "--quantize_uint8",
+            "*",
+            "--weight_shard_size_bytes",
+            "40",
         ],
         "inputs": lambda: {
             "image": np.random.default_rng(8).uniform(-1, 1, size=(2, 6, 6, 2)).astype(np.float32),
@@ -361,8 +421,12 @@ GRAPH_FIXTURES = [
         "name": "graph-conv-uint16",
         "module": TinyConv,
         "args": [
-            "--input_format", "tf_saved_model", "--output_format", "tfjs_graph_model",
-            "--quantize_uint16", "*",
+            "--input_format",
+            "tf_saved_model",
+            "--output_format",
+            "tfjs_graph_model",
+            "--quantize_uint16",
+            "*",
         ],
         "inputs": lambda: {
             "image": np.random.default_rng(9).uniform(-1, 1, size=(2, 6, 6, 2)).astype(np.float32),
@@ -408,6 +472,7 @@ def make_graph(fx: dict[str, Any], work: Path) -> dict[str, Any]:
         "tfOutputs": tf_outputs,
         "tfjsOutputs": res["outputs"],
         "tfjsWeights": res["weights"],
+        "tfjsDecoded": tfjs_decoded(dst),
         "userDefinedMetadata": None,
         "files": file_table(dst),
     }
@@ -434,14 +499,26 @@ def main() -> int:
         for fx in LAYERS_FIXTURES:
             entry = make_layers(fx, work)
             write_expected(OUT_ROOT / fx["name"], entry)
-            index.append({"dir": fx["name"], "kind": entry["kind"], "exercises": fx["exercises"],
-                          "features": entry["features"]})
+            index.append(
+                {
+                    "dir": fx["name"],
+                    "kind": entry["kind"],
+                    "exercises": fx["exercises"],
+                    "features": entry["features"],
+                }
+            )
             print("made", fx["name"], entry["features"], file=sys.stderr)
         for fx in GRAPH_FIXTURES:
             entry = make_graph(fx, work)
             write_expected(OUT_ROOT / fx["name"], entry)
-            index.append({"dir": fx["name"], "kind": entry["kind"], "exercises": fx["exercises"],
-                          "features": entry["features"]})
+            index.append(
+                {
+                    "dir": fx["name"],
+                    "kind": entry["kind"],
+                    "exercises": fx["exercises"],
+                    "features": entry["features"],
+                }
+            )
             print("made", fx["name"], entry["features"], file=sys.stderr)
     (OUT_ROOT / "index.json").write_text(
         json.dumps(
