@@ -26,7 +26,9 @@ CELLS = [
 @pytest.mark.parametrize(("check", "fixture"), CELLS)
 def test_converter(check, fixture, request):
     if check == "load":
-        converter_load(fixture)
+        converter_load(
+            fixture, make_folder=request.getfixturevalue("make_folder"), flip=flip_requested()
+        )
         return
     converter_resave(
         check.removeprefix("resave-"),
