@@ -296,6 +296,25 @@ def test_info_of_the_bundled_example_and_of_a_tfjs_layout(node_layout: Path) -> 
     assert node["files"][0]["bytes"] == (node_layout / "weights.bin").stat().st_size
 
 
+def test_info_of_converter_models_reads_their_signature_and_keras_wrapper() -> None:
+    """Real TF.js converter output (tests/fixtures/converter): a graph model's inputs and
+    outputs come from its signature; a Keras model's topology sits under model_config."""
+    fixtures = Path(__file__).parent / "fixtures" / "converter"
+    graph = run_json("info", str(fixtures / "graph-conv-uint8"), "--json")
+    assert graph["format"] == "graph-model"
+    assert graph["topology"]["className"] == "GraphDef"
+    assert graph["topology"]["layerKinds"].get("Placeholder") == len(graph["topology"]["inputs"])
+    for tensor in graph["topology"]["inputs"] + graph["topology"]["outputs"]:
+        assert tensor["dtype"] == "float32" and tensor["shape"][0] is None
+    assert any(
+        w["quantization"] and w["quantization"]["dtype"] == "uint8" for w in graph["weights"]
+    )
+    keras = run_json("info", str(fixtures / "layers-functional-uint16-split"), "--json")
+    assert keras["topology"]["className"] == "Functional"
+    assert keras["topology"]["layerKinds"]["InputLayer"] == len(keras["topology"]["inputs"]) >= 1
+    assert run("verify", str(fixtures / "graph-conv-uint8")).returncode == EXIT_OK
+
+
 def test_info_of_nothing_exits_3(tmp_path: Path) -> None:
     proc = run("info", str(tmp_path / "absent"))
     assert proc.returncode == EXIT_NOT_FOUND
@@ -719,6 +738,20 @@ def test_serve_serves_models_under_a_root(tmp_path: Path) -> None:
         assert status == 200
         assert body == (root / "m" / "model.json").read_bytes()
         assert _get(f"{base}/models/m/model.json")[0] == 401  # the token from the environment
+        # info and verify over http(s): that handler has no file access, so the model is
+        # loaded whole (and verify says that only the first problem would show).
+        url = f"{base}/models/m/model.json"
+        headers = ["-H", "Authorization: Bearer s3cret"]
+        info = run_json("info", url, "--json", *headers)
+        assert info["totals"]["parameters"] == 139
+        report = run_json("verify", url, "--json", *headers)
+        assert report["ok"] is True and report["checked"]["fileByFile"] is False
+        assert run("verify", url).returncode == EXIT_STORAGE  # 401 without the header
+        wrong = run("info", url, "-o", "anon=true")  # storage options are for fsspec URLs
+        assert wrong.returncode == EXIT_USAGE and "--header" in wrong.stderr
+        back = tmp_path / "back"
+        assert run("cp", url, str(back), *headers).returncode == 0
+        assert (back / "model.json").exists()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -740,6 +773,14 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
 # -- conformance (the runner is imported lazily) --------------------------------------
 
 
+def test_conformance_runs_the_shipped_suite() -> None:
+    helped = run("conformance", "--help")  # the runner's own help
+    assert helped.returncode == 0 and "usage: tfjs-store conformance" in helped.stdout
+    proc = run("conformance", "memory://cli-conformance", "-k", "list_models")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert "PASS  list_models" in proc.stdout
+
+
 def test_conformance_without_its_runner_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -749,7 +790,7 @@ def test_conformance_without_its_runner_says_so(
     assert err.startswith("tfjs-store: error: the conformance suite's runner")
 
 
-def test_conformance_passes_its_arguments_to_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conformance_passes_every_argument_to_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
     seen: list[list[str]] = []
@@ -757,7 +798,8 @@ def test_conformance_passes_its_arguments_to_the_runner(monkeypatch: pytest.Monk
     runner.main = lambda argv: seen.append(list(argv)) or 3  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "conformance.runner", runner)
     assert main(["conformance", "s3://b/p", "-k", "save", "--storage-option", "a=1"]) == 3
-    assert seen == [["s3://b/p", "-k", "save", "--storage-option", "a=1"]]
+    assert main(["--debug", "conformance", "--help"]) == 3
+    assert seen == [["s3://b/p", "-k", "save", "--storage-option", "a=1"], ["--help"]]
 
 
 # -- S3 on moto -------------------------------------------------------------------------

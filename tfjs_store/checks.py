@@ -200,8 +200,10 @@ def _is_not_found(exc: BaseException) -> bool:
     )
 
 
-def _load_handler(url: str, storage_options: Mapping[str, Any] | None) -> Any:
-    options: dict[str, Any] = {}
+def _load_handler(
+    url: str, storage_options: Mapping[str, Any] | None, handler_options: Mapping[str, Any]
+) -> Any:
+    options: dict[str, Any] = dict(handler_options)
     if storage_options is not None:
         options["storage_options"] = storage_options
     handlers = get_load_handlers(url, **options)
@@ -250,6 +252,7 @@ def inspect_model(
     storage_options: Mapping[str, Any] | None = None,
     file_sizes: bool = True,
     allow_loading: bool = True,
+    **handler_options: Any,
 ) -> ModelInspection:
     """Read model.json and list the weight files, without reading weight bytes.
 
@@ -257,9 +260,10 @@ def inspect_model(
     layouts) each file's size is asked of the storage when ``file_sizes`` is true.
     A handler without file access (e.g. ``http(s)://``) is inspected by loading the
     whole model, unless ``allow_loading`` is false: then ``HandlerError`` is raised.
+    Other keyword arguments go to the handler (e.g. ``request_init`` for http).
     Raises ``ModelNotFoundError`` when there is no model JSON at ``url``.
     """
-    handler = _load_handler(url, storage_options)
+    handler = _load_handler(url, storage_options, handler_options)
     files = _model_files(handler)
     if files is None:
         if not allow_loading:
@@ -327,14 +331,18 @@ class _Read:
     sha256: str | None = None
 
 
-def verify(url: str, *, storage_options: Mapping[str, Any] | None = None) -> VerifyReport:
+def verify(
+    url: str, *, storage_options: Mapping[str, Any] | None = None, **handler_options: Any
+) -> VerifyReport:
     """Check the model at ``url`` and report every problem found (see the module doc).
+
+    Other keyword arguments go to the handler (e.g. ``request_init`` for http).
 
     Raises ``ModelNotFoundError`` when there is no model JSON at ``url`` and
     ``StorageError`` when the model JSON cannot be read; everything wrong with the
     model itself is a ``Problem`` in the report.
     """
-    handler = _load_handler(url, storage_options)
+    handler = _load_handler(url, storage_options, handler_options)
     files = _model_files(handler)
     if files is None:
         return _verify_by_loading(url, handler)

@@ -40,7 +40,8 @@ URLs: any fsspec URL or a local path (file://, memory://, s3://, gs://, az://, h
 downloads://NAME, chained URLs like simplecache::s3://…). `example` names the model that
 ships with tfjs-store (read-only): `tfjs-store cp example ./models/example`.
 
-Storage options: -o/--storage-option KEY=VALUE (repeatable) goes to fsspec. VALUE is read
+Storage options: -o/--storage-option KEY=VALUE (repeatable) goes to fsspec (http(s)://
+URLs take -H/--header 'NAME: VALUE' instead). VALUE is read
 as JSON when it parses (true, 123, {"a": 1}, "007" for a string of digits), else taken as
 a string; dots in KEY nest (client_kwargs.region_name=us-west-2). Credentials also come
 from each library's usual environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL,
@@ -88,6 +89,19 @@ def _storage_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _header_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="HTTP header for http(s):// URLs (repeatable), e.g. 'Authorization: Bearer TOKEN'",
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (argparse only; nothing heavy is imported)."""
     parser = argparse.ArgumentParser(
@@ -102,11 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     storage = _storage_parent()
+    headers = _header_parent()
     fmt = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser(
         "info",
-        parents=[storage],
+        parents=[storage, headers],
         formatter_class=fmt,
         help="describe a model: format, layers, inputs, weights, files",
         description="Describe a model from its model.json, without reading the weights.",
@@ -116,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        parents=[storage],
+        parents=[storage, headers],
         formatter_class=fmt,
         help="check that a model is intact; exit 1 listing every problem",
         description=(
@@ -140,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, verb in (("cp", "copy"), ("mv", "move")):
         p = sub.add_parser(
             name,
-            parents=[storage],
+            parents=[storage, headers],
             formatter_class=fmt,
             help=f"{verb} a model between any two URLs (re-shard, quantize)",
             description=(
@@ -248,13 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "conformance",
-        help="run the storage conformance suite against a target",
-        description="Run the conformance suite against TARGET; arguments after TARGET "
-        "go to the suite's runner.",
-        add_help=True,
+        help="run the conformance suite against a handler (see `conformance --help`)",
+        add_help=False,
     )
-    p.add_argument("target", help="what to test (see the runner's --help)")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the runner")
+    p.add_argument("args", nargs=argparse.REMAINDER)
 
     p = sub.add_parser(
         "plugins",
@@ -283,14 +295,35 @@ _COMMAND_MODULES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tfjs-store`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    conformance_args = _conformance_args(argv)
+    if conformance_args is not None:  # the runner parses its own arguments (and --help)
+        args = argparse.Namespace(
+            command="conformance", args=conformance_args, debug="--debug" in argv
+        )
+        return _dispatch(args)
     parser = build_parser()
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    return _dispatch(args)
+
+
+def _conformance_args(argv: Sequence[str]) -> list[str] | None:
+    """The arguments after ``conformance`` when that is the command (after only --debug)."""
+    for i, arg in enumerate(argv):
+        if arg == "conformance":
+            return list(argv[i + 1 :])
+        if arg != "--debug":
+            return None
+    return None
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     import importlib
 
     from ._common import handle_error, install_warning_format

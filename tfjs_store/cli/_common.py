@@ -113,6 +113,14 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, ImportError):
         error(f"a needed package cannot be imported: {exc}")
         return EXIT_DEPENDENCY
+    if isinstance(exc, TypeError) and _option_not_taken(exc) is not None:
+        option = _option_not_taken(exc)
+        error(
+            f"the handler for this URL does not take the option {option!r} ({exc})",
+            "-o/--storage-option is for fsspec URLs (file, s3, gs, az, ...); "
+            "-H/--header is for http(s) URLs",
+        )
+        return EXIT_USAGE
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         error(f"{exc}", "check the path")
         return EXIT_NOT_FOUND
@@ -124,6 +132,14 @@ def handle_error(exc: BaseException) -> int:
         "this is likely a bug in tfjs-store; run `tfjs-store --debug …` for the traceback",
     )
     return EXIT_FAILED
+
+
+def _option_not_taken(exc: TypeError) -> str | None:
+    text = str(exc)
+    marker = "got an unexpected keyword argument "
+    if marker not in text:
+        return None
+    return text.split(marker, 1)[1].strip("'\"")
 
 
 def _storage_hint() -> str:
@@ -183,6 +199,31 @@ def _json_or_string(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def is_http(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def http_options(url: str, headers: Sequence[str]) -> dict[str, Any]:
+    """Handler options for ``-H 'Name: value'`` headers: ``request_init`` for http(s) URLs."""
+    if not headers or not is_http(url):
+        return {}
+    parsed: dict[str, str] = {}
+    for item in headers:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(
+                f"--header takes 'NAME: VALUE', got {item!r}",
+                "e.g. -H 'Authorization: Bearer TOKEN'",
+            )
+        parsed[name.strip()] = value.strip()
+    return {"request_init": {"headers": parsed}}
+
+
+def check_headers_used(headers: Sequence[str], *urls: str) -> None:
+    if headers and not any(is_http(u) for u in urls):
+        raise UsageError("--header only applies to http(s):// URLs")
 
 
 def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

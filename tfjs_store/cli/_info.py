@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._common import (
+    check_headers_used,
+    http_options,
     human_bytes,
     parse_storage_options,
     print_json,
@@ -36,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from ..checks import inspect_model
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
-    inspection = inspect_model(source_url(args.url), storage_options=options)
+    url = source_url(args.url)
+    check_headers_used(args.header, url)
+    inspection = inspect_model(url, storage_options=options, **http_options(url, args.header))
     summary = summarize(inspection)
     if args.json:
         print_json(summary)

@@ -10,6 +10,8 @@ from typing import Any
 
 from ._common import (
     UsageError,
+    check_headers_used,
+    http_options,
     human_bytes,
     merge_options,
     parse_size,
@@ -112,6 +114,9 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
         merge_options(base, parse_storage_options(args.dst_storage_option, "--dst-storage-option"))
     )
     save_options = _save_options(args)
+    check_headers_used(args.header, src, dst)
+    src_handler_options = http_options(src, args.header)
+    dst_handler_options = http_options(dst, args.header)
     if args.match and not args.quantize:
         raise UsageError("--match selects the weights to quantize; it needs --quantize")
     if src.rstrip("/") == dst.rstrip("/"):
@@ -125,7 +130,7 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
     show = should_show(sys.stderr, total, args.no_progress)
     quantized: list[str] = []
     try:
-        if not show and not args.quantize:
+        if not show and not args.quantize and not src_handler_options:
             if move:
                 info = tfjs_store.move_model(
                     src,
@@ -133,6 +138,7 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                     src_storage_options=src_opts,
                     dst_storage_options=dst_opts,
                     **save_options,
+                    **dst_handler_options,
                 )
             else:
                 info = tfjs_store.copy_model(
@@ -141,22 +147,25 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                     src_storage_options=src_opts,
                     dst_storage_options=dst_opts,
                     **save_options,
+                    **dst_handler_options,
                 )
         else:
             phases = ["reading", "writing"] + (["removing source"] if move else [])
             with Progress(sys.stderr, total or 0, verb, phases, enabled=show) as progress:
                 progress.phase("reading")
-                artifacts = tfjs_store.load(src, storage_options=src_opts)
+                artifacts = tfjs_store.load(src, storage_options=src_opts, **src_handler_options)
                 if args.quantize:
                     artifacts, quantized = requantize(artifacts, args.quantize, args.match)
                 progress.phase("writing")
-                result = tfjs_store.save(artifacts, dst, storage_options=dst_opts, **save_options)
+                result = tfjs_store.save(
+                    artifacts, dst, storage_options=dst_opts, **save_options, **dst_handler_options
+                )
                 info = result.model_artifacts_info
                 if move:
                     progress.phase("removing source")
                     tfjs_store.remove_model(src, storage_options=src_opts)
     except TypeError as exc:
-        usage = unexpected_option(exc, dst, save_options)
+        usage = unexpected_option(exc, dst, save_options) if save_options else None
         if usage is None:
             raise
         raise usage from None

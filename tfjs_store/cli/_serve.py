@@ -62,10 +62,12 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def conformance(args: argparse.Namespace) -> int:
+    import importlib
+
     from ..errors import MissingDependencyError
 
     try:
-        from conformance.runner import main as run_conformance  # type: ignore[import-not-found,unused-ignore]
+        runner = importlib.import_module("conformance.runner")
     except ModuleNotFoundError as exc:
         if exc.name not in ("conformance", "conformance.runner"):
             raise
@@ -73,5 +75,6 @@ def conformance(args: argparse.Namespace) -> int:
             "the conformance suite's runner (conformance.runner) is not installed with "
             "this copy of tfjs-store"
         ) from None
-    result = run_conformance([args.target, *args.args])
+    run_conformance = runner.main
+    result = run_conformance(list(args.args))
     return int(result or 0)

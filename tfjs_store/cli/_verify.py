@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 
 from . import EXIT_FAILED, EXIT_OK
-from ._common import parse_storage_options, print_json, source_url, storage_options_or_none
+from ._common import (
+    check_headers_used,
+    http_options,
+    parse_storage_options,
+    print_json,
+    source_url,
+    storage_options_or_none,
+)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..checks import verify
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
-    report = verify(source_url(args.url), storage_options=options)
+    url = source_url(args.url)
+    check_headers_used(args.header, url)
+    report = verify(url, storage_options=options, **http_options(url, args.header))
     if args.json:
         print_json(report.to_json_obj())
         return EXIT_OK if report.ok else EXIT_FAILED
