@@ -121,7 +121,7 @@ _SYMBOL = {
 }
 
 
-def summary_lines(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
+def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
     """The summary table: one line per check (cases folded together) per target."""
     targets: OrderedDict[str, OrderedDict[str, list[dict[str, Any]]]] = OrderedDict()
     for row in rows:
@@ -131,7 +131,7 @@ def summary_lines(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
         counts: dict[str, int] = {}
         lines.append("")
         lines.append(f"tfjs-store conformance: {target}")
-        lines.append("-" * min(width, 100))
+        lines.append("-" * 100)
         for check, cases in checks.items():
             outcomes = [c["outcome"] for c in cases]
             for o in outcomes:
@@ -159,14 +159,13 @@ def summary_lines(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
                 note = first.get("note") or ""
                 if result == "unexpected-pass":
                     note = "passed although declared a known failure: " + note
+            if len(note) > 240:  # the whole message is in pytest's FAILURES section
+                note = note[:237] + "..."
             head = f"{_SYMBOL[result]:<6}{label}{tally}"
-            line = f"{head:<52} {note}".rstrip()
-            if len(line) > width:
-                line = line[: width - 3] + "..."
-            lines.append(line)
+            lines.append(f"{head:<48} {note}".rstrip())
         total = sum(counts.values())
         parts = [f"{counts.get(k, 0)} {k.replace('-', ' ')}" for k in _SYMBOL if counts.get(k)]
-        lines.append("-" * min(width, 100))
+        lines.append("-" * 100)
         lines.append(f"{target}: {total} checks: " + ", ".join(parts))
     return lines
 

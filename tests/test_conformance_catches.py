@@ -158,9 +158,25 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, li
     report = root / "report.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
-         "-c", os.devnull, f"--conformance-report={report}", str(root / "test_inner.py")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(root),
+            "-c",
+            os.devnull,
+            f"--conformance-report={report}",
+            str(root / "test_inner.py"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     table: dict[str, dict[str, list[dict]]] = {}
@@ -182,7 +198,10 @@ def test_broken_handler_fails_the_check_naming_its_defect(broken, outcomes):
     assert any(words in c["note"] for c in failed), [c["note"] for c in failed]
     for other in UNRELATED:
         assert all(c["outcome"] == "passed" for c in outcomes[broken][other]), (
-            broken, other, outcomes[broken][other])
+            broken,
+            other,
+            outcomes[broken][other],
+        )
 
 
 def test_healthy_handler_passes_every_check(outcomes):
@@ -191,18 +210,28 @@ def test_healthy_handler_passes_every_check(outcomes):
         for check, cases in outcomes["FsspecHandler"].items()
     }
     assert not any(bad.values()), bad
-    skipped = [c for cases in outcomes["FsspecHandler"].values() for c in cases
-               if c["outcome"] == "skipped"]
+    skipped = [
+        c
+        for cases in outcomes["FsspecHandler"].values()
+        for c in cases
+        if c["outcome"] == "skipped"
+    ]
     # copy/move find handlers by URL, so a suite given a handler_factory skips them.
     assert sorted(c["check"] for c in skipped) == [
-        "test_copy_model", "test_move_model", "test_roundtrip_large_model"]
+        "test_copy_model",
+        "test_move_model",
+        "test_roundtrip_large_model",
+    ]
 
 
 def test_every_defect_is_caught_only_where_it_lies(outcomes):
     """The failures of each broken handler, listed: each defect shows in its own checks."""
     failing = {
-        broken: sorted(check for check, cases in outcomes[broken].items()
-                       if any(c["outcome"] == "failed" for c in cases))
+        broken: sorted(
+            check
+            for check, cases in outcomes[broken].items()
+            if any(c["outcome"] == "failed" for c in cases)
+        )
         for broken in DEFECTS
     }
     assert failing["IgnoresQuantization"] == ["test_roundtrip_quantized_weights"], failing

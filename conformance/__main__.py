@@ -1,0 +1,5 @@
+"""``python -m conformance TARGET``: the same as ``tfjs-store conformance TARGET``."""
+
+from .runner import main
+
+raise SystemExit(main())

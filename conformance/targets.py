@@ -1,0 +1,147 @@
+"""What ``tfjs-store conformance TARGET`` runs: a test class made from TARGET.
+
+TARGET is one of:
+
+``module:attribute``
+    A ``HandlerTests``/``ReadOnlyHandlerTests`` subclass (run as it is), or any other
+    callable: a handler factory, called with no arguments for each fresh location and
+    returning a handler for it. A bare factory gives no back door, so the checks that
+    need one are skipped and say so.
+a URL
+    The suite runs against the handler that URL resolves to, with fresh locations made
+    under it. The test class comes from, in order: a distribution's entry point in the
+    group ``tfjs_store.conformance`` named after the URL's scheme (a ``HandlerTests``
+    subclass with its back door; this is how a plugin makes its scheme testable by
+    URL); ``FsspecHandlerTests`` for any scheme fsspec knows (the back door is fsspec);
+    otherwise a black-box class without a back door.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any, ClassVar
+
+from .fsspec_target import FsspecHandlerTests
+from .suite import HandlerTests, Location, ReadOnlyHandlerTests
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HandlerFactoryTests",
+    "TargetError",
+    "UrlHandlerTests",
+    "target_test_class",
+]
+
+ENTRY_POINT_GROUP = "tfjs_store.conformance"
+_OBJECT_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class TargetError(ValueError):
+    """TARGET names nothing the suite can run against."""
+
+
+class HandlerFactoryTests(HandlerTests):
+    """Black-box checks of ``factory() -> handler`` (a handler at a fresh location)."""
+
+    factory: ClassVar[Callable[[], Any]]
+    base_url = "factory:/"
+    supports_listing = False
+    supports_copy = False
+
+    def open_handler(self, location: Location, **options: Any) -> Any:
+        cache: dict[str, Any] = self.__dict__.setdefault("_handlers", {})
+        if location.url not in cache:
+            cache[location.url] = type(self).factory()
+        return cache[location.url]
+
+
+class UrlHandlerTests(HandlerTests):
+    """Black-box checks of a handler found by URL, when nothing gives a back door."""
+
+
+def _load_object(ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TargetError(f"cannot import {module_name!r} for target {ref!r}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"{module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _entry_point_class(scheme: str) -> type[ReadOnlyHandlerTests] | None:
+    found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == scheme]
+    if not found:
+        return None
+    ep = found[0]
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        raise TargetError(
+            f"the conformance entry point {ep.name} = {ep.value} cannot be loaded: {exc}"
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, ReadOnlyHandlerTests)):
+        raise TargetError(f"the conformance entry point {ep.value} is not a HandlerTests class")
+    return cls
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    from fsspec.registry import known_implementations, registry
+
+    return scheme in registry or scheme in known_implementations
+
+
+def target_test_class(
+    target: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    known_failures: Mapping[str, str] | None = None,
+) -> type[ReadOnlyHandlerTests]:
+    """The test class (named ``TestConformance``) that checks TARGET."""
+    handler_options = dict(options or {})
+    if storage_options:
+        handler_options["storage_options"] = dict(storage_options)
+    attrs: dict[str, Any] = {"conformance_title": target}
+    if known_failures:
+        attrs["known_failures"] = dict(known_failures)
+    base: type[ReadOnlyHandlerTests]
+    if "://" not in target and _OBJECT_REF.match(target):
+        obj = _load_object(target)
+        if isinstance(obj, type) and issubclass(obj, ReadOnlyHandlerTests):
+            base = obj
+            if handler_options:
+                attrs["handler_options"] = {**obj.handler_options, **handler_options}
+        elif callable(obj):
+            base = HandlerFactoryTests
+            attrs["factory"] = staticmethod(obj)
+        else:
+            raise TargetError(f"{target!r} is neither a HandlerTests class nor a handler factory")
+    elif "://" in target:
+        from tfjs_store.registry import url_scheme
+
+        scheme = url_scheme(target)
+        attrs["base_url"] = target.rstrip("/")
+        attrs["handler_options"] = handler_options
+        plugin_class = _entry_point_class(scheme)
+        if plugin_class is not None:
+            base = plugin_class
+        elif _fsspec_knows(scheme):
+            base = FsspecHandlerTests
+            if storage_options:
+                attrs["storage_options"] = dict(storage_options)
+                attrs["handler_options"] = {
+                    k: v for k, v in handler_options.items() if k != "storage_options"
+                }
+        else:
+            base = UrlHandlerTests
+    else:
+        raise TargetError(f"TARGET {target!r} is neither a URL (scheme://...) nor module:factory")
+    return type("TestConformance", (base,), attrs)
