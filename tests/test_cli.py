@@ -637,6 +637,43 @@ def test_progress_shows_on_a_terminal_for_big_transfers_only(
     assert piped.returncode == 0 and piped.stderr == ""
 
 
+def test_progress_line_follows_phases_and_handler_reports() -> None:
+    import io
+
+    from tfjs_store.cli._manage import _reporting
+    from tfjs_store.cli._progress import Progress
+
+    progress = Progress(io.StringIO(), 8 * 1024 * 1024, "cp", ["reading", "writing"], enabled=True)
+    start = progress._start
+    assert progress.render(start).startswith("cp: reading 8.0 MiB [>-----------")
+    progress.on_progress(0.5)  # TF.js-style fraction of the phase
+    assert progress.render(start) == "cp: reading 8.0 MiB [######------------------]   0.0s"
+    progress.phase("writing")
+    progress.advance(8 * 1024 * 1024)
+    assert progress.render(start) == "cp: writing 8.0 MiB [########################]   0.0s"
+
+    calls: list[dict[str, Any]] = []
+
+    def takes_it(url: str, **options: Any) -> str:
+        calls.append(options)
+        options["on_progress"](1.0)
+        return "took"
+
+    def refuses_it(url: str, **options: Any) -> str:
+        if "on_progress" in options:
+            raise TypeError("Handler.__init__() got an unexpected keyword argument 'on_progress'")
+        calls.append(options)
+        return "without"
+
+    progress.phase("reading")
+    assert _reporting(takes_it, progress, "u", storage_options=None) == "took"
+    assert progress.render(start).startswith("cp: reading 8.0 MiB [############----")
+    assert _reporting(refuses_it, progress, "u", storage_options=None) == "without"
+    assert calls[-1] == {"storage_options": None}
+    progress.enabled = False  # no bar: the option is never passed
+    assert _reporting(refuses_it, progress, "u") == "without"
+
+
 # -- plugins ---------------------------------------------------------------------------
 
 

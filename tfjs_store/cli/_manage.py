@@ -153,12 +153,20 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
             phases = ["reading", "writing"] + (["removing source"] if move else [])
             with Progress(sys.stderr, total or 0, verb, phases, enabled=show) as progress:
                 progress.phase("reading")
-                artifacts = tfjs_store.load(src, storage_options=src_opts, **src_handler_options)
+                artifacts = _reporting(
+                    tfjs_store.load, progress, src, storage_options=src_opts, **src_handler_options
+                )
                 if args.quantize:
                     artifacts, quantized = requantize(artifacts, args.quantize, args.match)
                 progress.phase("writing")
-                result = tfjs_store.save(
-                    artifacts, dst, storage_options=dst_opts, **save_options, **dst_handler_options
+                result = _reporting(
+                    tfjs_store.save,
+                    progress,
+                    artifacts,
+                    dst,
+                    storage_options=dst_opts,
+                    **save_options,
+                    **dst_handler_options,
                 )
                 info = result.model_artifacts_info
                 if move:
@@ -186,6 +194,19 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
         extra = f", {len(quantized)} quantized to {args.quantize}"
     print(f"{what} {src_given} -> {dst} ({human_bytes(info.weight_data_bytes)} of weights{extra})")
     return 0
+
+
+def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call`` with ``on_progress`` feeding the bar when the handler takes that option
+    (tfjs-store's http handler does, as TF.js's do); without it otherwise."""
+    if not progress.enabled:
+        return call(*args, **kwargs)
+    try:
+        return call(*args, on_progress=progress.on_progress, **kwargs)
+    except TypeError as exc:
+        if "on_progress" not in str(exc):
+            raise
+        return call(*args, **kwargs)  # the handler was refused before any I/O
 
 
 def _weight_bytes(src: str, options: Mapping[str, Any] | None) -> int | None:

@@ -1,7 +1,8 @@
 """A one-line progress display for long transfers, on a terminal only.
 
-The bar advances by phase (reading the source, writing the destination) and, where a
-caller reports bytes with ``advance``, by bytes within a phase. While a phase reports
+The bar advances by phase (reading the source, writing the destination) and, within a
+phase, by what the handler reports: a fraction (``on_progress``, as TF.js's handlers
+and tfjs-store's http handler call it) or bytes (``advance``). While a phase reports
 nothing, a marker sweeps the phase's part of the bar, so a long read still shows life.
 """
 
@@ -55,6 +56,7 @@ class Progress:
         self.enabled = enabled
         self._phase = 0
         self._phase_bytes = 0
+        self._fraction: float | None = None
         self._lock = threading.Lock()
         self._draw_lock = threading.Lock()
         self._stop = threading.Event()
@@ -84,6 +86,7 @@ class Progress:
             if name in self.phases:
                 self._phase = self.phases.index(name)
             self._phase_bytes = 0
+            self._fraction = None
         if self.enabled:
             self._draw()  # a phase change shows at once, however fast the transfer
 
@@ -91,16 +94,23 @@ class Progress:
         with self._lock:
             self._phase_bytes += nbytes
 
+    def on_progress(self, fraction: float) -> None:
+        """TF.js's ``onProgress``: how much of the current phase is done, 0 to 1."""
+        with self._lock:
+            self._fraction = max(0.0, min(1.0, float(fraction)))
+
     def render(self, now: float | None = None) -> str:
         """The current line (also used by tests)."""
         elapsed = (time.monotonic() if now is None else now) - self._start
         with self._lock:
-            index, done = self._phase, self._phase_bytes
+            index, done, fraction = self._phase, self._phase_bytes, self._fraction
         count = max(1, len(self.phases))
         span = _WIDTH / count
         start = index * span
-        if done:
-            fill = start + span * min(1.0, done / self.total)
+        if fraction is None and done:
+            fraction = min(1.0, done / self.total)
+        if fraction is not None:
+            fill = start + span * fraction
             bar = "#" * int(fill) + "-" * (_WIDTH - int(fill))
         else:  # no byte count yet: sweep a marker through this phase's part
             bar_list = ["#"] * int(start) + ["-"] * (_WIDTH - int(start))
