@@ -921,11 +921,6 @@ def test_local_commands_import_no_cloud_library(tmp_path: Path) -> None:
         assert not (_CLOUD & set(proc.stdout.split())), proc.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tfjs_store/__init__.py imports numpy and pydantic eagerly; needs a lazy "
-    "(PEP 562) __init__ — asked of its owner",
-)
 def test_help_imports_nothing_heavy() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORTED, "--help"], capture_output=True, text=True, timeout=60

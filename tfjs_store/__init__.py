@@ -3,11 +3,16 @@
 >>> import tfjs_store
 >>> artifacts = tfjs_store.load("s3://bucket/models/m1")           # doctest: +SKIP
 >>> tfjs_store.save(artifacts, "gs://other/models/m1")             # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so ``import tfjs_store`` and the CLI start
+quickly; the errors are always there.
 """
 
 from __future__ import annotations
 
-from .api import clean, copy_model, list_models, load, move_model, remove_model, save
+import importlib as _importlib
+import typing as _typing
+
 from .errors import (
     HandlerError,
     HTTPStatusError,
@@ -20,30 +25,88 @@ from .errors import (
     UnsafePathError,
     WeightDataError,
 )
-from .format.artifacts import ModelArtifacts
-from .format.codec import decode_weights, encode_weights
-from .format.schemas import (
-    ManifestGroup,
-    ModelArtifactsInfo,
-    ModelJSON,
-    Quantization,
-    SaveResult,
-    TrainingConfig,
-    WeightSpec,
-)
-from .handlers.base import IOHandler, LoadHandler, ModelStore, SaveHandler
-from .registry import (
-    HandlerConflictWarning,
-    get_load_handlers,
-    get_save_handlers,
-    handler_entries,
-    prefer_handler,
-    register_handler,
-    register_load_router,
-    register_save_router,
-)
+
+if _typing.TYPE_CHECKING:
+    from .api import clean, copy_model, list_models, load, move_model, remove_model, save
+    from .checks import ModelInspection, Problem, VerifyReport, WeightFile, inspect_model, verify
+    from .format.artifacts import ModelArtifacts
+    from .format.codec import decode_weights, encode_weights
+    from .format.schemas import (
+        ManifestGroup,
+        ModelArtifactsInfo,
+        ModelJSON,
+        Quantization,
+        SaveResult,
+        TrainingConfig,
+        WeightSpec,
+    )
+    from .handlers.base import IOHandler, LoadHandler, ModelStore, SaveHandler
+    from .registry import (
+        HandlerConflictWarning,
+        get_load_handlers,
+        get_save_handlers,
+        handler_entries,
+        prefer_handler,
+        register_handler,
+        register_load_router,
+        register_save_router,
+    )
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["clean", "copy_model", "list_models", "load", "move_model", "remove_model", "save"],
+        ".api",
+    ),
+    **dict.fromkeys(
+        ["ModelInspection", "Problem", "VerifyReport", "WeightFile", "inspect_model", "verify"],
+        ".checks",
+    ),
+    "ModelArtifacts": ".format.artifacts",
+    "decode_weights": ".format.codec",
+    "encode_weights": ".format.codec",
+    **dict.fromkeys(
+        [
+            "ManifestGroup",
+            "ModelArtifactsInfo",
+            "ModelJSON",
+            "Quantization",
+            "SaveResult",
+            "TrainingConfig",
+            "WeightSpec",
+        ],
+        ".format.schemas",
+    ),
+    **dict.fromkeys(["IOHandler", "LoadHandler", "ModelStore", "SaveHandler"], ".handlers.base"),
+    **dict.fromkeys(
+        [
+            "HandlerConflictWarning",
+            "get_load_handlers",
+            "get_save_handlers",
+            "handler_entries",
+            "prefer_handler",
+            "register_handler",
+            "register_load_router",
+            "register_save_router",
+        ],
+        ".registry",
+    ),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfjs_store' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "HTTPStatusError",
@@ -57,9 +120,11 @@ __all__ = [
     "MissingDependencyError",
     "ModelArtifacts",
     "ModelArtifactsInfo",
+    "ModelInspection",
     "ModelJSON",
     "ModelNotFoundError",
     "ModelStore",
+    "Problem",
     "Quantization",
     "SaveHandler",
     "SaveResult",
@@ -67,7 +132,9 @@ __all__ = [
     "TfjsStoreError",
     "TrainingConfig",
     "UnsafePathError",
+    "VerifyReport",
     "WeightDataError",
+    "WeightFile",
     "WeightSpec",
     "__version__",
     "clean",
@@ -77,6 +144,7 @@ __all__ = [
     "get_load_handlers",
     "get_save_handlers",
     "handler_entries",
+    "inspect_model",
     "list_models",
     "load",
     "move_model",
@@ -86,4 +154,5 @@ __all__ = [
     "register_save_router",
     "remove_model",
     "save",
+    "verify",
 ]
