@@ -783,3 +783,11 @@ def test_weights_strings_option() -> None:
     assert artifacts.weights()["s"].tolist() == ["a", "bc"]
     assert artifacts.weights(strings="bytes")["s"].tolist() == [b"a", b"bc"]
     assert ModelArtifacts(model_topology={}).weights() == {}
+
+
+def test_zero_element_shape_too_big_for_numpy() -> None:
+    specs = [spec("z", [2**40, 2**40, 0], "float32")]
+    with pytest.raises(WeightDataError, match=r"weight 'z': shape .* too large for a numpy array"):
+        decode_weights(b"", specs)
+    with pytest.raises(WeightDataError, match="too large"):
+        decode_weights(b"", [spec("z", [2**40, 2**40, 0], "string")])

@@ -346,6 +346,15 @@ def dequantize(q: np.ndarray, quantization: Quantization, dtype: str) -> np.ndar
         return values.astype(np.float32)
 
 
+def _shaped(flat: np.ndarray, spec: WeightSpec) -> np.ndarray:
+    try:
+        return flat.reshape(spec.shape)
+    except ValueError:  # e.g. [2**40, 2**40, 0]: no elements, but too big a shape for numpy
+        raise WeightDataError(
+            f"weight {spec.name!r}: shape {spec.shape} is too large for a numpy array"
+        ) from None
+
+
 def decode_weights(
     weight_data: Any,
     specs: Iterable[WeightSpec | Mapping[str, Any]],
@@ -376,11 +385,11 @@ def decode_weights(
                 pos += 4 + length
             strs = np.empty(len(values), dtype=object)
             strs[:] = values
-            out[spec.name] = strs.reshape(spec.shape)
+            out[spec.name] = _shaped(strs, spec)
             continue
         stored = _STORED_NP[spec.stored_dtype]
         raw_view = data.read(start, end - start)
-        arr = np.frombuffer(raw_view, dtype=stored).reshape(spec.shape)
+        arr = _shaped(np.frombuffer(raw_view, dtype=stored), spec)
         if spec.quantization is not None:
             arr = dequantize(arr, spec.quantization, spec.dtype)
         out[spec.name] = arr
