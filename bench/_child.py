@@ -332,6 +332,15 @@ def task_slow_save(spec: dict[str, Any]) -> dict[str, Any]:
             folder = f"{base_path}/one-{rep}-{uuid.uuid4().hex[:8]}"
             rec.run(lambda f=folder: op(f))
             _remove(direct_fs, folder)
+    elif impl == "raw_concurrent":  # every file in one fs.pipe batch: the link's own limit
+        body, shards = _raw_shards(weights, shard)
+        files = len(shards)
+        for rep in range(spec["reps"]):
+            folder = f"{base_path}/all-{rep}-{uuid.uuid4().hex[:8]}"
+            batch = {f"{folder}/{name}": data for name, data in shards}
+            batch[f"{folder}/model.json"] = body
+            rec.run(lambda b=batch: fs.pipe(b))
+            _remove(direct_fs, folder)
     elif impl == "tfjs":
         for rep in range(spec["reps"]):
             folder = f"{base_path}/tfjs-{rep}-{uuid.uuid4().hex[:8]}"
@@ -413,8 +422,26 @@ TASKS = {
 }
 
 
+def _install_handler(target: str | None) -> None:
+    """``--handler FILE.py:NAME``: benchmark another handler for the fsspec schemes."""
+    if not target:
+        return
+    import importlib.util
+
+    import tfjs_store
+
+    path, _, name = target.rpartition(":")
+    module_spec = importlib.util.spec_from_file_location("bench_handler", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    for scheme in ("file", "memory", "s3", "gs", "gcs"):
+        tfjs_store.register_handler(scheme, getattr(module, name), source="bench --handler")
+
+
 def run_task(spec: dict[str, Any]) -> dict[str, Any]:
     try:
+        _install_handler(spec.get("handler"))
         return TASKS[spec["task"]](spec)
     except BaseException as exc:  # report, don't hide: the harness prints it in the table
         traceback.print_exc()

@@ -127,7 +127,14 @@ def run_json(argv: list[str], timeout: float, env: dict[str, str] | None = None,
             "stderr": (proc.stderr or proc.stdout)[-3000:]}
 
 
-def child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+HANDLER: str | None = None
+"""``--handler FILE.py:NAME``: the handler the children register for the fsspec schemes."""
+
+
+def child(spec: Any, timeout: float) -> dict[str, Any]:
+    if HANDLER:
+        for one in spec if isinstance(spec, list) else [spec]:
+            one["handler"] = HANDLER
     return run_json([sys.executable, str(CHILD), json.dumps(spec)], timeout)
 
 
@@ -144,7 +151,7 @@ def children(specs: dict[str, dict[str, Any]], timeout: float) -> dict[str, dict
             out[key] = child(spec, timeout)
         return out
     log(f"  {', '.join(sorted({s['task'] for s in specs.values()}))} {', '.join(specs)} (batched)")
-    result = child(list(specs.values()), timeout * len(specs))  # type: ignore[arg-type]
+    result = child(list(specs.values()), timeout * len(specs))
     if not result.get("ok"):
         return {key: result for key in specs}
     return dict(zip(specs, result["batch"], strict=True))
@@ -442,7 +449,7 @@ def measure_slow_link(servers: Servers, workdir: Path, shards: int, shard_size: 
             {impl: {"task": "slow_save", "impl": impl, "url": base,
                     "storage_options": slow_options, "cleanup_storage_options": direct,
                     "size": size, "shard_size": shard_size, "reps": reps}
-             for impl in ("one_by_one", "tfjs")}, 300)
+             for impl in ("one_by_one", "tfjs", "raw_concurrent")}, 300)
         rows.append(slow_row("save", "s3", shards, shard_size, delay, results))
         s3.remove(base)
     return rows
@@ -697,6 +704,8 @@ def render(results: dict[str, Any]) -> str:
                + f"; commit {info.get('commit', '?')}; {info['date']}; "
                f"load average at start {tuple(round(x, 2) for x in info.get('load_average', ()))}")
     out.append(f"Command: `{results['command']}`")
+    if results.get("handler"):
+        out.append(f"Handler for file/memory/s3/gcs: `{results['handler']}` (not tfjs-store's own)")
     speed = [r for r in results["rows"] if r["section"] == "speed"]
     if speed:
         out.append("")
@@ -735,8 +744,8 @@ def render(results: dict[str, Any]) -> str:
                    f"+{r0['delay'] * 1000:.0f} ms on every request (speed-up = one-by-one time "
                    "/ tfjs-store time)")
         out.append("")
-        out.append("| op | store | one by one s | tfjs-store s | speed-up | all files at once "
-                   "(`fs.cat`) s | target ≥ 8× | tfjs-store path |")
+        out.append("| op | store | one by one s | tfjs-store s | speed-up | all files in one "
+                   "`fs.cat`/`fs.pipe` batch s | target ≥ 8× | tfjs-store path |")
         out.append("|---|---|---|---|---|---|---|---|")
         for r in slow:
             s = r["seconds"]
@@ -811,11 +820,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-runs", type=int, default=9)
     parser.add_argument("--s3-endpoint", help="use this S3 server instead of starting moto")
     parser.add_argument("--gcs-endpoint", help="use this GCS server instead of fake-gcs-server")
+    parser.add_argument("--handler", metavar="FILE.py:NAME",
+                        help="benchmark this handler factory for file/memory/s3/gcs instead of "
+                             "tfjs-store's own (e.g. bench/proposed_handler.py:make_handler)")
     parser.add_argument("--out", help="folder for results.json and results.md")
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary folder)")
     args = parser.parse_args(argv)
 
-    global ISOLATE
+    global ISOLATE, HANDLER
+    if args.handler:
+        path, _, name = args.handler.rpartition(":")
+        HANDLER = f"{Path(path).resolve()}:{name}"
     sections = set(args.sections.split(","))
     if args.smoke:
         ISOLATE = False
@@ -839,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {
         "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine_info(), "rows": [],
+        "machine": machine_info(), "rows": [], "handler": HANDLER,
         "settings": {"sizes": [size_label(s) for s in sizes], "stores": stores,
                      "rounds": {size_label(k): v for k, v in rounds_for.items()},
                      "shard_size": shard, "sections": sorted(sections)},
