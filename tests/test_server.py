@@ -148,20 +148,23 @@ def test_python_save_reaches_the_bucket_and_loads_back(
 
 
 @pytest.mark.s3
-def test_put_nested_names_and_model_json_urls(s3_bridge: tuple[str, StoreTarget]) -> None:
+def test_put_and_model_json_urls_store_too(s3_bridge: tuple[str, StoreTarget]) -> None:
     base, target = s3_bridge
     artifacts = fixture("dense-http-capture")
-    tfjs_store.save(
-        artifacts, f"{base}/models/team/a", request_init={"method": "PUT", "headers": AUTH}
-    )
+    tfjs_store.save(artifacts, f"{base}/models/a", request_init={"method": "PUT", "headers": AUTH})
     # model.save('http://host/models/b/model.json') stores model "b"
     tfjs_store.save(artifacts, f"{base}/models/b/model.json", request_init={"headers": AUTH})
     _, _, body = call(base, "GET", "/models", headers=AUTH)
-    assert [m["name"] for m in json.loads(body)["models"]] == ["b", "team/a"]
-    for name in ("team/a", "b"):
+    assert [m["name"] for m in json.loads(body)["models"]] == ["a", "b"]
+    for name in ("a", "b"):
         same_weights(
             artifacts, tfjs_store.load(target.join(name), storage_options=target.storage_options)
         )
+    # names are one folder under the root: deeper paths only serve weight files
+    with pytest.raises(tfjs_store.HTTPStatusError) as info:
+        tfjs_store.save(artifacts, f"{base}/models/team/c", request_init={"headers": AUTH})
+    assert info.value.status == 405
+    assert sorted({f.split("/")[0] for f in target.files()}) == ["a", "b"]
 
 
 @pytest.mark.s3
@@ -332,6 +335,13 @@ def test_only_files_named_in_the_manifest_are_served(tmp_path: Path) -> None:
         assert call(base, "GET", f"/models/m/{shard}", headers={"Range": "bytes=99-"})[0] == 416
         status, headers, data = call(base, "HEAD", f"/models/m/{shard}")
         assert status == 200 and data == b"" and headers["content-length"] == "8"
+        # weight files are read-only; unknown routes answer JSON too
+        for method in ("DELETE", "PUT", "OPTIONS"):
+            status, headers, data = call(base, method, f"/models/m/{shard}")
+            assert status == 405 and headers["allow"] == "GET, HEAD", method
+        assert (root / "m" / shard).exists()
+        status, _, data = call(base, "GET", "/nothing/here")
+        assert status == 404 and json.loads(data)["status"] == 404
         # the model's info, by name
         status, _, data = call(base, "GET", "/models/m")
         assert status == 200 and json.loads(data)["modelArtifactsInfo"]["weightDataBytes"] == 12

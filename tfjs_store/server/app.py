@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -41,13 +42,13 @@ DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 4 * 1024 * 1024
-MAX_NAME_SEGMENTS = 8
-NAME_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}")
-NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}(/[A-Za-z0-9._-]{1,128}){0,7}$"
+NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 _RECORD_KEY = "tfjsStore"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 Layout = Literal["shards", "single"]
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
 class InvalidNameError(ValueError):
@@ -57,25 +58,14 @@ class InvalidNameError(ValueError):
 def check_model_name(name: str) -> str:
     """``name`` if it is a safe model name, else ``InvalidNameError``.
 
-    A name is 1 to 8 ``/``-separated segments of 1 to 128 characters from
-    ``A-Z a-z 0-9 . _ -``; ``.`` and ``..`` segments are refused (nothing may leave the
-    root), and so is a last segment ``model.json`` (that URL is the model's JSON file).
+    A name is 1 to 128 characters from ``A-Z a-z 0-9 . _ -``, other than ``.`` and
+    ``..``: one folder directly under the root, never anything outside it.
     """
-    segments = name.split("/")
-    if not name or len(segments) > MAX_NAME_SEGMENTS:
+    if name in (".", "..") or not NAME.fullmatch(name):
         raise InvalidNameError(
-            f"invalid model name {name!r}: use 1 to {MAX_NAME_SEGMENTS} '/'-separated segments"
+            f"invalid model name {name!r}: use 1-128 characters from A-Z a-z 0-9 . _ - "
+            "(not '.' or '..')"
         )
-    for seg in segments:
-        if seg in (".", ".."):
-            raise InvalidNameError(f"invalid model name {name!r}: '.' and '..' are not allowed")
-        if not NAME_SEGMENT.fullmatch(seg):
-            raise InvalidNameError(
-                f"invalid model name {name!r}: each segment is 1-128 characters from "
-                "A-Z a-z 0-9 . _ -"
-            )
-    if segments[-1] == "model.json":
-        raise InvalidNameError(f"invalid model name {name!r}: it cannot end with 'model.json'")
     return name
 
 
@@ -176,7 +166,12 @@ class Bridge:
             raise
 
     async def read_model_json(self, name: str) -> bytes | None:
-        return await anyio.to_thread.run_sync(self._read_json_sync, name)
+        try:
+            return await anyio.to_thread.run_sync(self._read_json_sync, name)
+        except Exception as exc:
+            raise tfjs_store.StorageError(
+                f"reading {name}/model.json failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # -- routes ----------------------------------------------------------------------
 
@@ -218,16 +213,56 @@ class Bridge:
         return f"{root}/models/{name}/model.json"
 
     async def model_route(self, request: Request) -> Response:
-        raw = request.path_params["name"]
-        segments = [s for s in raw.split("/") if s not in ("", ".")]
-        method = request.method
-        if method in ("POST", "PUT"):
-            if segments and segments[-1] == "model.json":
-                segments = segments[:-1]  # model.save('http://host/models/m/model.json')
-            return await self.upload(request, "/".join(segments))
-        if method == "DELETE":
-            return await self.delete(request, "/".join(segments))
-        return await self.get(request, segments)
+        """``/models/{name}`` and ``/models/{name}/model.json``."""
+        name = request.path_params["name"]
+        if request.method in ("POST", "PUT"):
+            # model.save('http://host/models/m') or ('http://host/models/m/model.json')
+            return await self.upload(request, name)
+        if request.method == "DELETE":
+            return await self.delete(request, name)
+        if not self.authorized(request, write=False):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+            if request.url.path.endswith("/model.json"):
+                return await self.model_json(name)
+            return await self.info(request, name)
+        except InvalidNameError as exc:
+            return _error(400, str(exc))
+        except tfjs_store.StorageError as exc:
+            return _error(502, str(exc))
+
+    async def file_route(self, request: Request) -> Response:
+        """``/models/{name}/{path}``: a weight file named in that model's manifest."""
+        name = request.path_params["name"]
+        segments = request.path_params["path"].split("/")
+        if name in (".", "..") or ".." in segments or "." in segments:
+            return _error(400, f"invalid path {request.url.path!r}: '.' and '..' are not allowed")
+        if request.method not in ("GET", "HEAD"):
+            return _error(405, "Method Not Allowed", {"Allow": "GET, HEAD"})
+        if not self.authorized(request, write=False):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+        except InvalidNameError as exc:
+            return _error(400, str(exc))
+        rel = "/".join(segments)
+        try:
+            raw = await self.read_model_json(name)
+        except tfjs_store.StorageError as exc:
+            return _error(502, str(exc))
+        if raw is None:
+            return _error(404, f"no model named {name!r}")
+        size = _manifest_file_size(raw, rel)
+        if size is False:
+            return _error(404, f"{rel!r} is not a weight file of model {name!r}")
+        return await self.serve_file(request, self._path(name, rel), size)
+
+    async def model_json(self, name: str) -> Response:
+        raw = await self.read_model_json(name)
+        if raw is None:
+            return _error(404, f"no model named {name!r}")
+        return Response(raw, media_type="application/json", headers={"Cache-Control": "no-cache"})
 
     async def upload(self, request: Request, name: str) -> Response:
         # Early refusals read (and drop) a bounded amount of the body first, so the
@@ -315,50 +350,9 @@ class Bridge:
             return _error(_status_for(exc), str(exc))
         return JSONResponse({"name": name, "modelArtifactsInfo": _info_json(info)})
 
-    async def get(self, request: Request, segments: list[str]) -> Response:
-        if not self.authorized(request, write=False):
-            return self.unauthorized()
-        if ".." in segments or not segments:
-            return _error(400, f"invalid model path {'/'.join(segments)!r}")
-        if segments[-1] == "model.json":
-            name = "/".join(segments[:-1])
-            try:
-                check_model_name(name)
-            except InvalidNameError as exc:
-                return _error(400, str(exc))
-            raw = await self.read_model_json(name)
-            if raw is None:
-                return _error(404, f"no model named {name!r}")
-            return Response(
-                raw, media_type="application/json", headers={"Cache-Control": "no-cache"}
-            )
-        whole = "/".join(segments)
-        if len(segments) <= MAX_NAME_SEGMENTS:
-            try:
-                check_model_name(whole)
-                raw = await self.read_model_json(whole)
-            except InvalidNameError:
-                raw = None
-            if raw is not None:
-                return await self.info(request, whole)
-        # A weight file: the longest model name whose manifest lists the rest.
-        for k in range(min(len(segments) - 1, MAX_NAME_SEGMENTS), 0, -1):
-            name = "/".join(segments[:k])
-            rel = "/".join(segments[k:])
-            try:
-                check_model_name(name)
-            except InvalidNameError:
-                continue
-            raw = await self.read_model_json(name)
-            if raw is None:
-                continue
-            size = _manifest_file_size(raw, rel)
-            if size is False:
-                continue
-            return await self.serve_file(request, self._path(name, rel), size)
-        return _error(404, f"no model or weight file at {whole!r}")
-
     async def info(self, request: Request, name: str) -> Response:
+        if await self.read_model_json(name) is None:
+            return _error(404, f"no model named {name!r}")
         try:
             found = await anyio.to_thread.run_sync(
                 lambda: tfjs_store.list_models(
@@ -379,6 +373,8 @@ class Bridge:
                 size = await anyio.to_thread.run_sync(self._size, path)
             except FileNotFoundError:
                 return _error(404, "weight file listed in model.json is missing from storage")
+            except Exception as exc:
+                return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
         start, end = 0, size
         status = 200
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
@@ -405,6 +401,8 @@ class Bridge:
                 )
             except FileNotFoundError:
                 return _error(404, "weight file listed in model.json is missing from storage")
+            except Exception as exc:
+                return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
         return StreamingResponse(
             self._stream(path, start + len(first), end, first),
             status_code=status,
@@ -502,6 +500,12 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return max(0, size - suffix), size
 
 
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (no route, wrong method) as the bridge's JSON errors."""
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, exc.headers)
+
+
 def _protocols(fs: Any) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
@@ -576,11 +580,11 @@ def create_app(
     routes = [
         Route("/openapi.json", bridge.openapi, methods=["GET"]),
         Route("/models", bridge.list_models, methods=["GET"]),
-        Route(
-            "/models/{name:path}",
-            bridge.model_route,
-            methods=["GET", "POST", "PUT", "DELETE"],
-        ),
+        Route("/models/{name}", bridge.model_route, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/models/{name}/model.json", bridge.model_route, methods=["GET", "POST", "PUT"]),
+        # every method reaches file_route, so a traversal attempt is a 400 whatever the
+        # method, and anything but GET/HEAD a 405 that allows exactly those two
+        Route("/models/{name}/{path:path}", bridge.file_route, methods=_EVERY_METHOD),
     ]
     middleware = []
     if cors_origins:
@@ -595,6 +599,10 @@ def create_app(
                 max_age=600,
             )
         )
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_exception},
+    )
     app.state.bridge = bridge
     return app

@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["openapi_document"]
 
-NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}(/[A-Za-z0-9._-]{1,128}){0,7}$"
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -28,11 +28,10 @@ _NAME_PARAM = {
     "in": "path",
     "required": True,
     "description": (
-        "Model name: 1 to 8 '/'-separated segments of 1-128 characters from "
-        "A-Z a-z 0-9 . _ - ('.' and '..' are refused, and so is a last segment "
-        "'model.json'). The model is stored at ROOT_URL/NAME."
+        "Model name: 1-128 characters from A-Z a-z 0-9 . _ - ('.' and '..' are "
+        "refused). The model is stored at ROOT_URL/NAME."
     ),
-    "schema": {"type": "string", "pattern": NAME_PATTERN},
+    "schema": {"type": "string", "pattern": NAME_PATTERN, "not": {"enum": [".", ".."]}},
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -84,18 +83,88 @@ _SCHEMAS: dict[str, Any] = {
             "modelArtifactsInfo": {"$ref": "#/components/schemas/ModelArtifactsInfo"},
         },
     },
+    "WeightSpec": {
+        "type": "object",
+        "description": "A weights-manifest entry. A quantized weight is float32 or int32 "
+        "(float16 only for float32); uint8/uint16 quantization needs min and scale.",
+        "required": ["name", "shape", "dtype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "dtype": {"enum": ["float32", "int32", "bool", "string", "complex64"]},
+            "group": {"type": "string"},
+            "quantization": {
+                "type": "object",
+                "required": ["dtype"],
+                "properties": {
+                    "dtype": {"enum": ["uint8", "uint16", "float16"]},
+                    "scale": {"type": "number"},
+                    "min": {"type": "number"},
+                },
+                "if": {"properties": {"dtype": {"enum": ["uint8", "uint16"]}}},
+                "then": {"required": ["dtype", "scale", "min"]},
+            },
+        },
+        "allOf": [
+            {
+                "if": {"required": ["quantization"]},
+                "then": {"properties": {"dtype": {"enum": ["float32", "int32"]}}},
+            },
+            {
+                "if": {
+                    "required": ["quantization"],
+                    "properties": {"quantization": {"properties": {"dtype": {"const": "float16"}}}},
+                },
+                "then": {"properties": {"dtype": {"const": "float32"}}},
+            },
+        ],
+    },
+    "ModelJSON": {
+        "type": "object",
+        "description": "A TF.js model.json. Its manifest paths are ignored on upload: the "
+        "weights part holds every weight's bytes, in manifest order, and must be exactly as "
+        "long as the specs say (otherwise 400). Weight names must be unique.",
+        "anyOf": [
+            {"required": ["modelTopology"], "properties": {"modelTopology": {"type": "object"}}},
+            {
+                "required": ["weightsManifest"],
+                "properties": {"weightsManifest": {"type": "array"}},
+            },
+        ],
+        "properties": {
+            "modelTopology": {"type": ["object", "null"]},
+            "format": {"type": ["string", "null"]},
+            "generatedBy": {"type": ["string", "null"]},
+            "convertedBy": {"type": ["string", "null"]},
+            "weightsManifest": {
+                "type": ["array", "null"],
+                "items": {
+                    "type": "object",
+                    "required": ["paths", "weights"],
+                    "properties": {
+                        "paths": {"type": "array", "items": {"type": "string"}},
+                        "weights": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/WeightSpec"},
+                        },
+                    },
+                },
+            },
+            "trainingConfig": {"type": ["object", "null"]},
+            "userDefinedMetadata": {"type": ["object", "null"]},
+            "signature": {"type": ["object", "null"]},
+            "modelInitializer": {"type": ["object", "null"]},
+            "initializerSignature": {"type": ["object", "null"]},
+        },
+    },
     "Upload": {
         "type": "object",
-        "description": "The body TF.js's model.save('http://…') sends (tf.io.http).",
+        "description": "The body TF.js's model.save('http://…') sends (tf.io.http). Other "
+        "parts are refused (400).",
         "required": ["model.json"],
+        "additionalProperties": False,
         "properties": {
-            "model.json": {
-                "type": "string",
-                "contentMediaType": "application/json",
-                "description": "The model JSON (modelTopology, weightsManifest, …). Its "
-                "manifest paths are ignored: the weights part holds all weights in "
-                "manifest order.",
-            },
+            "model.json": {"$ref": "#/components/schemas/ModelJSON"},
             "model.weights.bin": {
                 "type": "string",
                 "contentMediaType": "application/octet-stream",
@@ -210,6 +279,20 @@ def openapi_document(
             },
             "/models/{name}/model.json": {
                 "parameters": [_NAME_PARAM],
+                "post": op(
+                    write_security,
+                    operationId="uploadModelJson",
+                    summary="Store a model (the same as POST /models/{name})",
+                    requestBody=upload_body,
+                    responses=upload_responses,
+                ),
+                "put": op(
+                    write_security,
+                    operationId="uploadModelJsonPut",
+                    summary="Store a model (the same as PUT /models/{name})",
+                    requestBody=upload_body,
+                    responses=upload_responses,
+                ),
                 "get": op(
                     read_security,
                     operationId="getModelJson",
@@ -222,6 +305,7 @@ def openapi_document(
                         "400": _error_response("Invalid model name."),
                         **read_unauthorized,
                         "404": _error_response("No such model."),
+                        "502": _error_response("The storage behind the bridge failed."),
                     },
                 ),
             },
@@ -232,7 +316,8 @@ def openapi_document(
                         "name": "weightPath",
                         "in": "path",
                         "required": True,
-                        "description": "A weight file named in the model's weightsManifest.",
+                        "description": "A weight file named in the model's weightsManifest "
+                        "(relative to the model; may contain '/'). Other files are not served.",
                         "schema": {"type": "string"},
                     },
                 ],
@@ -271,6 +356,7 @@ def openapi_document(
                             "No such model, or the file is not in its manifest."
                         ),
                         "416": {"description": "The range is outside the file."},
+                        "502": _error_response("The storage behind the bridge failed."),
                     },
                 ),
             },
