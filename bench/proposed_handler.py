@@ -13,6 +13,8 @@ What it changes (load only; saving is untouched):
    Used when the file sizes are known before reading (local ``stat``, or the sizes
    tfjs-store records in model.json) and add up to what the group's weight specs say;
    otherwise the current per-file path runs unchanged.
+   Recorded SHA-256 digests are checked by the reader of each file as soon as its bytes
+   land (in cache, overlapping the other reads) instead of in one pass after all reads.
 2. With a recorded size, remote reads ask for ``start=0``: s3fs then sends one ranged GET
    instead of a HEAD (for the size) plus a GET per file, halving round trips on S3.
 3. Saves to async (object-store) filesystems bound the bytes in flight instead of only
@@ -27,11 +29,12 @@ Not part of the package; delete this file once the change lands (or is refused).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from tfjs_store.errors import WeightDataError
+from tfjs_store.errors import IntegrityError, WeightDataError
 from tfjs_store.format.artifacts import ModelArtifacts
 from tfjs_store.format.codec import weight_byte_ranges
 from tfjs_store.format.layout import manifest_paths
@@ -74,15 +77,40 @@ class GroupBufferHandler(FsspecHandler):
                 views.append(whole[offset : offset + size])
                 offset += size
             group_buffers.append([buf])
+        # Digests are checked by the reader of each file right after its bytes land (still
+        # in cache, and overlapping the reads of other files), not in a pass at the end.
+        expected = [self._recorded_digest(record, mp, rel) if self.verify else None
+                    for mp, rel in zip(model_json.weight_paths, rel_paths, strict=True)]
+        jobs = list(zip(paths, views, expected, rel_paths, strict=True))
+        bad: list[str] = []
         if base._is_local(self.fs):
-            self._map(self._read_local_into, list(zip(paths, views, strict=True)), 8)
+            base._map_until_error(lambda job: self._read_local_into(*job, bad), jobs, 8)
         elif getattr(self.fs, "async_impl", False):
-            self._read_async_into(paths, views)
+            self._read_async_into(jobs, bad)
         else:
-            self._map(self._read_one_into, list(zip(paths, views, strict=True)),
-                      self.max_concurrency)
-        self._check_files(model_json.weight_paths, rel_paths, views, record)
+            base._map_until_error(lambda job: self._read_one_into(*job, bad), jobs,
+                                  self.max_concurrency)
+        if bad:
+            raise IntegrityError(
+                f"SHA-256 of weight file(s) {', '.join(sorted(bad))} in "
+                f"{self._url(self.folder)} does not match the digest recorded in "
+                f"{self.json_name}: the bytes changed after the save"
+            )
+        sizes_only = {k: ({n: v for n, v in e.items() if n != "sha256"}
+                          if isinstance(e, dict) else e) for k, e in record.items()}
+        self._check_files(model_json.weight_paths, rel_paths, views, sizes_only)
         return group_buffers
+
+    @staticmethod
+    def _recorded_digest(record: dict[str, Any], manifest_path: str, rel: str) -> str | None:
+        entry = record.get(manifest_path) or record.get(rel)
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        return digest if isinstance(digest, str) else None
+
+    @staticmethod
+    def _verify(view: memoryview, digest: str | None, rel: str, bad: list[str]) -> None:
+        if digest is not None and hashlib.sha256(view).hexdigest() != digest:
+            bad.append(rel)
 
     def _artifacts(self, model_json: ModelJSON, buffers: list[Any]) -> ModelArtifacts:
         for g, (group, group_buffers) in enumerate(
@@ -103,8 +131,6 @@ class GroupBufferHandler(FsspecHandler):
     def _write_files(self, files: Sequence[Any], data: CompositeBuffer) -> dict[str, str]:
         if base._is_local(self.fs) or not getattr(self.fs, "async_impl", False):
             return super()._write_files(files, data)
-        import hashlib
-
         from fsspec.asyn import sync
 
         from tfjs_store.format.layout import safe_relative_path
@@ -192,10 +218,8 @@ class GroupBufferHandler(FsspecHandler):
 
     # -- reading into place ----------------------------------------------------------
 
-    def _map(self, fn: Any, items: list[tuple[str, memoryview]], workers: int) -> None:
-        base._map_until_error(lambda item: fn(*item), items, workers)  # type: ignore[arg-type]
-
-    def _read_local_into(self, path: str, view: memoryview) -> None:
+    def _read_local_into(self, path: str, view: memoryview, digest: str | None, rel: str,
+                         bad: list[str]) -> None:
         try:
             with open(path, "rb", buffering=0) as f:
                 size = os.fstat(f.fileno()).st_size
@@ -207,6 +231,7 @@ class GroupBufferHandler(FsspecHandler):
                     if not n:
                         raise self._wrong_size(path, got, len(view))
                     got += n
+            self._verify(view, digest, rel, bad)
         except (FileNotFoundError, IsADirectoryError):
             raise self._missing(path) from None
         except WeightDataError:
@@ -214,20 +239,24 @@ class GroupBufferHandler(FsspecHandler):
         except OSError as exc:
             raise base._storage_error("reading", path, exc) from exc
 
-    def _read_one_into(self, path: str, view: memoryview) -> None:
+    def _read_one_into(self, path: str, view: memoryview, digest: str | None, rel: str,
+                       bad: list[str]) -> None:
         data = self._read_one(path)
         if len(data) != len(view):
             raise self._wrong_size(path, len(data), len(view))
         view[:] = data
+        self._verify(view, digest, rel, bad)
 
-    def _read_async_into(self, paths: Sequence[str], views: Sequence[memoryview]) -> None:
+    def _read_async_into(self, jobs: Sequence[tuple[str, memoryview, str | None, str]],
+                         bad: list[str]) -> None:
         from fsspec.asyn import sync
 
         async def read_all() -> None:
-            todo = iter(zip(paths, views, strict=True))
+            todo = iter(jobs)
+            loop = asyncio.get_running_loop()
 
             async def worker() -> None:
-                for path, view in todo:
+                for path, view, digest, rel in todo:
                     try:
                         # start=0: s3fs skips its HEAD; never a range on an empty object
                         data = await (self.fs._cat_file(path, start=0) if len(view)
@@ -240,9 +269,11 @@ class GroupBufferHandler(FsspecHandler):
                         raise self._wrong_size(path, len(data), len(view))
                     view[:] = data
                     del data
+                    if digest is not None:  # hashing releases the GIL: off the event loop
+                        await loop.run_in_executor(None, self._verify, view, digest, rel, bad)
 
             workers = [asyncio.ensure_future(worker())
-                       for _ in range(min(len(paths), max(self.max_concurrency, 32)))]
+                       for _ in range(min(len(jobs), max(self.max_concurrency, 32)))]
             try:
                 await asyncio.gather(*workers)
             except BaseException:
