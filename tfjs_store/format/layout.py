@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import UnsafePathError
+from ..errors import InvalidModelError, UnsafePathError
 from .artifacts import ModelArtifacts
 from .codec import weight_byte_ranges
 from .schemas import ManifestGroup, ModelJSON
@@ -107,8 +107,21 @@ def safe_relative_path(path: str) -> str:
 
 
 def manifest_paths(model_json: ModelJSON) -> list[str]:
-    """All weight paths of a model.json, checked and normalised, in manifest order."""
-    return [safe_relative_path(p) for p in model_json.weight_paths]
+    """All weight paths of a model.json, checked and normalised, in manifest order.
+
+    A file named twice (``a.bin`` and ``./a.bin`` too) is refused: no writer does that,
+    and a reader would hold one copy of the file per mention.
+    """
+    paths = [safe_relative_path(p) for p in model_json.weight_paths]
+    if len(set(paths)) != len(paths):
+        seen: set[str] = set()
+        for path in paths:
+            if path in seen:
+                raise InvalidModelError(
+                    f"weight file {path!r} is named more than once in the weights manifest"
+                )
+            seen.add(path)
+    return paths
 
 
 def group_files(model_json: ModelJSON) -> Sequence[tuple[ManifestGroup, list[str]]]:

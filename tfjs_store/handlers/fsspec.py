@@ -23,6 +23,7 @@ import os
 import posixpath
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,13 @@ from ..errors import (
 from ..format.artifacts import ModelArtifacts
 from ..format.codec import weight_byte_ranges
 from ..format.jsonfmt import Layout, js_stringify, model_json_object, parse_model_json
-from ..format.layout import ShardFile, StoragePlan, plan_storage, safe_relative_path
+from ..format.layout import (
+    ShardFile,
+    StoragePlan,
+    manifest_paths,
+    plan_storage,
+    safe_relative_path,
+)
 from ..format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult
 from ..format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer
 
@@ -59,6 +66,8 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
 _LOAD_RETRIES = 5
+MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
+"""A model.json larger than this is refused unread (real ones are at most a few MB)."""
 
 
 def _b36(number: int, width: int) -> str:
@@ -286,9 +295,37 @@ class FsspecHandler:
             except OSError as exc:
                 raise _storage_error("creating folder", self.folder, exc) from exc
 
+    def _cat_json(self) -> bytes:
+        """model.json's bytes, reading at most ``MAX_MODEL_JSON_BYTES`` + 1 of them."""
+        limit = MAX_MODEL_JSON_BYTES
+        if _is_local(self.fs):  # a ranged read would allocate the whole range first
+            with open(self.json_path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                raw = f.read(size + 1) if size <= limit else b""
+            if size > limit or len(raw) > limit:
+                raise InvalidModelError(
+                    f"{self._url(self.json_path)} is larger than {limit} bytes; "
+                    "a model JSON file that big is refused"
+                )
+            return raw
+        try:
+            raw = self.fs.cat_file(self.json_path, start=0, end=limit + 1)
+        except OSError as exc:
+            if _is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                raise
+            raw = self.fs.cat_file(self.json_path)  # S3 refuses a range of an empty object
+        if len(raw) > limit:
+            raise InvalidModelError(
+                f"{self._url(self.json_path)} is larger than {limit} bytes; "
+                "a model JSON file that big is refused"
+            )
+        return bytes(raw)
+
     def _read_previous_paths(self) -> set[str]:
         try:
-            raw = self.fs.cat_file(self.json_path)
+            raw = self._cat_json()
+        except InvalidModelError:
+            return set()
         except Exception as exc:
             if _is_not_found(exc):
                 return set()
@@ -432,7 +469,9 @@ class FsspecHandler:
 
     def _read_json(self) -> bytes:
         try:
-            raw = self.fs.cat_file(self.json_path)
+            raw = self._cat_json()
+        except InvalidModelError:
+            raise
         except Exception as exc:
             if _is_not_found(exc) or isinstance(exc, IsADirectoryError):
                 raise ModelNotFoundError(
@@ -485,7 +524,7 @@ class FsspecHandler:
         return files if isinstance(files, dict) else {}
 
     def _read_weights(self, model_json: ModelJSON) -> list[Any]:
-        rel_paths = [safe_relative_path(p) for p in model_json.weight_paths]
+        rel_paths = manifest_paths(model_json)
         record = self._record(model_json)
         paths = [self._path(p) for p in rel_paths]
         if not paths:
@@ -495,8 +534,7 @@ class FsspecHandler:
         elif getattr(self.fs, "async_impl", False):
             buffers = self._read_async(paths)
         else:
-            with ThreadPoolExecutor(self.max_concurrency) as pool:
-                buffers = list(pool.map(self._read_one, paths))
+            buffers = _map_until_error(self._read_one, paths, self.max_concurrency)
         self._check_files(model_json.weight_paths, rel_paths, buffers, record)
         return buffers
 
@@ -534,27 +572,36 @@ class FsspecHandler:
             except OSError as exc:
                 raise _storage_error("reading", path, exc) from exc
 
-        if len(paths) == 1:
-            return [read(paths[0])]
-        with ThreadPoolExecutor(min(self.max_concurrency, 8)) as pool:
-            return list(pool.map(read, paths))
+        return _map_until_error(read, paths, min(self.max_concurrency, 8))
 
     def _read_async(self, paths: Sequence[str]) -> list[Any]:
         from fsspec.asyn import sync
 
         async def read_all() -> list[Any]:
-            sem = asyncio.Semaphore(max(self.max_concurrency, 32))
+            out: list[Any] = [None] * len(paths)
+            todo = iter(enumerate(paths))
 
-            async def one(path: str) -> Any:
-                async with sem:
+            async def worker() -> None:  # a fixed set of workers, not a task per file
+                for i, path in todo:
                     try:
-                        return await self.fs._cat_file(path)
+                        out[i] = await self.fs._cat_file(path)
                     except Exception as exc:
                         if _is_not_found(exc):
                             raise self._missing(path) from None
                         raise _storage_error("reading", self._url(path), exc) from exc
 
-            return list(await asyncio.gather(*(one(p) for p in paths)))
+            workers = [
+                asyncio.ensure_future(worker())
+                for _ in range(min(len(paths), max(self.max_concurrency, 32)))
+            ]
+            try:
+                await asyncio.gather(*workers)
+            except BaseException:  # the first error stops the reads still to come
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise
+            return out
 
         result: list[Any] = sync(self.fs.loop, read_all)
         return result
@@ -696,6 +743,36 @@ class FsspecHandler:
                 model_json, sizes, _file_mtime(found[path]), folder
             )
         return out
+
+
+def _map_until_error(fn: Callable[[str], Any], items: Sequence[str], workers: int) -> list[Any]:
+    """``fn`` over ``items`` on a few threads, results in order. The first error stops
+    the calls still to come (a manifest of 20 000 missing files fails at once)."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    out: list[Any] = [None] * len(items)
+    todo = iter(enumerate(items))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                out[job[0]] = fn(job[1])
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        for _ in range(min(workers, len(items))):
+            pool.submit(worker)
+    if errors:
+        raise errors[0]
+    return out
 
 
 def make_handler(url: str, **options: Any) -> FsspecHandler:
