@@ -194,6 +194,8 @@ def test_bad_request_init_is_refused_before_sending() -> None:
         handler.save(_fixture("dense-http-capture"))
     with pytest.raises(ValueError, match="not supported"):
         HTTPHandler("http://127.0.0.1:9/x", request_init={"credentials": "include"})
+    with pytest.raises(ValueError, match="request_init"):
+        tfjs_store.load("http://127.0.0.1:9/x", storage_options={"headers": {"a": "b"}})
 
 
 def test_unreachable_peer_is_a_storage_error() -> None:

@@ -430,6 +430,44 @@ def test_openapi_document_is_valid_and_describes_the_routes(tmp_path: Path) -> N
     assert "401" not in open_doc["paths"]["/models/{name}"]["post"]["responses"]
 
 
+def test_serve_runs_the_bridge_with_uvicorn(tmp_path: Path) -> None:
+    """``serve()`` (what ``tfjs-store serve`` calls) in its own process, on a real port."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = (
+        "from tfjs_store.server import serve; "
+        f"serve({str(tmp_path / 'root')!r}, port={port}, log_level='warning', token='t')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _, _ = call(base, "GET", "/openapi.json")
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "serve() did not start"
+                time.sleep(0.1)
+        assert status == 200
+        assert call(base, "GET", "/models")[0] == 401
+        artifacts = fixture("dense-http-capture")
+        tfjs_store.save(
+            artifacts, f"{base}/models/m", request_init={"headers": {"Authorization": "Bearer t"}}
+        )
+        same_weights(artifacts, tfjs_store.load(str(tmp_path / "root" / "m")))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_create_app_rejects_bad_options(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_upload_bytes"):
         create_app(str(tmp_path), max_upload_bytes=0)

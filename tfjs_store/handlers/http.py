@@ -287,6 +287,8 @@ class HTTPHandler:
     verify:
         When the model.json carries tfjs-store's size/SHA-256 record (a tfjs-store bridge
         served it), check the weight files against it.
+    storage_options:
+        Not used by http(s); refused when not empty, with a pointer to ``request_init``.
     """
 
     def __init__(
@@ -300,7 +302,13 @@ class HTTPHandler:
         max_concurrency: int = 16,
         timeout: float = DEFAULT_TIMEOUT,
         verify: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if storage_options:
+            raise ValueError(
+                "http(s) URLs take no storage_options; pass headers as "
+                "request_init={'headers': {...}} (TF.js's requestInit)"
+            )
         if not isinstance(url, str) or not url:
             raise ValueError("URL path for http must not be null, undefined or empty.")
         if not _SCHEME.match(url):

@@ -213,7 +213,14 @@ class Bridge:
         return f"{root}/models/{name}/model.json"
 
     async def model_route(self, request: Request) -> Response:
-        """``/models/{name}`` and ``/models/{name}/model.json``."""
+        """``/models/{name}``: upload, delete, or the model's info."""
+        return await self._model_route(request, json_file=False)
+
+    async def model_json_route(self, request: Request) -> Response:
+        """``/models/{name}/model.json``: the stored model.json, or an upload."""
+        return await self._model_route(request, json_file=True)
+
+    async def _model_route(self, request: Request, *, json_file: bool) -> Response:
         name = request.path_params["name"]
         if request.method in ("POST", "PUT"):
             # model.save('http://host/models/m') or ('http://host/models/m/model.json')
@@ -224,7 +231,7 @@ class Bridge:
             return self.unauthorized()
         try:
             check_model_name(name)
-            if request.url.path.endswith("/model.json"):
+            if json_file:
                 return await self.model_json(name)
             return await self.info(request, name)
         except InvalidNameError as exc:
@@ -237,8 +244,10 @@ class Bridge:
         name = request.path_params["name"]
         segments = request.path_params["path"].split("/")
         if name in (".", "..") or ".." in segments or "." in segments:
+            await drain(request.stream())
             return _error(400, f"invalid path {request.url.path!r}: '.' and '..' are not allowed")
         if request.method not in ("GET", "HEAD"):
+            await drain(request.stream())
             return _error(405, "Method Not Allowed", {"Allow": "GET, HEAD"})
         if not self.authorized(request, write=False):
             return self.unauthorized()
@@ -503,6 +512,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 (no route, wrong method) as the bridge's JSON errors."""
     assert isinstance(exc, HTTPException)
+    await drain(request.stream())
     return _error(exc.status_code, exc.detail, exc.headers)
 
 
@@ -581,7 +591,7 @@ def create_app(
         Route("/openapi.json", bridge.openapi, methods=["GET"]),
         Route("/models", bridge.list_models, methods=["GET"]),
         Route("/models/{name}", bridge.model_route, methods=["GET", "POST", "PUT", "DELETE"]),
-        Route("/models/{name}/model.json", bridge.model_route, methods=["GET", "POST", "PUT"]),
+        Route("/models/{name}/model.json", bridge.model_json_route, methods=["GET", "POST", "PUT"]),
         # every method reaches file_route, so a traversal attempt is a 400 whatever the
         # method, and anything but GET/HEAD a 405 that allows exactly those two
         Route("/models/{name}/{path:path}", bridge.file_route, methods=_EVERY_METHOD),
