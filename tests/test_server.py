@@ -197,7 +197,9 @@ def _fixture_args(name: str) -> list[str]:
 
 @pytest.mark.node
 @pytest.mark.s3
-@pytest.mark.parametrize("name", ["dense-http-capture", "functional-http-capture"])
+@pytest.mark.parametrize(
+    "name", ["dense-http-capture", "dense-http-capture-adam", "functional-http-capture"]
+)
 def test_node_tfjs_saves_arrive_byte_exact(name: str, s3_target: StoreTarget) -> None:
     """layout="single": the bucket holds exactly the two parts Node's TF.js sent."""
     from support.tfjs import require_tfjs, run_tfjs

@@ -61,7 +61,8 @@ def create_app(
     ----------
     root_url:
         Any URL tfjs-store saves to (``s3://bucket/models``, ``gs://…``, ``memory://…``)
-        or a local folder (created if missing).
+        or a local folder (created if missing). Model ``NAME`` (1-128 characters from
+        ``A-Z a-z 0-9 . _ -``, not ``.``/``..``) lives at ``ROOT_URL/NAME``.
     storage_options:
         fsspec options for ``root_url`` (credentials, endpoints).
     token:
@@ -74,7 +75,8 @@ def create_app(
         Weight shard size of stored models (4 MiB, the converter's default).
     layout:
         ``"shards"`` (converter-style shards, atomic replace) or ``"single"``
-        (``model.json`` + ``model.weights.bin`` byte for byte as TF.js sent them).
+        (``model.json`` + ``model.weights.bin`` byte for byte as TF.js sent them,
+        overwritten in place).
     public_read:
         With ``token``, GET requests need no token.
     spool_dir:

@@ -557,7 +557,8 @@ def create_app(
         ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, written under
         names unique to each save, model.json last (readers never see a torn model).
         ``"single"``: ``model.json`` and ``model.weights.bin`` exactly as TF.js sent
-        them, byte for byte (overwritten in place).
+        them, byte for byte (overwritten in place; on object stores the weights file
+        goes up in one request, so it is held in memory once).
     public_read:
         With a ``token``, let GET requests through without it.
     spool_dir:
