@@ -24,7 +24,9 @@ Calls that change storage are counted by kind: ``"write"`` (``pipe_file``, ``pip
 ``"delete"`` (``rm``, ``rm_file``, ``rmdir``). The failing call raises ``InjectedFault``
 (an ``OSError``) *before* it reaches the wrapped filesystem. With ``kill=True`` every
 later call of any kind fails too, as if the process had died at that step. Reads and
-everything else pass through unchanged.
+everything else pass through unchanged; the paths of reads (``cat_file``, ``cat``,
+``open`` for reading, ``get_file``, … and their async twins) are recorded in ``reads``,
+so that a test can check a loader stayed inside its folder.
 
 A wrapper around a ``LocalFileSystem`` exposes it as ``local_filesystem``, so that the
 fsspec handler keeps its local-disk commit protocol (write a temporary file, rename)
@@ -58,6 +60,11 @@ _KINDS: dict[str, FaultKind] = {
     for name in names.split()
     for prefix in ("", "_")
 }
+_READS = frozenset(
+    prefix + name
+    for name in ("cat_file", "cat", "cat_ranges", "read_block", "head", "tail", "get_file", "get")
+    for prefix in ("", "_")
+)
 _WRITE_MODES = frozenset("wax+")
 
 
@@ -102,6 +109,8 @@ class FaultyFileSystem:
     ----------
     calls:
         Every counted call, in the order they were made (the failed one included).
+    reads:
+        The path (or paths, joined by ``", "``) of every read call, in order.
     """
 
     def __init__(
@@ -122,6 +131,7 @@ class FaultyFileSystem:
         self.kinds = frozenset(kinds)
         self.kill = kill
         self.calls: list[StorageCall] = []
+        self.reads: list[str] = []
         self.failed: StorageCall | None = None
         self._lock = threading.Lock()
 
@@ -189,8 +199,13 @@ class FaultyFileSystem:
         if method in ("open", "_open"):
             mode = args[1] if len(args) > 1 else kwargs.get("mode", "rb")
             kind = "write" if _WRITE_MODES & set(str(mode)) else None
+            if kind is None:
+                method = "open-read"
         if kind is None:
             self._check_alive(method)
+            if method in _READS or method == "open-read":
+                with self._lock:
+                    self.reads.append(_first_path(args, kwargs))
         else:
             self._count(kind, method, _first_path(args, kwargs))
 
