@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from interop_matrix import Folder, TfjsSaves
+from interop_worker import TfjsWorker
 from support.servers import s3_storage_options
 from support.tfjs import require_tfjs, run_tfjs
 
@@ -29,10 +30,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def tfjs() -> Callable[..., dict[str, Any]]:
-    """run_tfjs, once Node and tests/js/node_modules are known to be there."""
+def tfjs() -> Iterator[Callable[..., dict[str, Any]]]:
+    """run_tfjs's signature, once Node and tests/js/node_modules are known to be there;
+    model loads go to one long-lived Node worker, builds to fresh processes."""
     require_tfjs()
-    return run_tfjs
+    worker = TfjsWorker(run_tfjs)
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 @pytest.fixture(scope="session")

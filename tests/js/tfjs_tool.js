@@ -1184,6 +1184,49 @@ async function cmdGraphPredict(o) {
   return { inputNames, outputNames, outputs, weights, hasSignature: model.signature != null };
 }
 
+// serve  (stdin: one JSON request per line; stdout: one JSON answer per line)
+//   A long-lived worker for commands whose answers do not depend on what ran before in the
+//   process: load-predict, graph-predict and resume-train --url (loading a model gives every
+//   variable its saved name; nothing is drawn from process-global counters that shows in the
+//   answers). Commands that build models (build-and-save, save-url, resume-train
+//   --uninterrupted) are refused: a second build in one process would get uniquified variable
+//   names, so they run in fresh processes.
+//   Request: {"id": any, "command": NAME, "options": {camelCase option: value}}.
+//   Answer:  {"id", "ok": true, "command", ...the command's keys} or {"id", "ok": false,
+//            "command", "error"}. Ends when stdin closes; then the usual final answer
+//            {"ok": true, "command": "serve", "served": N}.
+const SERVE_COMMANDS = new Set(['load-predict', 'graph-predict', 'resume-train']);
+async function cmdServe() {
+  const rl = require('readline').createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let served = 0;
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    let req = null;
+    let answer;
+    try {
+      req = JSON.parse(line);
+      const command = req.command;
+      const opts = {};
+      for (const [k, v] of Object.entries(req.options || {})) opts[camel(k)] = v;
+      if (!SERVE_COMMANDS.has(command)) {
+        throw new Error(`serve runs only ${[...SERVE_COMMANDS].join(', ')}, not ${JSON.stringify(command)}`);
+      }
+      if (command === 'resume-train' && !opts.url) throw new Error('serve runs resume-train with --url only');
+      const result = await COMMANDS[command](opts);
+      answer = { id: req.id === undefined ? null : req.id, ok: true, command, ...result };
+    } catch (e) {
+      process.stderr.write((e && e.stack) ? e.stack + '\n' : String(e) + '\n');
+      answer = {
+        id: req && req.id !== undefined ? req.id : null, ok: false,
+        command: req ? req.command : null, error: e && e.message ? e.message : String(e),
+      };
+    }
+    served++;
+    realStdoutWrite(JSON.stringify(answer) + '\n');
+  }
+  return { served };
+}
+
 // ---- main ---------------------------------------------------------------------------------------
 function parseArgs(argv) {
   const o = {};
@@ -1219,6 +1262,7 @@ const COMMANDS = {
   'make-fixtures': cmdMakeFixtures,
   'save-url': cmdSaveURL,
   'graph-predict': cmdGraphPredict,
+  serve: cmdServe,
 };
 
 async function main() {
