@@ -532,7 +532,11 @@ class FsspecHandler:
         if _is_local(self.fs):
             buffers = self._read_local(paths)
         elif getattr(self.fs, "async_impl", False):
-            buffers = self._read_async(paths)
+            nonempty = [
+                _recorded_size(record, manifest_path, rel) > 0
+                for manifest_path, rel in zip(model_json.weight_paths, rel_paths, strict=True)
+            ]
+            buffers = self._read_async(paths, nonempty)
         else:
             buffers = _map_until_error(self._read_one, paths, self.max_concurrency)
         self._check_files(model_json.weight_paths, rel_paths, buffers, record)
@@ -574,8 +578,20 @@ class FsspecHandler:
 
         return _map_until_error(read, paths, min(self.max_concurrency, 8))
 
-    def _read_async(self, paths: Sequence[str]) -> list[Any]:
+    def _read_async(self, paths: Sequence[str], nonempty: Sequence[bool]) -> list[Any]:
         from fsspec.asyn import sync
+
+        async def cat_whole(path: str, ranged: bool) -> Any:
+            if ranged:
+                # A read "from byte 0": s3fs otherwise sends a HEAD (for the size) before
+                # every GET, doubling the round trips per shard.
+                try:
+                    return await self.fs._cat_file(path, start=0)
+                except Exception as exc:
+                    if _is_not_found(exc):
+                        raise
+                    # e.g. S3 refuses a range of an object that is now empty: read it plainly
+            return await self.fs._cat_file(path)
 
         async def read_all() -> list[Any]:
             out: list[Any] = [None] * len(paths)
@@ -584,7 +600,7 @@ class FsspecHandler:
             async def worker() -> None:  # a fixed set of workers, not a task per file
                 for i, path in todo:
                     try:
-                        out[i] = await self.fs._cat_file(path)
+                        out[i] = await cat_whole(path, nonempty[i])
                     except Exception as exc:
                         if _is_not_found(exc):
                             raise self._missing(path) from None
@@ -743,6 +759,13 @@ class FsspecHandler:
                 model_json, sizes, _file_mtime(found[path]), folder
             )
         return out
+
+
+def _recorded_size(record: Mapping[str, Any], manifest_path: str, rel: str) -> int:
+    """The size tfjs-store recorded for a weight file, or -1 when none was recorded."""
+    entry = record.get(manifest_path) or record.get(rel)
+    size = entry.get("size") if isinstance(entry, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) else -1
 
 
 def _map_until_error(fn: Callable[[str], Any], items: Sequence[str], workers: int) -> list[Any]:
