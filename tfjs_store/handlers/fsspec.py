@@ -369,7 +369,8 @@ class FsspecHandler:
             return digests
 
         def prepare(f: ShardFile) -> tuple[bytes, str]:
-            chunk = bytes(data.read(f.start, f.size))
+            # One copy: read() would join a range that spans buffers, then bytes() copy it again
+            chunk = b"".join(data.iter_ranges(f.start, f.end))
             return chunk, (hashlib.sha256(chunk).hexdigest() if want_digest else "")
 
         if getattr(self.fs, "async_impl", False):
