@@ -309,6 +309,8 @@ class ReadOnlyHandlerTests:
     supports_listing: ClassVar[bool] = True
     known_failures: ClassVar[Mapping[str, str]] = {}
     """``{"check_name": "why"}`` (or ``"check_name[case]"``): expected failures."""
+    capability_notes: ClassVar[Mapping[str, str]] = {}
+    """``{"listing": "why not"}``: said in the skip of a capability declared False."""
     conformance_title: ClassVar[str | None] = None
     """Title of this target in the summary table (default: the class name)."""
 
@@ -402,7 +404,11 @@ class ReadOnlyHandlerTests:
     def _require(self, capability: str) -> None:
         flag = f"supports_{capability}"
         if not getattr(self, flag, True):
-            pytest.skip(f"{flag} is False: the handler does not declare {capability}")
+            why = (
+                self.capability_notes.get(capability)
+                or f"the handler does not declare {capability}"
+            )
+            pytest.skip(f"{flag} is False: {why}")
 
     def _write_files(self, location: Location, files: Mapping[str, bytes]) -> None:
         for path, data in files.items():

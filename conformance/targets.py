@@ -29,6 +29,7 @@ from .suite import HandlerTests, Location, ReadOnlyHandlerTests
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "HTTPUrlTests",
     "HandlerFactoryTests",
     "TargetError",
     "UrlHandlerTests",
@@ -60,6 +61,24 @@ class HandlerFactoryTests(HandlerTests):
 
 class UrlHandlerTests(HandlerTests):
     """Black-box checks of a handler found by URL, when nothing gives a back door."""
+
+
+class HTTPUrlTests(UrlHandlerTests):
+    """Black-box checks of http(s) saves and loads against a running server (such as
+    ``tfjs-store serve``): model ``NAME`` is saved to and loaded from
+    ``BASE/NAME/model.json``. The server's storage is out of reach, so the checks that
+    need a back door are skipped."""
+
+    supports_listing = False
+    supports_removal = False
+
+    def container_url(self, unique: str) -> str:
+        assert self.base_url is not None
+        return f"{self.base_url.rstrip('/')}/c{unique}"
+
+    def location_in(self, container: Location, name: str) -> Location:
+        flat = name.replace("/", "-")
+        return Location(f"{container.url}-{flat}/model.json", container.options)
 
 
 def _load_object(ref: str) -> Any:
@@ -133,6 +152,12 @@ def target_test_class(
         plugin_class = _entry_point_class(scheme)
         if plugin_class is not None:
             base = plugin_class
+        elif scheme in ("http", "https"):
+            base = HTTPUrlTests
+        elif scheme == "downloads":
+            from .builtin_targets import DownloadsHandlerTests
+
+            base = DownloadsHandlerTests
         elif _fsspec_knows(scheme):
             base = FsspecHandlerTests
             if storage_options:
