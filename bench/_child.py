@@ -4,7 +4,8 @@
 The spec's ``task`` picks what is measured; every timed operation is preceded by an
 untimed warm-up of the same filesystem instance (client created, connection open),
 and peak RSS is reset (``/proc/self/clear_refs``) right before it, so ``rss_extra``
-is what the operation itself added on top of the process as it stood.
+is what the operation itself added on top of the process as it stood. Dirty pages are
+flushed (``os.sync``) before each timed operation.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Recorder:
         self.peak_reset = True
 
     def run(self, op: Callable[[], Any], check: Callable[[Any], None] | None = None) -> None:
+        # Start from clean page cache: otherwise the writeback of the previous operation's
+        # files (dirty pages) throttles this one's writes, and the order decides the result.
+        os.sync()
         gc.collect()
         self.peak_reset = _reset_peak() and self.peak_reset
         base = _status("VmRSS")

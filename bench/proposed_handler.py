@@ -139,7 +139,7 @@ class GroupBufferHandler(FsspecHandler):
         want_digest = self.checksums
 
         def prepare(f: Any) -> tuple[bytes, str]:
-            chunk = bytes(data.read(f.start, f.size))
+            chunk = b"".join(data.iter_ranges(f.start, f.end))
             return chunk, (hashlib.sha256(chunk).hexdigest() if want_digest else "")
 
         async def write_all() -> None:

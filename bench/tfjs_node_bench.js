@@ -47,7 +47,10 @@ function status(key) {
 }
 
 let peakReset = true;
+const { execFileSync } = require('child_process');
+
 async function measure(op) {
+  execFileSync('sync');  // clean page cache first, as the Python side does (os.sync)
   if (global.gc) global.gc();
   try { fs.writeFileSync('/proc/self/clear_refs', '5'); } catch (e) { peakReset = false; }
   const base = status('VmRSS');

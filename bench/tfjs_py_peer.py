@@ -36,6 +36,7 @@ def _status(key: str) -> int:
 
 
 def _measure(op):  # type: ignore[no-untyped-def]
+    os.sync()
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
