@@ -93,6 +93,15 @@ class TfjsWorker:
             except (OSError, subprocess.TimeoutExpired):
                 proc.kill()
                 proc.wait(10)
+            # let the reader thread reach end-of-file before closing its pipe
+            for _ in range(1000):
+                try:
+                    if self._lines.get(timeout=10) is None:
+                        break
+                except queue.Empty:
+                    break
+            if proc.stdout is not None:
+                proc.stdout.close()
         self._stderr.close()
 
     def __call__(
