@@ -293,7 +293,9 @@ def test_refusals_change_nothing_stored(s3_bridge: tuple[str, StoreTarget]) -> N
         ("POST", "/models/m", twice, {**multipart_headers(twice), **AUTH}, 400),
         ("POST", "/models/m", bad_json, {**multipart_headers(bad_json), **AUTH}, 400),
         ("POST", "/models/m", good, {**multipart_headers(good), **AUTH, **no_boundary}, 400),
-        ("POST", "/models/m", b"{}", {"Content-Type": "application/json", **AUTH}, 415),
+        ("POST", "/models/m", b"{}", {"Content-Type": "application/json", **AUTH}, 400),
+        ("POST", "/models/m", good, {"Content-Type": "text/plain", **AUTH}, 415),
+        ("POST", "/models/m", good, {"Content-Type": "application/octet-stream", **AUTH}, 415),
     ]
     for method, path, body, headers, expected in cases:
         status, resp_headers, data = call(base, method, path, body=body, headers=headers)

@@ -15,11 +15,22 @@ Unlike TF.js it checks every response's status and each weight group's byte leng
 404 page never becomes weights; shards are fetched concurrently, and ``on_progress``
 reports as TF.js does (headers 0→0.5, bodies 0.5→1).
 
+With ``body="json"`` a save sends instead one ``application/json`` request holding the
+artifacts with the weights in base64 (``modelTopology``, ``weightSpecs``, ``weightData``
+and the optional keys), the shape TF.js's documentation describes and some servers take;
+the base64 text is produced while the request is sent, never held whole.
+
+A manifest path that would leave the model's folder (``../x``, ``/x``, a URL, the same
+written with ``%2e%2e``) is refused with ``UnsafePathError`` before anything is fetched;
+TF.js would follow it. ``weight_path_prefix`` and ``weight_url_converter`` remain the
+ways to put weights elsewhere: they are the caller's choice, not the manifest's.
+
 Only the standard library is used (``urllib.request``).
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import hashlib
 import json
@@ -42,20 +53,24 @@ from ..errors import (
     IntegrityError,
     InvalidModelError,
     StorageError,
+    UnsafePathError,
     WeightDataError,
 )
 from ..format.artifacts import ModelArtifacts
 from ..format.codec import weight_byte_ranges
 from ..format.jsonfmt import js_stringify, model_json_object, parse_json_bytes
-from ..format.layout import plan_storage
+from ..format.layout import manifest_paths, plan_storage, safe_relative_path
 from ..format.schemas import ModelJSON, SaveResult
 from ..format.shards import CompositeBuffer
 
 __all__ = [
+    "ARTIFACT_KEYS",
     "DEFAULT_TIMEOUT",
     "HTTPHandler",
     "HTTPResponse",
+    "JSONBody",
     "MultipartBody",
+    "encode_json",
     "encode_multipart",
     "weight_urls",
 ]
@@ -70,6 +85,22 @@ _RECORD_KEY = "tfjsStore"  # sizes/digests a tfjs-store bridge records in model.
 _SCHEME = re.compile(r"^https?://", re.IGNORECASE)
 _BOUNDARY_CHARS = string.ascii_letters + string.digits
 _READ_CHUNK = 1 << 20
+_BASE64_CHUNK = 3 << 18  # bytes encoded at a time: 768 KiB in, 1 MiB of text out
+ARTIFACT_KEYS = (
+    "modelTopology",
+    "trainingConfig",
+    "weightSpecs",
+    "weightData",
+    "format",
+    "generatedBy",
+    "convertedBy",
+    "signature",
+    "userDefinedMetadata",
+    "modelInitializer",
+    "initializerSignature",
+)
+"""TF.js's ``ModelArtifacts`` keys (types.ts), in its order: the JSON body's key order."""
+BODY_FORMATS = ("multipart", "json")
 
 
 # -- responses -------------------------------------------------------------------------
@@ -164,6 +195,86 @@ def encode_multipart(
     if weight_data is not None:
         parts.append((WEIGHTS_PART, "application/octet-stream", list(weight_data)))
     return MultipartBody(boundary or new_boundary(), parts)
+
+
+def _base64_chunks(buffers: Sequence[Any]) -> Iterator[bytes]:
+    """Base64 of the buffers read one after the other, in chunks (no joined copy)."""
+    carry = b""
+    for buf in buffers:
+        view = memoryview(buf).cast("B")
+        pos = 0
+        if carry:
+            piece = carry + bytes(view[: 3 - len(carry)])
+            pos = len(piece) - len(carry)
+            if len(piece) < 3:
+                carry = piece
+                continue
+            yield binascii.b2a_base64(piece, newline=False)
+            carry = b""
+        usable = (len(view) - pos) // 3 * 3
+        for start in range(pos, pos + usable, _BASE64_CHUNK):
+            end = min(start + _BASE64_CHUNK, pos + usable)
+            yield binascii.b2a_base64(view[start:end], newline=False)
+        carry = bytes(view[pos + usable :])
+    if carry:
+        yield binascii.b2a_base64(carry, newline=False)
+
+
+class JSONBody:
+    """An ``application/json`` body: the artifacts, ``weightData`` as base64 made on the fly.
+
+    Iterating it yields the JSON text in chunks; it can be iterated again (a redirect
+    re-sends it). ``content_length`` is known up front.
+    """
+
+    def __init__(self, head: bytes, weight_data: Sequence[Any] | None, tail: bytes) -> None:
+        self._head = head
+        self._buffers = [memoryview(b).cast("B") for b in weight_data or []]
+        self._tail = tail
+        total = sum(len(b) for b in self._buffers)
+        self.content_length = len(head) + 4 * -(-total // 3) + len(tail)
+
+    content_type = "application/json"
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        yield from _base64_chunks(self._buffers)
+        yield self._tail
+
+    def __len__(self) -> int:
+        return self.content_length
+
+    def to_bytes(self) -> bytes:
+        """The whole body as one bytes object (a copy; for tests and small models)."""
+        return b"".join(self)
+
+
+def encode_json(model_json_obj: Mapping[str, Any], weight_data: Sequence[Any] | None) -> JSONBody:
+    """The JSON body for a model.json object (as ``model_json_object`` makes it).
+
+    ``weightsManifest`` becomes the flat ``weightSpecs``; ``weightData`` is the base64 of
+    ``weight_data`` (left out when it is None). Keys follow TF.js's ``ModelArtifacts``
+    order, unknown keys after them; numbers are written as JSON.stringify writes them.
+    """
+    rest = dict(model_json_obj)
+    manifest = rest.pop("weightsManifest", None) or []
+    specs = [w for group in manifest for w in group["weights"]]
+    marker = "tfjs-store-weight-data-" + secrets.token_hex(16)
+    obj: dict[str, Any] = {}
+    for key in ARTIFACT_KEYS:
+        if key == "weightSpecs":
+            obj[key] = specs
+        elif key == "weightData":
+            if weight_data is not None:
+                obj[key] = marker
+        elif key in rest:
+            obj[key] = rest.pop(key)
+    obj.update(rest)
+    text = js_stringify(obj).encode("utf-8", "surrogatepass")
+    if weight_data is None:
+        return JSONBody(text, None, b"")
+    head, tail = text.split(marker.encode("ascii"))
+    return JSONBody(head, weight_data, tail)
 
 
 # -- URL rules ---------------------------------------------------------------------------
@@ -287,8 +398,15 @@ class HTTPHandler:
     verify:
         When the model.json carries tfjs-store's size/SHA-256 record (a tfjs-store bridge
         served it), check the weight files against it.
+    body:
+        How a save sends the model: ``"multipart"`` (default; exactly TF.js's request) or
+        ``"json"`` (one ``application/json`` object: the artifacts with ``weightSpecs``
+        and base64 ``weightData``, for servers that only take that).
     storage_options:
         Not used by http(s); refused when not empty, with a pointer to ``request_init``.
+
+    A manifest path that leaves the model's folder is refused (``UnsafePathError``);
+    with ``weight_url_converter`` the paths are the converter's to judge.
     """
 
     def __init__(
@@ -302,6 +420,7 @@ class HTTPHandler:
         max_concurrency: int = 16,
         timeout: float = DEFAULT_TIMEOUT,
         verify: bool = True,
+        body: str = "multipart",
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if storage_options:
@@ -330,6 +449,8 @@ class HTTPHandler:
             raise TypeError("weight_url_converter must be callable")
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
+        if body not in BODY_FORMATS:
+            raise ValueError(f"body must be 'multipart' or 'json', got {body!r}")
         self.url = url
         self.method: str | None = method.upper() if method else None
         self.headers = _headers(init.get("headers"))
@@ -339,6 +460,7 @@ class HTTPHandler:
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.verify = verify
+        self.body = body
         self._opener = urllib.request.build_opener()
 
     # -- transport -------------------------------------------------------------------
@@ -382,7 +504,8 @@ class HTTPHandler:
     # -- save ------------------------------------------------------------------------
 
     def save(self, artifacts: ModelArtifacts) -> SaveResult:
-        """POST (or ``request_init['method']``) the model as TF.js's multipart body."""
+        """POST (or ``request_init['method']``) the model as TF.js's multipart body, or
+        as the JSON body with ``body="json"``."""
         if isinstance(artifacts.model_topology, (bytes, bytearray, memoryview)):
             raise InvalidModelError(
                 "BrowserHTTPRequest.save() does not support saving model topology in binary "
@@ -394,11 +517,14 @@ class HTTPHandler:
                 "boundary is sent there"
             )
         plan = plan_storage(artifacts, layout="single", single_path=WEIGHTS_PATH)
-        model_json = js_stringify(model_json_object(plan.model_json, "tfjs")).encode(
-            "utf-8", "surrogatepass"
-        )
+        json_obj = model_json_object(plan.model_json, "tfjs")
         weights = plan.data.buffers if artifacts.weight_data is not None else None
-        body = encode_multipart(model_json, weights)
+        body: MultipartBody | JSONBody
+        if self.body == "json":
+            body = encode_json(json_obj, weights)
+        else:
+            model_json = js_stringify(json_obj).encode("utf-8", "surrogatepass")
+            body = encode_multipart(model_json, weights)
         method = self.method or "POST"
         response = self._request(
             self.url,
@@ -430,6 +556,7 @@ class HTTPHandler:
                 url=self.url,
             )
         model_json = self._parse(response.body)
+        self._check_paths(model_json)
         paths = model_json.weight_paths
         urls = weight_urls(
             self.url,
@@ -463,6 +590,34 @@ class HTTPHandler:
                 "manifest for weights."
             )
         return ModelJSON.parse(obj, self.url)
+
+    def _check_paths(self, model_json: ModelJSON) -> None:
+        """Refuse manifest paths that leave the model's folder, and files named twice.
+
+        A path is checked as written and percent-decoded (``%2e%2e`` is ``..`` to a URL
+        parser). With a ``weight_url_converter`` the caller maps paths to URLs, so only
+        the repetition check applies.
+        """
+        paths = model_json.weight_paths
+        if self.weight_url_converter is None:
+            try:
+                for path in paths:
+                    safe_relative_path(path)
+                    safe_relative_path(urllib.parse.unquote(path))
+                manifest_paths(model_json)  # also refuses a file named twice
+            except UnsafePathError as exc:
+                raise UnsafePathError(f"{self.url}: {exc}") from None
+            except InvalidModelError as exc:
+                raise InvalidModelError(f"{self.url}: {exc}") from None
+            return
+        seen: set[str] = set()
+        for path in paths:
+            if path in seen:
+                raise InvalidModelError(
+                    f"{self.url}: weight file {path!r} is named more than once in the "
+                    "weights manifest"
+                )
+            seen.add(path)
 
     def _fetch_weights(self, urls: Sequence[str], paths: Sequence[str], method: str) -> list[bytes]:
         if not urls:

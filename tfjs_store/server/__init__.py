@@ -2,7 +2,11 @@
 
 An ASGI app (Starlette, run by uvicorn) over any store URL::
 
-    POST/PUT /models/{name}            TF.js's multipart upload -> tfjs_store.save(ROOT/name)
+    POST/PUT /models/{name}            an upload -> tfjs_store.save(ROOT/name), one of:
+                                       TF.js's multipart (model.json + model.weights.bin),
+                                       a set of files (one *.json + its weight files,
+                                       matched by basename as tf.io.browserFiles does),
+                                       or application/json with base64 weightData
     GET      /models/{name}/model.json the stored model.json   (tf.loadLayersModel)
     GET      /models/{name}/{file}     a weight file named in that model.json (Range works)
     GET      /models/{name}            the model's ModelArtifactsInfo
@@ -14,6 +18,9 @@ In a browser::
 
     await model.save('http://127.0.0.1:8000/models/my-model');
     const m = await tf.loadLayersModel('http://127.0.0.1:8000/models/my-model/model.json');
+
+    // files the user picked in <input type=file name=files multiple>
+    await fetch('http://127.0.0.1:8000/models/picked', {method: 'POST', body: new FormData(form)});
 
 Needs the ``server`` extra: ``pip install 'tfjs-store[server]'``.
 """

@@ -1,5 +1,11 @@
 """The bridge's routes: TF.js uploads in, models out, over any store URL.
 
+An upload is one of three shapes, told apart by its Content-Type and parts: TF.js's
+multipart (exactly the parts ``model.json`` and ``model.weights.bin``), a multipart set
+of files (one ``*.json`` model file and its weight files, matched by basename through
+``load_files``), or ``application/json`` (the artifacts, weights in base64). All three
+become ``ModelArtifacts`` and are stored by one ``tfjs_store.save``.
+
 Everything that touches a model goes through the public API (``tfjs_store.save``,
 ``list_models``, ``remove_model``); serving the stored files to ``tf.loadLayersModel``
 reads them with fsspec, restricted to ``model.json`` and the files its manifest names.
@@ -25,9 +31,21 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import tfjs_store
+from tfjs_store.files import load_files  # TODO: tfjs_store.load_files once exported
 
+from .json_body import artifacts_from_json, parse_json
 from .openapi import openapi_document
-from .upload import DRAIN_BYTES, ReceivedUpload, UploadError, drain, receive_multipart
+from .upload import (
+    DRAIN_BYTES,
+    JSON_PART,
+    WEIGHTS_PART,
+    ReceivedUpload,
+    UploadError,
+    body_kind,
+    drain,
+    receive_json,
+    receive_multipart,
+)
 
 __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
@@ -123,6 +141,7 @@ class Bridge:
         self.token = token
         self.public_read = public_read
         self.max_upload_bytes = max_upload_bytes
+        self.max_json_bytes = min(MAX_JSON_BYTES, max_upload_bytes)
         self.shard_size_bytes = shard_size_bytes
         self.layout = layout
         self.spool_dir = spool_dir
@@ -295,18 +314,30 @@ class Bridge:
                 {"Connection": "close"},
             )
         try:
-            received = await receive_multipart(
-                request.stream(),
-                request.headers.get("content-type"),
-                max_bytes=self.max_upload_bytes,
-                max_json_bytes=min(MAX_JSON_BYTES, self.max_upload_bytes),
-                spool_dir=self.spool_dir,
-            )
+            kind = body_kind(request.headers.get("content-type"))
+        except UploadError as exc:
+            await drain(request.stream())
+            return _error(exc.status, exc.message)
+        try:  # the receivers drain the body themselves before raising
+            if kind == "multipart":
+                received = await receive_multipart(
+                    request.stream(),
+                    request.headers.get("content-type"),
+                    max_bytes=self.max_upload_bytes,
+                    max_json_bytes=self.max_json_bytes,
+                    spool_dir=self.spool_dir,
+                )
+            else:
+                received = await receive_json(
+                    request.stream(), max_bytes=self.max_upload_bytes, spool_dir=self.spool_dir
+                )
         except UploadError as exc:
             headers = {"Connection": "close"} if exc.status == 413 else None
             return _error(exc.status, exc.message, headers)
         try:
             result = await anyio.to_thread.run_sync(self._store, name, received)
+        except UploadError as exc:
+            return _error(exc.status, exc.message)
         except tfjs_store.TfjsStoreError as exc:
             return _error(_status_for(exc), str(exc))
         finally:
@@ -318,12 +349,24 @@ class Bridge:
         }
         return JSONResponse(body, status_code=200)
 
+    def _artifacts(self, received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
+        """The upload as artifacts, whichever of the three shapes it has."""
+        if received.kind == "json":
+            return artifacts_from_json(received.mapped(), max_json_bytes=self.max_json_bytes)
+        tfjs_parts = received.tfjs_parts()
+        if tfjs_parts is not None:  # TF.js's model.save(url): manifest paths are ignored
+            where = "the uploaded model.json"
+            obj = parse_json(received.content(tfjs_parts[JSON_PART]), where)
+            model_json = tfjs_store.ModelJSON.parse(obj, where)
+            weights = tfjs_parts.get(WEIGHTS_PART)
+            data = received.content(weights) if weights is not None else None
+            return tfjs_store.ModelArtifacts.from_model_json(
+                model_json, data, drop_keys=(_RECORD_KEY,)
+            )
+        return _file_set(received)
+
     def _store(self, name: str, received: ReceivedUpload) -> dict[str, Any]:
-        obj = _parse_json(received.model_json)
-        model_json = tfjs_store.ModelJSON.parse(obj, "the uploaded model.json")
-        artifacts = tfjs_store.ModelArtifacts.from_model_json(
-            model_json, received.weight_data(), drop_keys=(_RECORD_KEY,)
-        )
+        artifacts = self._artifacts(received)
         if self.layout == "single":
             result = tfjs_store.save(
                 artifacts,
@@ -450,19 +493,40 @@ class Bridge:
         )
 
 
-def _parse_json(raw: bytes) -> Any:
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        text = raw.decode("utf-8")
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        return json.loads(text, parse_constant=reject)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise tfjs_store.InvalidModelError(
-            f"the uploaded model.json is not valid JSON: {exc}"
-        ) from None
+def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
+    """A set of picked files (one ``*.json`` model file and its weight files), matched by
+    basename as ``tf.io.browserFiles`` does (``tfjs_store.load_files``)."""
+    files = []
+    for part in received.parts:
+        if part.filename is None:
+            raise UploadError(
+                400,
+                f"the multipart part {part.field!r} is not a file: an upload of files holds "
+                f"one model JSON file (*.json) and its weight files only (TF.js's own upload "
+                f"has exactly the parts {JSON_PART!r} and {WEIGHTS_PART!r})",
+            )
+        if part.filename == "" and part.size == 0:
+            continue  # a file input left empty
+        files.append(part)
+    json_files = [p for p in files if (p.filename or "").lower().endswith(".json")]
+    if not json_files:
+        raise UploadError(
+            400,
+            "the upload has no model JSON file: send one file whose name ends in .json "
+            "(the model.json) with its weight files",
+        )
+    if len(json_files) > 1:
+        names = ", ".join(repr(p.filename) for p in json_files)
+        raise UploadError(
+            400, f"the upload has {len(json_files)} JSON files ({names}); send exactly one"
+        )
+    (json_part,) = json_files
+    weights = [(p.filename or "", received.content(p)) for p in files if p is not json_part]
+    return load_files(
+        (json_part.filename or "model.json", received.content(json_part)),
+        *weights,
+        require_weights=True,
+    )
 
 
 def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
@@ -564,7 +628,8 @@ def create_app(
     spool_dir:
         Folder for the temporary files uploads are spilled to (default: the system's).
 
-    Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload),
+    Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload, a multipart set of
+    files as ``tf.io.browserFiles`` takes them, or JSON with base64 weights),
     ``GET /models/{name}/model.json`` and its weight files, ``GET /models/{name}``
     (info), ``GET /models``, ``DELETE /models/{name}``, ``GET /openapi.json``.
     """

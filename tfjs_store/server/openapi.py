@@ -159,8 +159,9 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Upload": {
         "type": "object",
-        "description": "The body TF.js's model.save('http://…') sends (tf.io.http). Other "
-        "parts are refused (400).",
+        "description": "The body TF.js's model.save('http://…') sends (tf.io.http): exactly "
+        "the parts 'model.json' and (when the model has weights) 'model.weights.bin'. A "
+        "body with other parts is read as a FileSet.",
         "required": ["model.json"],
         "additionalProperties": False,
         "properties": {
@@ -171,6 +172,76 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "All weight bytes, concatenated in manifest order.",
             },
         },
+    },
+    "FileSet": {
+        "type": "object",
+        "description": "A set of picked files, as tf.io.browserFiles takes them (what "
+        "<input type=file name=files multiple> in a form sends): exactly one file whose name "
+        "ends in '.json' (the model JSON, with modelTopology and weightsManifest) and every "
+        "weight file its weightsManifest names, matched by basename (folders in paths and "
+        "file names are ignored). Field names do not matter; every part must be a file "
+        "(have a filename); an empty file input is ignored. Refused with 400, in TF.js's "
+        "words: 'modelTopology field is missing from file <name>', 'weightManifest field is "
+        "missing from file <name>', \"Duplicate file basename found in weights manifest: "
+        "'<b>'\", \"Weight file with basename '<b>' is not provided.\", 'Mismatch in the "
+        "number of files in weights manifest (<m>) and the number of weight files provided "
+        "(<n>).'; also no or several .json files, and weight files whose sizes do not "
+        "match their groups' specs.",
+        "minProperties": 1,
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "contentMediaType": "application/octet-stream"},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                },
+            ]
+        },
+    },
+    "ArtifactsJSON": {
+        "type": "object",
+        "description": "A model's artifacts as one JSON object (TF.js's ModelArtifacts), the "
+        "weights in base64: the shape TF.js's documentation describes for an http save. "
+        "'weightSpecs' is one flat list (every group's weights, in order); 'weightData' is "
+        "the base64 (standard alphabet, padded; a 'data:…;base64,' prefix is allowed) of "
+        "all weight bytes in that order, or a list of base64 strings read one after the "
+        "other. The weight bytes must be exactly as long as the specs say. Other keys are "
+        "kept in the stored model.json. Everything but 'weightData' must fit in the "
+        "model.json limit (64 MiB); the whole body in the upload limit.",
+        "anyOf": [
+            {"required": ["modelTopology"], "properties": {"modelTopology": {"type": "object"}}},
+            {"required": ["weightSpecs"], "properties": {"weightSpecs": {"type": "array"}}},
+        ],
+        "not": {"required": ["weightsManifest"]},
+        "properties": {
+            "modelTopology": {"type": ["object", "null"]},
+            "trainingConfig": {"type": ["object", "null"]},
+            "weightSpecs": {
+                "type": ["array", "null"],
+                "items": {"$ref": "#/components/schemas/WeightSpec"},
+            },
+            "weightData": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/Base64"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Base64"}},
+                    {"type": "null"},
+                ]
+            },
+            "format": {"type": ["string", "null"]},
+            "generatedBy": {"type": ["string", "null"]},
+            "convertedBy": {"type": ["string", "null"]},
+            "signature": {"type": ["object", "null"]},
+            "userDefinedMetadata": {"type": ["object", "null"]},
+            "modelInitializer": {"type": ["object", "null"]},
+            "initializerSignature": {"type": ["object", "null"]},
+        },
+    },
+    "Base64": {
+        "type": "string",
+        "contentEncoding": "base64",
+        "contentMediaType": "application/octet-stream",
+        "pattern": r"^(data:[^,]*;base64,)?([A-Za-z0-9+/]{4})*"
+        r"([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
     },
 }
 
@@ -192,24 +263,35 @@ def openapi_document(
     upload_responses = {
         "200": _json_response("Stored. TF.js's save() resolves.", "ModelEntry"),
         "400": _error_response(
-            "Invalid name, malformed multipart body, or a model.json / weight data that "
-            "is not a valid TF.js model. Nothing is stored."
+            "Invalid name, a malformed body (multipart or JSON), a set of files that does "
+            "not fit its model JSON, base64 that is not base64, or a model / weight data "
+            "that is not a valid TF.js model. Nothing is stored."
         ),
         **unauthorized,
         "413": _error_response(f"Body larger than the limit ({max_upload_bytes} bytes)."),
-        "415": _error_response("Content-Type is not multipart/form-data."),
+        "415": _error_response("Content-Type is neither multipart/form-data nor application/json."),
         "502": _error_response("The storage behind the bridge failed."),
     }
     upload_body = {
         "required": True,
+        "description": "One of three shapes: TF.js's multipart upload (Upload), a set of "
+        "picked files as multipart (FileSet), or the artifacts as JSON with base64 weights "
+        "(ArtifactsJSON). All are stored the same way, atomically; a refused upload "
+        "changes nothing.",
         "content": {
             "multipart/form-data": {
-                "schema": {"$ref": "#/components/schemas/Upload"},
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/Upload"},
+                        {"$ref": "#/components/schemas/FileSet"},
+                    ]
+                },
                 "encoding": {
                     "model.json": {"contentType": "application/json"},
                     "model.weights.bin": {"contentType": "application/octet-stream"},
                 },
-            }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/ArtifactsJSON"}},
         },
     }
     doc: dict[str, Any] = {
@@ -219,6 +301,7 @@ def openapi_document(
             "version": version,
             "description": (
                 "Receives TensorFlow.js models saved with model.save('http://HOST/models/NAME') "
+                "(or sent as a set of files, or as JSON with base64 weights) "
                 "and stores them in a bucket or folder; serves them back to "
                 "tf.loadLayersModel('http://HOST/models/NAME/model.json')."
             ),

@@ -1,9 +1,17 @@
-"""Receiving TF.js's multipart upload without holding the weights in memory.
+"""Receiving an upload body without holding the weights in memory.
 
-``model.json`` is collected in memory (it is small, and capped); ``model.weights.bin``
-is written to an anonymous temporary file as it arrives and later memory-mapped, so
-the save reads it straight from the page cache. Every problem with the body is an
-``UploadError`` carrying the HTTP status to answer with.
+Two kinds of body arrive at ``/models/{name}``:
+
+* ``multipart/form-data``: TF.js's save (the parts ``model.json`` and
+  ``model.weights.bin``) or a set of picked files (one ``*.json`` model file and its
+  weight files, as ``tf.io.browserFiles`` takes them). JSON parts (a part named
+  ``model.json`` or a file named ``*.json``) are collected in memory, capped; every
+  other part is appended to one anonymous temporary file as it arrives, and later read
+  through one memory map, so the save reads the weights straight from the page cache.
+* ``application/json``: the model's artifacts with base64 weights, spilled whole to a
+  temporary file and memory-mapped (``json_body`` decodes it).
+
+Every problem with the body is an ``UploadError`` carrying the HTTP status to answer with.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ import contextlib
 import mmap
 import tempfile
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, Any, Literal
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -20,19 +29,26 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 __all__ = [
     "DRAIN_BYTES",
     "JSON_PART",
+    "MAX_PARTS",
     "WEIGHTS_PART",
+    "Part",
     "ReceivedUpload",
     "UploadError",
+    "body_kind",
     "drain",
+    "receive_json",
     "receive_multipart",
 ]
 
 JSON_PART = "model.json"
 WEIGHTS_PART = "model.weights.bin"
-_KNOWN_PARTS = (JSON_PART, WEIGHTS_PART)
+MAX_PARTS = 10_000
+"""Most parts one multipart upload may have (a model of 10 000 weight files is unheard of)."""
 DRAIN_BYTES = 16 * 1024 * 1024
 """After a body turns out too large, up to this much more is read and dropped before the
 413 goes out, so a client still sending gets the answer rather than a reset connection."""
+
+BodyKind = Literal["multipart", "json"]
 
 
 class UploadError(Exception):
@@ -44,25 +60,74 @@ class UploadError(Exception):
         self.message = message
 
 
-class ReceivedUpload:
-    """The two parts of a received upload: model.json bytes and the spilled weights."""
+def body_kind(content_type: str | None) -> BodyKind:
+    """Which upload a Content-Type announces, or ``UploadError`` (415)."""
+    expected = (
+        "send multipart/form-data (TF.js's model.save(url), or a model JSON file with its "
+        "weight files) or application/json (the artifacts with base64 weightData)"
+    )
+    if not content_type:
+        raise UploadError(415, f"the upload has no Content-Type: {expected}")
+    kind, _ = parse_options_header(content_type)
+    if kind == b"multipart/form-data":
+        return "multipart"
+    if kind == b"application/json" or (
+        kind.startswith(b"application/") and kind.endswith(b"+json")
+    ):
+        return "json"
+    raise UploadError(415, f"unsupported Content-Type {content_type!r}: {expected}")
 
-    def __init__(self, model_json: bytes, weights_file: IO[bytes] | None, weights_size: int):
-        self.model_json = model_json
-        self.weights_file = weights_file
-        self.weights_size = weights_size
+
+@dataclass
+class Part:
+    """One multipart part: its field name, file name, and where its bytes are."""
+
+    field: str
+    filename: str | None
+    data: bytearray | None  # JSON parts are kept in memory
+    offset: int = 0  # other parts: where they start in the spool file
+    size: int = 0
+
+    @property
+    def is_file(self) -> bool:
+        return self.filename is not None
+
+
+class ReceivedUpload:
+    """A received body: multipart parts (JSON in memory, the rest in one spool file), or a
+    JSON body (all of it in the spool file)."""
+
+    def __init__(self, kind: BodyKind, parts: list[Part], spool: IO[bytes] | None, size: int):
+        self.kind = kind
+        self.parts = parts
+        self.spool = spool
+        self.spool_size = size
         self._map: mmap.mmap | None = None
 
-    def weight_data(self) -> Any:
-        """The weights as one read-only buffer (memory-mapped), ``b""`` if empty, or None."""
-        if self.weights_file is None:
-            return None
-        if self.weights_size == 0:
+    def mapped(self) -> Any:
+        """The spool file as one read-only buffer (memory-mapped); ``b""`` if empty."""
+        if self.spool is None or self.spool_size == 0:
             return b""
         if self._map is None:
-            self.weights_file.flush()
-            self._map = mmap.mmap(self.weights_file.fileno(), 0, access=mmap.ACCESS_READ)
+            self.spool.flush()
+            self._map = mmap.mmap(self.spool.fileno(), 0, access=mmap.ACCESS_READ)
         return self._map
+
+    def content(self, part: Part) -> Any:
+        """A part's bytes: its in-memory data, or a view into the mapped spool file."""
+        if part.data is not None:
+            return bytes(part.data)
+        if part.size == 0:
+            return b""
+        return memoryview(self.mapped())[part.offset : part.offset + part.size]
+
+    def tfjs_parts(self) -> dict[str, Part] | None:
+        """The parts by name if this is TF.js's upload (``model.json`` and, optionally,
+        ``model.weights.bin``, each once); None for any other set of parts."""
+        names = [p.field for p in self.parts]
+        if sorted(names) in ([JSON_PART], sorted([JSON_PART, WEIGHTS_PART])):
+            return {p.field: p for p in self.parts}
+        return None
 
     def close(self) -> None:
         if self._map is not None:
@@ -71,30 +136,26 @@ class ReceivedUpload:
             with contextlib.suppress(BufferError):
                 self._map.close()
             self._map = None
-        if self.weights_file is not None:
-            self.weights_file.close()
-            self.weights_file = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 def multipart_boundary(content_type: str | None) -> str:
     """The boundary of a ``multipart/form-data`` Content-Type, or ``UploadError``."""
-    if not content_type:
-        raise UploadError(
-            415, "the upload needs Content-Type multipart/form-data (what TF.js's save sends)"
-        )
-    kind, params = parse_options_header(content_type)
-    if kind != b"multipart/form-data":
-        raise UploadError(
-            415,
-            f"unsupported Content-Type {content_type!r}: send multipart/form-data with the "
-            f"parts {JSON_PART!r} and {WEIGHTS_PART!r}, as TF.js's model.save(url) does",
-        )
+    if body_kind(content_type) != "multipart":
+        raise UploadError(415, f"expected multipart/form-data, got {content_type!r}")
+    _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise UploadError(400, "the multipart/form-data Content-Type has no boundary")
     if len(boundary) > 200:
         raise UploadError(400, "the multipart boundary is longer than 200 characters")
     return boundary.decode("latin-1")
+
+
+def _is_json_part(field: str, filename: str | None) -> bool:
+    return field == JSON_PART or (filename or "").lower().endswith(".json")
 
 
 class _Receiver:
@@ -106,11 +167,11 @@ class _Receiver:
         self.header_field = bytearray()
         self.header_value = bytearray()
         self.headers: dict[str, bytes] = {}
-        self.current: str | None = None
-        self.seen: set[str] = set()
-        self.json = bytearray()
-        self.weights: IO[bytes] | None = None
-        self.weights_size = 0
+        self.current: Part | None = None
+        self.parts: list[Part] = []
+        self.json_bytes = 0
+        self.spool: IO[bytes] | None = None
+        self.spool_size = 0
         self.finished = False
         self.error: UploadError | None = None
 
@@ -122,6 +183,7 @@ class _Receiver:
             "on_header_end": self.header_end,
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
             "on_end": self.end,
         }
 
@@ -152,36 +214,47 @@ class _Receiver:
         raw_name = params.get(b"name")
         if kind != b"form-data" or raw_name is None:
             self.fail(400, "a multipart part is not form-data with a name")
-        name = bytes(raw_name or b"").decode("utf-8", "replace")
-        if name not in _KNOWN_PARTS:
-            self.fail(
-                400,
-                f"unexpected multipart part {name!r}: an upload has the parts {JSON_PART!r} "
-                f"and {WEIGHTS_PART!r} only",
-            )
-        if name in self.seen:
-            self.fail(400, f"the multipart part {name!r} appears twice")
-        self.seen.add(name)
-        self.current = name
-        if name == WEIGHTS_PART:
-            self.weights = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
+        if len(self.parts) >= MAX_PARTS:
+            self.fail(400, f"the upload has more than {MAX_PARTS} parts")
+        field = bytes(raw_name or b"").decode("utf-8", "replace")
+        raw_filename = params.get(b"filename")
+        filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
+        if _is_json_part(field, filename):
+            part = Part(field, filename, bytearray())
+        else:
+            if self.spool is None:
+                self.spool = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
+            part = Part(field, filename, None, offset=self.spool_size)
+        self.parts.append(part)
+        self.current = part
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
-        if self.current == JSON_PART:
-            if len(self.json) + (end - start) > self.max_json_bytes:
-                self.fail(413, f"the {JSON_PART!r} part is larger than {self.max_json_bytes} bytes")
-            self.json += data[start:end]
-        elif self.current == WEIGHTS_PART and self.weights is not None:
-            self.weights.write(memoryview(data)[start:end])
-            self.weights_size += end - start
+        part = self.current
+        if part is None:
+            return
+        if part.data is not None:
+            self.json_bytes += end - start
+            if self.json_bytes > self.max_json_bytes:
+                self.fail(
+                    413,
+                    f"the JSON part(s) of the upload are larger than {self.max_json_bytes} bytes",
+                )
+            part.data += data[start:end]
+        elif self.spool is not None:
+            self.spool.write(memoryview(data)[start:end])
+            self.spool_size += end - start
+        part.size += end - start
+
+    def part_end(self) -> None:
+        self.current = None
 
     def end(self) -> None:
         self.finished = True
 
     def discard(self) -> None:
-        if self.weights is not None:
-            self.weights.close()
-            self.weights = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 async def receive_multipart(
@@ -192,11 +265,12 @@ async def receive_multipart(
     max_json_bytes: int,
     spool_dir: str | None = None,
 ) -> ReceivedUpload:
-    """Parse an upload body as it streams in; raises ``UploadError`` on any problem.
+    """Parse a multipart body as it streams in; raises ``UploadError`` on any problem.
 
     More than ``max_bytes`` of body is a 413 (checked as bytes arrive, whatever the
-    declared Content-Length); a body that is not well-formed multipart, lacks the
-    ``model.json`` part, repeats a part or has a part of another name is a 400.
+    declared Content-Length), and so is more than ``max_json_bytes`` of JSON parts; a
+    body that is not well-formed multipart is a 400. Which parts it holds is checked
+    later (``ReceivedUpload.tfjs_parts`` and the file-set rules).
     """
     try:
         boundary = multipart_boundary(content_type)
@@ -236,8 +310,8 @@ async def receive_multipart(
                 "malformed multipart/form-data body: it ends before the closing boundary "
                 f"'--{boundary}--' (truncated upload?)",
             )
-        if JSON_PART not in receiver.seen:
-            raise UploadError(400, f"the upload has no {JSON_PART!r} part")
+        if not receiver.parts:
+            raise UploadError(400, "the multipart upload has no parts")
     except UploadError:
         receiver.discard()
         await drain(chunks)
@@ -245,7 +319,31 @@ async def receive_multipart(
     except BaseException:
         receiver.discard()
         raise
-    return ReceivedUpload(bytes(receiver.json), receiver.weights, receiver.weights_size)
+    return ReceivedUpload("multipart", receiver.parts, receiver.spool, receiver.spool_size)
+
+
+async def receive_json(
+    chunks: AsyncIterator[bytes], *, max_bytes: int, spool_dir: str | None = None
+) -> ReceivedUpload:
+    """Spill a JSON body to a temporary file as it streams in (413 past ``max_bytes``)."""
+    spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
+    received = 0
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            received += len(chunk)
+            if received > max_bytes:
+                raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+            spool.write(chunk)
+    except UploadError:
+        spool.close()
+        await drain(chunks)
+        raise
+    except BaseException:
+        spool.close()
+        raise
+    return ReceivedUpload("json", [], spool, received)
 
 
 async def drain(chunks: AsyncIterator[bytes], limit: int = DRAIN_BYTES) -> None:
