@@ -96,9 +96,6 @@ class TestHTTPBridge(HTTPBridgeTests):
     known_failures: ClassVar[dict[str, str]] = {
         "test_load_missing_model_raises": "the http handler raises HTTPStatusError(404), "
         "not ModelNotFoundError, for a missing model.json",
-        "test_hostile_escaping_path_rejected": "the http handler requests manifest paths "
-        "such as ../x or /x instead of refusing them with UnsafePathError (the bridge "
-        "answers 404, a plain static server would serve them)",
         "test_concurrent_saves_and_loads_never_torn": "a load racing a save gets 404 for a "
         "shard the save just replaced; the http handler does not re-read model.json",
     }
