@@ -29,6 +29,9 @@ the ``tensorflowjs_converter`` command) and copies the converter's output unchan
 * ``files``: size and SHA-256 of every converter file (the tests check the files are unchanged).
 
 ``index.json`` lists the fixtures with what each one exercises.
+
+Re-running it gives the same weight files and outputs; a graph model's model.json may come out
+with other generated node names (TensorFlow's tracing counters), so commit a re-run whole.
 """
 
 from __future__ import annotations

@@ -144,6 +144,12 @@
  *   with the inputs of spec §16.1, §16.2, §16.4 and §2.2 (bool 2, duplicate names) and the
  *   bytes/values real TF.js produced for them.
  *
+ * save-url, graph-predict, serve
+ *   Added for the interop matrix (tests/interop/): save a built model to any URL TF.js routes
+ *   (e.g. into the tfjs-store bridge), run a graph model (tf.loadGraphModel + executeAsync),
+ *   and a line-per-request worker for model loads. Documented where they are defined, just
+ *   above the main section at the end of this file.
+ *
  * ---------------------------------------------------------------------------------------------
  * KINDS (every layer and model has an explicit name, so output never depends on TF.js's
  * process-global name counters)
