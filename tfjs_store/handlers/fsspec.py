@@ -62,6 +62,7 @@ LayoutName = Literal["shards", "tfjs-node", "downloads"]
 
 _TAGGED_FILE = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
 _TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
@@ -431,6 +432,7 @@ class FsspecHandler:
 
     def _stale_leftovers(self, keep: set[str], older_than: float) -> list[str]:
         try:
+            self._forget_listing()
             names = [posixpath.basename(p) for p in self.fs.ls(self.folder, detail=False)]
         except Exception:
             return []
@@ -443,17 +445,23 @@ class FsspecHandler:
         return out
 
     def _remove_paths(self, paths: Sequence[str]) -> None:
+        """Remove exactly these files. ``fs.rm`` expands ``*``, ``?`` and ``[`` as
+        patterns, and a manifest may name ``*``: such names go one by one."""
         if not paths:
             return
+        one_by_one = [p for p in paths if _GLOB_CHARS.search(p)]
         try:
-            self.fs.rm(list(paths))
+            literal = [p for p in paths if not _GLOB_CHARS.search(p)]
+            if literal:
+                self.fs.rm(literal)
         except Exception:
-            for path in paths:  # one by one, ignoring files already gone
-                try:
-                    self.fs.rm_file(path)
-                except Exception as exc:
-                    if not _is_not_found(exc):
-                        raise _storage_error("removing", self._url(path), exc) from exc
+            one_by_one = list(paths)
+        for path in one_by_one:  # ignoring files already gone
+            try:
+                self.fs.rm_file(path)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise _storage_error("removing", self._url(path), exc) from exc
 
     def clean(self, older_than: float = 0.0) -> list[str]:
         """Remove weight files and temporary files no committed model.json refers to.
@@ -467,6 +475,10 @@ class FsspecHandler:
         return [self._url(p) for p in doomed]
 
     # -- load ------------------------------------------------------------------------
+
+    def _forget_listing(self) -> None:
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache(self.folder)
 
     def _read_json(self) -> bytes:
         try:
@@ -487,6 +499,9 @@ class FsspecHandler:
 
     def load(self) -> ModelArtifacts:
         """Read model.json, then every weight file concurrently; check sizes (and digests)."""
+        # Another client may have written these files since this (possibly shared,
+        # cached) filesystem instance last listed the folder: never trust that listing.
+        self._forget_listing()
         raw = self._read_json()
         for _attempt in range(_LOAD_RETRIES):
             model_json = parse_model_json(raw, self._url(self.json_path))
