@@ -15,6 +15,7 @@ import email.policy
 import json
 import shutil
 import threading
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,7 +195,7 @@ def test_bad_request_init_is_refused_before_sending() -> None:
         handler.save(_fixture("dense-http-capture"))
     with pytest.raises(ValueError, match="not supported"):
         HTTPHandler("http://127.0.0.1:9/x", request_init={"credentials": "include"})
-    with pytest.raises(ValueError, match="request_init"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'storage_options'.*request_init"):
         tfjs_store.load("http://127.0.0.1:9/x", storage_options={"headers": {"a": "b"}})
 
 
@@ -480,3 +481,185 @@ def test_dot_segments_are_resolved_as_browsers_do(tmp_path: Path) -> None:
 def test_http_urls_have_no_model_manager() -> None:
     with pytest.raises(tfjs_store.HandlerError, match="Cannot find model manager"):
         tfjs_store.list_models("http://127.0.0.1:9/models")
+
+
+# -- the JSON + base64 body (body="json") ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def json_receiver() -> Iterator[tuple[str, Received]]:
+    """A receiver for servers that take only JSON: Flask's ``request.get_json()``."""
+    from flask import Flask, jsonify, request
+    from werkzeug.serving import make_server
+
+    app = Flask("json-receiver")
+    received = Received()
+
+    @app.route("/upload", methods=["POST", "PUT"])
+    def upload() -> Any:
+        raw = request.get_data()
+        received.requests.append(
+            {
+                "method": request.method,
+                "content_type": request.headers.get("Content-Type"),
+                "content_length": request.headers.get("Content-Length"),
+                "raw": raw,
+                "json": request.get_json(),
+            }
+        )
+        return jsonify({"saved": True})
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/upload", received
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("name", ["dense-http-capture-adam", "functional-http-capture"])
+def test_json_body_carries_the_artifacts_with_base64_weights(name: str) -> None:
+    import base64
+
+    artifacts = _fixture(name)
+    with json_receiver() as (url, received):
+        result = tfjs_store.save(artifacts, url, body="json", request_init={"method": "PUT"})
+    (req,) = received.requests
+    assert req["method"] == "PUT"
+    assert req["content_type"] == "application/json"
+    assert int(req["content_length"]) == len(req["raw"])
+    sent = req["json"]
+    model_json = json.loads((FIXTURES / name / "model.json").read_bytes())
+    expected_keys = [
+        k
+        for k in (
+            *("modelTopology", "trainingConfig", "weightSpecs", "weightData", "format"),
+            *("generatedBy", "convertedBy", "userDefinedMetadata"),
+        )
+        if k in model_json or k in ("weightSpecs", "weightData")
+    ]
+    assert list(sent) == expected_keys  # TF.js's ModelArtifacts order
+    assert sent["weightSpecs"] == model_json["weightsManifest"][0]["weights"]
+    weights = (FIXTURES / name / "model.weights.bin").read_bytes()
+    assert base64.b64decode(sent["weightData"], validate=True) == weights
+    for key in expected_keys:
+        if key not in ("weightSpecs", "weightData"):
+            assert sent[key] == model_json[key], key
+    # the text outside weightData is what TF.js's JSON.stringify writes (the captured body)
+    topology = json.dumps(model_json["modelTopology"], separators=(",", ":"), ensure_ascii=False)
+    assert topology.encode() in (FIXTURES / name / "model.json").read_bytes()
+    assert (
+        b'"modelTopology":'
+        + (FIXTURES / name / "model.json")
+        .read_bytes()
+        .split(b'"modelTopology":', 1)[1]
+        .split(b',"format"', 1)[0]
+        in req["raw"]
+    )
+    assert result.model_artifacts_info.weight_data_bytes == len(weights)
+    assert result.responses and result.responses[0].json() == {"saved": True}
+
+
+def test_json_body_base64_is_made_in_chunks_across_buffers() -> None:
+    import base64
+
+    from tfjs_store.handlers.http import JSONBody
+
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, 3 * (1 << 20) + 5, dtype=np.uint8).tobytes()
+    for cuts in ([], [1], [1, 2], [2, 3, 3, 4], [1 << 20, (1 << 20) + 1], [5, 786432 + 7]):
+        edges = [0, *cuts, len(data)]
+        buffers = [data[a:b] for a, b in itertools.pairwise(edges)]
+        body = JSONBody(b'{"weightData":"', buffers, b'"}')
+        chunks = list(body)
+        assert max(len(c) for c in chunks) <= 1 << 20
+        text = b"".join(chunks)
+        assert len(text) == len(body) == body.content_length
+        assert text == b'{"weightData":"' + base64.b64encode(data) + b'"}', cuts
+        assert b"".join(body) == text  # iterable again (a redirect re-sends it)
+    assert JSONBody(b"{", [b"", b"a", b"", b"bc", b"d"], b"}").to_bytes() == b"{YWJjZA==}"
+
+
+def test_body_option_is_checked_and_json_needs_no_weights() -> None:
+    with pytest.raises(ValueError, match="body must be 'multipart' or 'json'"):
+        HTTPHandler("http://127.0.0.1:9/x", body="form")
+    topology_only = tfjs_store.ModelArtifacts.create(model_topology={"a": 1})
+    with json_receiver() as (url, received):
+        tfjs_store.save(topology_only, url, body="json")
+    (req,) = received.requests
+    assert req["json"] == {"modelTopology": {"a": 1}, "weightSpecs": []}
+
+
+# -- manifest paths stay in the model's folder -----------------------------------------------
+
+
+def _write_model(folder: Path, paths: list[str]) -> None:
+    """dense-http-capture's model.json with ``paths`` as its manifest paths (no weights)."""
+    model_json = json.loads((FIXTURES / "dense-http-capture" / "model.json").read_bytes())
+    model_json["weightsManifest"][0]["paths"] = paths
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").write_text(json.dumps(model_json))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../secret.bin",
+        "a/../../secret.bin",
+        "%2e%2e/secret.bin",
+        "%2E%2E/secret.bin",
+        "..%2fsecret.bin",
+        "/site/secret.bin",
+        "//evil.test/secret.bin",
+        "http://evil.test/secret.bin",
+        "..\\secret.bin",
+        "%2e%2e%2fsecret.bin",
+    ],
+)
+def test_manifest_paths_that_leave_the_folder_are_refused_unfetched(
+    path: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    _write_model(site / "models" / "m", ["ok.bin", path])
+    (site / "models" / "m" / "ok.bin").write_bytes(b"\0" * 6)
+    (site / "models" / "secret.bin").write_bytes(b"\0" * 6)
+    with static_server(site) as (base, log):
+        with pytest.raises(tfjs_store.UnsafePathError) as info:
+            tfjs_store.load(f"{base}/models/m/model.json")
+        assert log.paths == ["/models/m/model.json"]  # no weight file was requested
+        assert f"{base}/models/m/model.json" in str(info.value)
+        # the prefix is the caller's; a manifest path still may not climb out of it
+        with pytest.raises(tfjs_store.UnsafePathError):
+            tfjs_store.load(f"{base}/models/m/model.json", weight_path_prefix=f"{base}/models/m/")
+        assert all(p.endswith("model.json") for p in log.paths)
+
+
+def test_a_file_named_twice_is_refused_and_converters_decide_for_themselves(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    _write_model(site / "models" / "twice", ["w.bin", "./w.bin"])
+    _write_model(site / "models" / "up", ["../shared/w1.bin", "../shared/w2.bin"])
+    (site / "models" / "shared").mkdir()
+    dense = (FIXTURES / "dense-http-capture" / "model.weights.bin").read_bytes()
+    (site / "models" / "shared" / "w1.bin").write_bytes(dense[:6])
+    (site / "models" / "shared" / "w2.bin").write_bytes(dense[6:])
+    with static_server(site) as (base, log):
+        with pytest.raises(tfjs_store.InvalidModelError, match="named more than once"):
+            tfjs_store.load(f"{base}/models/twice/model.json")
+        with pytest.raises(tfjs_store.UnsafePathError):
+            tfjs_store.load(f"{base}/models/up/model.json")
+        assert not any(p.endswith(".bin") for p in log.paths)
+        # a weight_url_converter is the caller's own mapping: it sees the paths as written
+        seen: list[str] = []
+
+        def convert(p: str) -> str:
+            seen.append(p)
+            return f"{base}/models/shared/{p.rsplit('/', 1)[-1]}"
+
+        loaded = tfjs_store.load(f"{base}/models/up/model.json", weight_url_converter=convert)
+        with pytest.raises(tfjs_store.InvalidModelError, match="named more than once"):
+            tfjs_store.load(f"{base}/models/twice/model.json", weight_url_converter=convert)
+    assert seen == ["../shared/w1.bin", "../shared/w2.bin"]
+    _same_weights(_fixture("dense-http-capture"), loaded)

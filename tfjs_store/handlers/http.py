@@ -424,7 +424,8 @@ class HTTPHandler:
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if storage_options:
-            raise ValueError(
+            raise TypeError(  # what Python says of any keyword a callable does not take
+                "HTTPHandler() got an unexpected keyword argument 'storage_options': "
                 "http(s) URLs take no storage_options; pass headers as "
                 "request_init={'headers': {...}} (TF.js's requestInit)"
             )
@@ -564,6 +565,8 @@ class HTTPHandler:
             weight_path_prefix=self.weight_path_prefix,
             weight_url_converter=self.weight_url_converter,
         )
+        if self.weight_url_converter is not None:
+            self._check_urls(urls, paths)
         buffers = self._fetch_weights(urls, paths, method)
         self._check(model_json, urls, buffers)
         return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(_RECORD_KEY,))
@@ -609,15 +612,19 @@ class HTTPHandler:
                 raise UnsafePathError(f"{self.url}: {exc}") from None
             except InvalidModelError as exc:
                 raise InvalidModelError(f"{self.url}: {exc}") from None
-            return
-        seen: set[str] = set()
-        for path in paths:
-            if path in seen:
+
+    def _check_urls(self, urls: Sequence[str], paths: Sequence[str]) -> None:
+        """With a ``weight_url_converter``: no URL may be fetched twice (a file named twice
+        would be held twice)."""
+        seen: dict[str, str] = {}
+        for url, path in zip(urls, paths, strict=True):
+            key = normalize_url(url)
+            if key in seen:
                 raise InvalidModelError(
-                    f"{self.url}: weight file {path!r} is named more than once in the "
-                    "weights manifest"
+                    f"{self.url}: weight files {seen[key]!r} and {path!r} are both {url}: "
+                    "a weight file is named more than once in the weights manifest"
                 )
-            seen.add(path)
+            seen[key] = path
 
     def _fetch_weights(self, urls: Sequence[str], paths: Sequence[str], method: str) -> list[bytes]:
         if not urls:
