@@ -82,6 +82,13 @@ class StorageCall:
     path: str
 
 
+def _paths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    value = args[0] if args else kwargs.get("path", kwargs.get("path1", ""))
+    if isinstance(value, (list, tuple, dict)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
 def _first_path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     value = args[0] if args else kwargs.get("path", kwargs.get("path1", ""))
     if isinstance(value, (list, tuple)):
@@ -110,7 +117,7 @@ class FaultyFileSystem:
     calls:
         Every counted call, in the order they were made (the failed one included).
     reads:
-        The path (or paths, joined by ``", "``) of every read call, in order.
+        Every path read (a call reading several adds each), in order.
     """
 
     def __init__(
@@ -205,7 +212,7 @@ class FaultyFileSystem:
             self._check_alive(method)
             if method in _READS or method == "open-read":
                 with self._lock:
-                    self.reads.append(_first_path(args, kwargs))
+                    self.reads.extend(_paths(args, kwargs))
         else:
             self._count(kind, method, _first_path(args, kwargs))
 

@@ -74,10 +74,8 @@ def _load_tracked(folder: str) -> tuple[Any, BaseException | None, list[str]]:
 
 
 def _assert_reads_inside(folder: str, reads: list[str]) -> None:
-    for read in reads:
-        for path in read.split(", "):
-            norm = posixpath.normpath(path)
-            assert norm.startswith(folder + "/"), f"read {path} outside {folder}"
+    for path in reads:
+        assert posixpath.normpath(path).startswith(folder + "/"), f"read {path} outside {folder}"
 
 
 json_values = st.recursive(
