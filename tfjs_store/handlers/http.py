@@ -598,13 +598,12 @@ class HTTPHandler:
         """Refuse manifest paths that leave the model's folder, and files named twice.
 
         A path is checked as written and percent-decoded (``%2e%2e`` is ``..`` to a URL
-        parser). With a ``weight_url_converter`` the caller maps paths to URLs, so only
-        the repetition check applies.
+        parser). With a ``weight_url_converter`` the caller maps paths to URLs
+        (``_check_urls`` then refuses a URL named twice).
         """
-        paths = model_json.weight_paths
         if self.weight_url_converter is None:
             try:
-                for path in paths:
+                for path in model_json.weight_paths:
                     safe_relative_path(path)
                     safe_relative_path(urllib.parse.unquote(path))
                 manifest_paths(model_json)  # also refuses a file named twice
