@@ -349,3 +349,15 @@ def test_an_object_with_save_and_load_is_a_handler():
     _assert_same_model(tfjs_store.load(handler), _model(10))
     with pytest.raises(HandlerError, match="does not have the `save` attribute"):
         tfjs_store.save(_model(10), object())
+
+
+def test_progress_is_reported_per_weight_file(store):
+    model = _model(11)
+    written: list[float] = []
+    _save(model, store, shard_size_bytes=4096, on_progress=written.append)
+    files = len(json.loads(store.read("model.json"))["weightsManifest"][0]["paths"])
+    assert files > 2
+    assert sorted(written) == written and written[-1] == 1.0 and len(written) == files
+    read: list[float] = []
+    _load(store, on_progress=read.append)
+    assert read == [pytest.approx((i + 1) / files) for i in range(files)]

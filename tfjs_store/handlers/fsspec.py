@@ -166,6 +166,24 @@ def _file_mtime(info: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+class _Progress:
+    """Calls ``callback(fraction)`` as files complete, as TF.js's ``onProgress`` does."""
+
+    def __init__(self, callback: Callable[[float], Any] | None, total: int) -> None:
+        self._callback = callback
+        self._total = max(total, 1)
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def step(self) -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            self._done += 1
+            fraction = min(self._done / self._total, 1.0)
+        self._callback(fraction)
+
+
 class FsspecHandler:
     """Saves and loads a model at an fsspec URL (a folder, or a model JSON file in one).
 
@@ -189,6 +207,8 @@ class FsspecHandler:
         On load, check recorded digests (sizes are always checked).
     max_concurrency:
         Weight files in flight at once.
+    on_progress:
+        Called with the fraction of weight files written or read so far (0 < f <= 1).
     """
 
     def __init__(
@@ -202,6 +222,7 @@ class FsspecHandler:
         verify: bool = True,
         max_concurrency: int = 16,
         filesystem: Any = None,
+        on_progress: Callable[[float], Any] | None = None,
     ) -> None:
         if layout not in ("shards", "tfjs-node", "downloads"):
             raise ValueError(
@@ -228,6 +249,8 @@ class FsspecHandler:
         self.checksums = (layout == "shards") if checksums is None else checksums
         self.verify = verify
         self.max_concurrency = max(1, int(max_concurrency))
+        self.on_progress = on_progress
+        self._progress: _Progress | None = None
 
     # -- paths -----------------------------------------------------------------------
 
@@ -338,6 +361,7 @@ class FsspecHandler:
             return set()  # an unreadable old model.json: nothing of it to clean up safely
 
     def _write_files(self, files: Sequence[ShardFile], data: CompositeBuffer) -> dict[str, str]:
+        self._progress = _Progress(self.on_progress, len(files))
         digests: dict[str, str] = {}
         want_digest = self.checksums
 
@@ -363,6 +387,7 @@ class FsspecHandler:
                                 h.update(view)
                 except OSError as exc:
                     raise _storage_error("writing", path, exc) from exc
+                self._step()
                 return f.path, h.hexdigest() if h is not None else ""
 
             with ThreadPoolExecutor(min(self.max_concurrency, 8)) as pool:
@@ -390,6 +415,7 @@ class FsspecHandler:
                         except Exception as exc:
                             raise _storage_error("writing", self._url(path), exc) from exc
                         digests[f.path] = hexdigest
+                        self._step()
 
                 await asyncio.gather(*(one(f) for f in files))
 
@@ -403,6 +429,7 @@ class FsspecHandler:
                 self.fs.pipe_file(path, chunk)
             except Exception as exc:
                 raise _storage_error("writing", self._url(path), exc) from exc
+            self._step()
             return f.path, hexdigest
 
         with ThreadPoolExecutor(self.max_concurrency) as pool:
@@ -545,6 +572,7 @@ class FsspecHandler:
         paths = [self._path(p) for p in rel_paths]
         if not paths:
             return []
+        self._progress = _Progress(self.on_progress, len(paths))
         if _is_local(self.fs):
             buffers = self._read_local(paths)
         elif getattr(self.fs, "async_impl", False):
@@ -563,9 +591,15 @@ class FsspecHandler:
             f"weight file {self._url(path)} named in {self.json_name} does not exist"
         )
 
+    def _step(self) -> None:
+        if self._progress is not None:
+            self._progress.step()
+
     def _read_one(self, path: str) -> bytes:
         try:
-            return bytes(self.fs.cat_file(path))
+            data = bytes(self.fs.cat_file(path))
+            self._step()
+            return data
         except Exception as exc:
             if _is_not_found(exc):
                 raise self._missing(path) from None
@@ -584,6 +618,7 @@ class FsspecHandler:
                         if not n:
                             break
                         got += n
+                    self._step()
                     return buf if got == size else buf[:got]
             except FileNotFoundError:
                 raise self._missing(path) from None
@@ -617,6 +652,7 @@ class FsspecHandler:
                 for i, path in todo:
                     try:
                         out[i] = await cat_whole(path, nonempty[i])
+                        self._step()
                     except Exception as exc:
                         if _is_not_found(exc):
                             raise self._missing(path) from None
