@@ -178,10 +178,9 @@ class _Progress:
     def step(self) -> None:
         if self._callback is None:
             return
-        with self._lock:
+        with self._lock:  # report in order, one at a time
             self._done += 1
-            fraction = min(self._done / self._total, 1.0)
-        self._callback(fraction)
+            self._callback(min(self._done / self._total, 1.0))
 
 
 class FsspecHandler:
