@@ -187,3 +187,127 @@ def test_bridge_refusals_are_visible_to_the_page(browser_run: dict[str, Any]) ->
     assert not browser_run["fs"].exists(f"{browser_run['root']}/single/denied/model.json")
     names = [m["name"] for m in result["bridgeList"]["models"]]
     assert names == ["m"]
+
+
+# -- picking files: <input type=file multiple>, tf.io.browserFiles, a form to the bridge ------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tfjs"
+
+
+@pytest.fixture(scope="module")
+def upload_run(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: Any, s3_bucket: str
+) -> dict[str, Any]:
+    """Playwright picks a model.json and its five shard files in the file chooser of
+    tests/js/browser/upload.html; the page loads them with tf.io.browserFiles, posts the
+    form's data to a bridge over S3, submits the form itself too, and loads both back."""
+    if node_executable() is None:
+        pytest.skip("Node.js is not installed (needed for playwright-core)")
+    ensure_node_modules()
+    chromium = ensure_chromium()
+    options = s3_storage_options(s3_server.url)
+    root = f"s3://{s3_bucket}/browser-upload-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path_factory.mktemp("picked") / "functional"
+    tfjs_store.save(
+        tfjs_store.load(str(FIXTURES / "functional-node")), str(folder), shard_size_bytes=64
+    )
+    model_json = json.loads((folder / "model.json").read_bytes())
+    shards = [p for g in model_json["weightsManifest"] for p in g["paths"]]
+    assert len(shards) == 5
+    expected = json.loads((FIXTURES / "functional-node" / "expected.json").read_bytes())
+    page_routes = {
+        "/upload.html": ((BROWSER_JS_DIR / "upload.html").read_bytes(), "text/html; charset=utf-8"),
+        "/upload.js": ((BROWSER_JS_DIR / "upload.js").read_bytes(), "text/javascript"),
+        "/tf.min.js": (TFJS_BUNDLE.read_bytes(), "text/javascript"),
+    }
+    picked = [folder / "model.json", *(folder / s for s in reversed(shards))]
+    with (
+        running_static(page_routes) as page_url,
+        running_bridge(
+            root, storage_options=options, cors_origins=[page_url], shard_size_bytes=100
+        ) as bridge,
+    ):
+        answer = run_playwright(
+            {
+                "executablePath": chromium,
+                "pageUrl": f"{page_url}/upload.html",
+                "pickFiles": {"selector": "#model-files", "files": [str(p) for p in picked]},
+                "args": {"bridge": bridge, "name": "picked", "inputs": expected["input"]},
+            }
+        )
+    return {
+        "result": answer["result"],
+        "folder": folder,
+        "shards": shards,
+        "expected": expected,
+        "root": root,
+        "options": options,
+        "fs": s3_fs(options),
+    }
+
+
+def _predictions(items: list[dict[str, Any]]) -> list[tuple[list[int], str]]:
+    return [(list(p["shape"]), p["hex"]) for p in items]
+
+
+def test_picked_files_load_in_tfjs_with_browser_files(upload_run: dict[str, Any]) -> None:
+    result = upload_run["result"]
+    assert result["backend"] == "cpu"
+    assert sorted(result["picked"]) == sorted(["model.json", *upload_run["shards"]])
+    expected = _predictions(upload_run["expected"]["predictions"])
+    assert _predictions(result["localPredictions"]) == expected
+
+
+@pytest.mark.parametrize("name", ["picked", "picked-form"])
+def test_picked_files_posted_by_the_form_land_byte_exact(
+    upload_run: dict[str, Any], name: str
+) -> None:
+    """fetch(new FormData(form)) and the form's own submission both store the model."""
+    result = upload_run["result"]
+    assert result["uploadStatus"] == 200 and result["uploadBody"]["name"] == "picked"
+    assert result["bridgeList"] == ["picked", "picked-form"]
+    fs = upload_run["fs"]
+    folder: Path = upload_run["folder"]
+    source = b"".join((folder / s).read_bytes() for s in upload_run["shards"])
+    stored_folder = f"{upload_run['root']}/{name}"
+    stored = json.loads(fs.cat_file(f"{stored_folder}/model.json"))
+    paths = [p for g in stored["weightsManifest"] for p in g["paths"]]
+    assert len(paths) == 4  # 316 bytes in the bridge's 100-byte shards
+    assert b"".join(fs.cat_file(f"{stored_folder}/{p}") for p in paths) == source
+    sent = json.loads((folder / "model.json").read_bytes())
+    for key in ("modelTopology", "format", "generatedBy", "convertedBy", "userDefinedMetadata"):
+        assert stored[key] == sent[key], key
+    loaded = tfjs_store.load(stored_folder, storage_options=upload_run["options"])
+    weights = [w["hex"] for w in upload_run["expected"]["weights"]]
+    assert [np.ascontiguousarray(a).tobytes().hex() for a in loaded.weights().values()] == weights
+    key = "fromBridgePredictions" if name == "picked" else "fromFormPredictions"
+    assert _predictions(result[key]) == _predictions(upload_run["expected"]["predictions"])
+
+
+def test_browser_files_refusals_match_load_files_word_for_word(
+    upload_run: dict[str, Any],
+) -> None:
+    """TF.js's own tf.io.browserFiles(...).load() errors, in Chromium, and load_files's."""
+    from tfjs_store.files import load_files
+
+    folder: Path = upload_run["folder"]
+    original = (folder / "model.json").read_bytes()
+    cases = upload_run["result"]["malformed"]
+    assert set(cases) == {
+        "missing",
+        "extra",
+        "twice",
+        "noTopology",
+        "noManifest",
+        "duplicateBasename",
+    }
+    for key, case in cases.items():
+        assert case["error"], key  # TF.js refused it
+        json_bytes = case["json"].encode() if case["json"] is not None else original
+        weights = [
+            (n, (folder / n).read_bytes() if (folder / n).exists() else bytes(4))
+            for n in case["files"]
+        ]
+        with pytest.raises(tfjs_store.InvalidModelError) as info:
+            load_files(("model.json", json_bytes), *weights)
+        assert str(info.value) == case["error"], key

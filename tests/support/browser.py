@@ -164,7 +164,8 @@ def run_playwright(payload: Mapping[str, Any], *, timeout: float = 180) -> dict[
     stdout = proc.stdout.decode("utf-8", "replace")
     stderr = proc.stderr.decode("utf-8", "replace")
     try:
-        answer = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else None
+        # split on "\n" only: the answer may hold U+2028, which str.splitlines splits on
+        answer = json.loads(stdout.strip().split("\n")[-1]) if stdout.strip() else None
     except ValueError:
         answer = None
     if proc.returncode != 0 or not isinstance(answer, dict) or not answer.get("ok"):

@@ -6,10 +6,13 @@
  *
  * payload (JSON on stdin):
  *   {"executablePath": "/usr/bin/chromium", "pageUrl": "http://127.0.0.1:P/index.html",
- *    "downloadsDir": "/tmp/…", "expectDownloads": 2, "args": {...}, "timeoutMs": 120000}
+ *    "downloadsDir": "/tmp/…", "expectDownloads": 2, "args": {...}, "timeoutMs": 120000,
+ *    "pickFiles": {"selector": "#model-files", "files": ["/tmp/…/model.json", …]}}
  * The page must set window.scenarioReady = true and define window.runScenario(args); its
  * (JSON-serialisable) result is returned. Every download the page triggers is saved into
- * downloadsDir under its suggested file name.
+ * downloadsDir under its suggested file name. With pickFiles, the driver first clicks
+ * that <input type=file> and picks the files in the file chooser that opens, as a user
+ * would.
  *
  * stdout: one line, {"ok": true, "result": ..., "downloads": [names]} or
  *         {"ok": false, "error": "..."}; the page's console goes to stderr.
@@ -70,6 +73,14 @@ async function main() {
       `[request failed] ${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}\n`));
     await page.goto(payload.pageUrl);
     await page.waitForFunction(() => window.scenarioReady === true);
+    if (payload.pickFiles) {
+      const [chooser] = await Promise.all([
+        page.waitForEvent('filechooser'),
+        page.click(payload.pickFiles.selector),
+      ]);
+      if (!chooser.isMultiple()) throw new Error('the file input does not take several files');
+      await chooser.setFiles(payload.pickFiles.files);
+    }
     const result = await page.evaluate((args) => window.runScenario(args), payload.args || {});
     const expect = payload.expectDownloads || 0;
     const deadline = Date.now() + 30000;
