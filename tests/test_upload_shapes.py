@@ -77,6 +77,29 @@ def converter_source(name: str) -> Source:
     return Source(CONVERTER_FIXTURES / name)
 
 
+def big_source(folder: Path) -> Source:
+    """A model whose weights (about 40 KiB, several shards, an optimizer group) make
+    base64 long enough to be read from the bridge's memory map."""
+    rng = np.random.default_rng(10)
+    topology = json.loads((TFJS_FIXTURES / "dense-node-adam" / "model.json").read_bytes())
+    artifacts = tfjs_store.ModelArtifacts.from_weights(
+        {
+            "big/kernel": rng.standard_normal((96, 64)).astype(np.float32),
+            "big/bias": rng.standard_normal(64).astype(np.float32),
+            "big/steps": np.arange(500, dtype=np.int32),
+            "big/mask": rng.integers(0, 2, 77).astype(bool),
+        },
+        optimizer_weights={"big/kernel/m": rng.standard_normal((32, 32)).astype(np.float32)},
+        model_topology=topology["modelTopology"],
+        training_config=topology["trainingConfig"],
+        format="layers-model",
+        generated_by="upload-shapes test",
+        converted_by=None,
+    )
+    tfjs_store.save(artifacts, str(folder), shard_size_bytes=8192, layout="tfjs-node")
+    return Source(folder)
+
+
 def artifacts_object(src: Source) -> dict[str, Any]:
     """The artifacts as a JSON-writing client holds them (weightData still missing)."""
     out: dict[str, Any] = {"modelTopology": src.obj["modelTopology"], "weightSpecs": src.specs}
@@ -253,12 +276,13 @@ def test_python_client_json_body_stores_the_model_byte_exact(
     "variant",
     ["string", "list", "data-url", "escaped-slashes", "mime-lines", "pretty-reordered"],
 )
+@pytest.mark.parametrize("name", ["dense-node-adam", "big"])
 def test_hand_written_json_bodies_store_the_model_byte_exact(
-    variant: str, bridge: tuple[str, StoreTarget]
+    variant: str, name: str, bridge: tuple[str, StoreTarget], tmp_path: Path
 ) -> None:
+    """Short weights (read by the JSON parser) and long ones (read from the memory map)."""
     base, target = bridge
-    src = tfjs_source("dense-node-adam")
-    assert "trainingConfig" in src.obj
+    src = big_source(tmp_path / "big") if name == "big" else tfjs_source(name)
     status, answer = post_json(base, "m", json_body(src, variant))
     assert status == 200, answer
     assert answer["modelArtifactsInfo"]["weightDataBytes"] == len(src.data)
@@ -351,7 +375,7 @@ def json_refusals(src: Source) -> list[tuple[str, bytes, int, str]]:
     manifest = {k: v for k, v in obj.items() if k != "weightSpecs"}
     manifest["weightsManifest"] = src.obj["weightsManifest"]
     return [
-        ("truncated", good[:-30], 400, "malformed"),
+        ("truncated", good[:-30], 400, "not valid JSON"),
         ("empty", b"", 400, "empty"),
         ("array", b"[1, 2]", 400, "not a JSON object"),
         ("trailing garbage", good + b" x", 400, "not valid JSON"),
@@ -372,7 +396,8 @@ def json_refusals(src: Source) -> list[tuple[str, bytes, int, str]]:
         ),
         ("number", with_(weightData=5), 400, "'weightData' must be"),
         ("list of numbers", with_(weightData=[b64, 7]), 400, "'weightData' must be"),
-        ("twice", good[:-1] + b', "weightData": ""}', 400, "'weightData' appears twice"),
+        # as in JSON.parse, the last of two keys wins: here no weight bytes at all
+        ("twice", good[:-1] + b', "weightData": ""}', 400, "needs 8 bytes at offset 0"),
         (
             "weightsManifest",
             json.dumps({**manifest, "weightData": b64}).encode(),
@@ -391,7 +416,7 @@ def json_refusals(src: Source) -> list[tuple[str, bytes, int, str]]:
         ("bad dtype", with_(weightSpecs=bad_dtype), 400, "float64"),
         ("specs not a list", with_(weightSpecs={"a": 1}), 400, "flat list"),
         ("topology a string", with_(modelTopology="AAAA"), 400, "'modelTopology' must be"),
-        ("multipart sent as JSON", multipart(src.file_parts()), 400, "malformed"),
+        ("multipart sent as JSON", multipart(src.file_parts()), 400, "not valid JSON"),
     ]
 
 
@@ -420,6 +445,29 @@ def test_malformed_json_bodies_get_400_and_change_nothing(
     assert status == 401
     assert snapshot(target) == before
     assert_stored(target, "m", src)
+
+
+def test_long_strings_that_are_not_the_weights_keep_their_text(tmp_path: Path) -> None:
+    src = big_source(tmp_path / "big")
+    assert len(src.data) * 4 // 3 > 4096  # the weights are read from the memory map
+    obj = artifacts_object(src)
+    blob = base64.b64encode(bytes(range(256)) * 20).decode()
+    obj["userDefinedMetadata"] = {
+        "blob": blob,  # base64-like and long: kept out of the parse, then given back
+        "quoted": '"' + blob,  # a long run after an escaped quote, inside a string
+        blob: "a long key",
+    }
+    obj["weightData"] = base64.b64encode(src.data).decode()
+    body = json.dumps(obj).encode()
+    with running_bridge(str(tmp_path / "root")) as base:
+        status, answer = call(
+            base, "POST", "/models/m", body=body, headers={"Content-Type": "application/json"}
+        )
+    assert status == 200, answer
+    stored = json.loads((tmp_path / "root" / "m" / "model.json").read_bytes())
+    assert stored["userDefinedMetadata"] == obj["userDefinedMetadata"]
+    loaded = tfjs_store.load(str(tmp_path / "root" / "m"))
+    assert b"".join(bytes(b) for b in loaded.buffers) == src.data
 
 
 def test_json_body_over_the_model_json_limit_besides_weights_is_413(tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ clients written from that sentence, and scripts in other languages, send this::
 ``weightData`` may also be a list of base64 strings (several buffers, read one after
 the other) or ``null``/absent (no weights).
 
-The body is spilled to a temporary file and memory-mapped. A scan of the top level
-finds the ``weightData`` string(s) without turning them into Python strings; each is
-checked to be base64 and decoded straight from the map into one ``bytes``. What remains
-(the topology and specs, with ``weightData`` replaced by ``null``) is parsed as JSON and
-must be small (the model.json limit). So the heap holds the decoded weights once, plus
-the small JSON.
+The body is spilled to a temporary file and memory-mapped. Long base64 strings (4 KiB and
+more: the weights) are found with one regular-expression pass and replaced by short
+placeholders; the rest, which must fit the model.json limit, is parsed by the JSON
+parser; the top-level ``weightData`` placeholder(s) are then decoded straight from the
+map into one ``bytes`` each. A long string elsewhere gets its own text back. So the heap
+holds the decoded weights once, plus the small JSON, and no Python loop walks the body.
+Duplicate keys behave as in ``JSON.parse``: the last one wins.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Sequence
+import secrets
 from typing import Any
 
 import tfjs_store
@@ -60,181 +61,90 @@ _SNAKE_NAMES = {
     "weights_manifest": "weightsManifest",
 }
 _RECORD_KEY = "tfjsStore"
-_WS = re.compile(rb"[ \t\n\r]*")
-_SCALAR = re.compile(rb"[^,}\] \t\n\r]*")
-_STRUCTURE = re.compile(rb'["{}\[\]]')
+MASK_MIN = 4096
+"""Base64 strings at least this long are kept out of the parsed JSON (read from the map)."""
+_LONG_BASE64 = re.compile(rb'"(?:data:[^",\\]{0,200};base64,)?[A-Za-z0-9+/=]{%d,}"' % MASK_MIN)
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _DATA_URL = re.compile(rb"data:[^,\"\\]{0,200};base64,")
-_KEY_LIMIT = 256  # longer keys are not decoded (they cannot be "weightData")
-
-
-class _Malformed(Exception):
-    pass
+_DATA_URL_TEXT = re.compile(r"data:[^,]{0,200};base64,")
+_NOT_BASE64 = (
+    "is not base64: only A-Z a-z 0-9 + / and '=' padding may appear "
+    "(standard alphabet, RFC 4648 section 4)"
+)
 
 
 def _bad(message: str) -> UploadError:
     return UploadError(400, f"the JSON upload is malformed: {message}")
 
 
-# -- a scan of the top level ------------------------------------------------------------
+def _escaped(buf: Any, pos: int) -> bool:
+    """True when the byte at ``pos`` follows an odd number of backslashes."""
+    k = pos - 1
+    while k >= 0 and buf[k] == 0x5C:
+        k -= 1
+    return (pos - 1 - k) % 2 == 1
 
 
-def _skip_ws(buf: Any, pos: int) -> int:
-    match = _WS.match(buf, pos)
-    return match.end() if match else pos
+def _mask(buf: Any, max_json_bytes: int) -> tuple[bytes, list[tuple[int, int]], str]:
+    """The body with every long base64 string replaced by a placeholder string.
 
-
-def _string_end(buf: Any, pos: int) -> int:
-    """``pos`` is at an opening quote; the index just after the closing one."""
-    i = pos + 1
-    while True:
-        quote: int = buf.find(b'"', i)
-        if quote < 0:
-            raise _Malformed(f"a string starting at byte {pos} is not closed")
-        k = quote - 1
-        while k > pos and buf[k] == 0x5C:  # backslash
-            k -= 1
-        if (quote - 1 - k) % 2 == 0:
-            return quote + 1
-        i = quote + 1
-
-
-def _value_end(buf: Any, pos: int, size: int) -> int:
-    """The index just after the JSON value starting at ``pos`` (roughly checked: the
-    JSON parser validates it later)."""
-    if pos >= size:
-        raise _Malformed("the body ends where a value should be")
-    first = buf[pos]
-    if first == 0x22:  # "
-        return _string_end(buf, pos)
-    if first in (0x7B, 0x5B):  # { [
-        depth = 0
-        i = pos
-        while True:
-            match = _STRUCTURE.search(buf, i)
-            if match is None:
-                raise _Malformed(f"an object or array starting at byte {pos} is not closed")
-            char = buf[match.start()]
-            if char == 0x22:
-                i = _string_end(buf, match.start())
-                continue
-            depth += 1 if char in (0x7B, 0x5B) else -1
-            i = match.end()
-            if depth == 0:
-                return i
-    match = _SCALAR.match(buf, pos)
-    end = match.end() if match else pos
-    if end == pos:
-        raise _Malformed(f"unexpected byte {bytes([first])!r} at {pos}")
-    return end
-
-
-def _scan(buf: Any) -> tuple[list[tuple[int, int]], str]:
-    """Spans of the top-level ``weightData`` string(s), and its kind.
-
-    Returns ``(spans, kind)``: kind is ``"absent"``, ``"null"``, ``"string"`` (one span)
-    or ``"list"`` (one span per element); each span covers a string with its quotes.
+    Returns the masked JSON, the ``(start, end)`` of each replaced string (quotes
+    included) and the placeholder prefix; placeholder ``i`` is ``prefix + str(i)``. The
+    prefix holds a NUL and a random token, so no client can write one.
     """
-    size = len(buf)
-    pos = 0
-    if buf[:3] == b"\xef\xbb\xbf":
-        pos = 3
-    pos = _skip_ws(buf, pos)
-    if pos >= size or buf[pos] != 0x7B:
-        raise _Malformed("the body is not a JSON object")
-    pos = _skip_ws(buf, pos + 1)
+    token = secrets.token_hex(12)
     spans: list[tuple[int, int]] = []
-    kind = "absent"
-    if pos < size and buf[pos] == 0x7D:
-        return spans, kind
-    while True:
-        if pos >= size or buf[pos] != 0x22:
-            raise _Malformed(f"expected a key at byte {pos}")
-        key_end = _string_end(buf, pos)
-        key = None
-        if key_end - pos <= _KEY_LIMIT:
-            try:
-                key = json.loads(bytes(buf[pos:key_end]))
-            except ValueError:
-                raise _Malformed(f"the key at byte {pos} is not a valid JSON string") from None
-        pos = _skip_ws(buf, key_end)
-        if pos >= size or buf[pos] != 0x3A:
-            raise _Malformed(f"expected ':' at byte {pos}")
-        pos = _skip_ws(buf, pos + 1)
-        if key == "weightData":
-            if kind != "absent":
-                raise _Malformed("'weightData' appears twice")
-            pos, kind = _weight_data(buf, pos, size, spans)
-        else:
-            pos = _value_end(buf, pos, size)
-        pos = _skip_ws(buf, pos)
-        if pos < size and buf[pos] == 0x2C:
-            pos = _skip_ws(buf, pos + 1)
+    pieces: list[bytes] = []
+    pos = 0
+    kept = 0
+    for match in _LONG_BASE64.finditer(buf):
+        start, end = match.span()
+        if _escaped(buf, start):  # a quote inside a string, not a string of its own
             continue
-        if pos < size and buf[pos] == 0x7D:
-            return spans, kind
-        raise _Malformed(f"expected ',' or '}}' at byte {pos}")
-
-
-def _weight_data(buf: Any, pos: int, size: int, spans: list[tuple[int, int]]) -> tuple[int, str]:
-    if pos < size and buf[pos] == 0x22:
-        end = _string_end(buf, pos)
-        spans.append((pos, end))
-        return end, "string"
-    if pos < size and buf[pos] == 0x5B:
-        pos = _skip_ws(buf, pos + 1)
-        if pos < size and buf[pos] == 0x5D:
-            return pos + 1, "list"
-        while True:
-            if pos >= size or buf[pos] != 0x22:
-                raise UploadError(
-                    400, "'weightData' must be a base64 string, a list of base64 strings, or null"
-                )
-            end = _string_end(buf, pos)
-            spans.append((pos, end))
-            pos = _skip_ws(buf, end)
-            if pos < size and buf[pos] == 0x2C:
-                pos = _skip_ws(buf, pos + 1)
-                continue
-            if pos < size and buf[pos] == 0x5D:
-                return pos + 1, "list"
-            raise _Malformed(f"expected ',' or ']' at byte {pos} in 'weightData'")
-    if buf[pos : pos + 4] == b"null":
-        return pos + 4, "null"
-    raise UploadError(
-        400, "'weightData' must be a base64 string, a list of base64 strings, or null"
-    )
+        kept += start - pos
+        if kept > max_json_bytes:
+            break
+        pieces.append(buf[pos:start])
+        pieces.append(b'"\\u0000%s:%d"' % (token.encode(), len(spans)))
+        spans.append((start, end))
+        pos = end
+    kept += len(buf) - pos
+    if kept > max_json_bytes:
+        raise UploadError(
+            413,
+            f"the JSON upload holds {kept} or more bytes besides the base64 weights, over "
+            f"the limit of {max_json_bytes} bytes (weightData with JSON escapes such as "
+            "'\\/' or '\\n' counts against this limit)",
+        )
+    pieces.append(buf[pos:])
+    return b"".join(pieces), spans, f"\x00{token}:"
 
 
 # -- base64 ---------------------------------------------------------------------------
 
 
-def _decode(buf: Any, start: int, end: int, index: int | None) -> bytes:
+def _decode_span(buf: Any, start: int, end: int, where: str) -> bytes:
     """The bytes of the base64 string at ``buf[start:end]`` (quotes included)."""
-    where = "'weightData'" if index is None else f"'weightData'[{index}]"
     start += 1
     end -= 1
     prefix = _DATA_URL.match(buf, start, end)
     if prefix is not None:  # FileReader.readAsDataURL's form
         start = prefix.end()
     if _BASE64.fullmatch(buf, start, end) is None:
-        if buf.find(b"\\", start, end) < 0:
-            raise UploadError(
-                400,
-                f"{where} is not base64: only A-Z a-z 0-9 + / and '=' padding may appear "
-                "(standard alphabet, RFC 4648 section 4)",
-            )
-        # JSON escapes (a '\/' or MIME line breaks): decode this string the slow way
-        try:
-            text = json.loads(bytes(buf[start - 1 : end + 1]))
-        except ValueError:
-            raise _bad(f"{where} is not a valid JSON string") from None
-        cleaned = "".join(text.split()).encode("ascii", "replace")
-        if _BASE64.fullmatch(cleaned) is None:
-            raise UploadError(400, f"{where} is not base64 (standard alphabet, RFC 4648 §4)")
-        return _a2b(cleaned, where)
+        raise UploadError(400, f"{where} {_NOT_BASE64}")
     with memoryview(buf) as view, view[start:end] as part:
         return _a2b(part, where)
+
+
+def _decode_text(text: str, where: str) -> bytes:
+    """The bytes of a (short, or escaped) base64 string already parsed from the JSON."""
+    prefix = _DATA_URL_TEXT.match(text)
+    if prefix is not None:
+        text = text[prefix.end() :]
+    cleaned = "".join(text.split()).encode("ascii", "replace")  # MIME line breaks
+    if _BASE64.fullmatch(cleaned) is None:
+        raise UploadError(400, f"{where} {_NOT_BASE64}")
+    return _a2b(cleaned, where)
 
 
 def _a2b(data: Any, where: str) -> bytes:
@@ -248,6 +158,44 @@ def _a2b(data: Any, where: str) -> bytes:
         return binascii.a2b_base64(data)
     except binascii.Error as exc:
         raise UploadError(400, f"{where} is not base64: {exc}") from None
+
+
+class _Placeholders:
+    """The masked strings: decoded as weights, or given their text back."""
+
+    def __init__(self, buf: Any, spans: list[tuple[int, int]], prefix: str) -> None:
+        self.buf = buf
+        self.spans = spans
+        self.prefix = prefix
+
+    def index(self, value: str) -> int | None:
+        if not value.startswith(self.prefix):
+            return None
+        return int(value[len(self.prefix) :])
+
+    def weights(self, value: Any, where: str) -> bytes:
+        if not isinstance(value, str):
+            raise UploadError(
+                400, "'weightData' must be a base64 string, a list of base64 strings, or null"
+            )
+        i = self.index(value)
+        if i is None:
+            return _decode_text(value, where)
+        return _decode_span(self.buf, *self.spans[i], where)
+
+    def restore(self, value: Any) -> Any:
+        """``value`` with every placeholder replaced by the string it stands for."""
+        if isinstance(value, str):
+            i = self.index(value)
+            if i is None:
+                return value
+            start, end = self.spans[i]
+            return json.loads(bytes(self.buf[start:end]))
+        if isinstance(value, list):
+            return [self.restore(v) for v in value]
+        if isinstance(value, dict):
+            return {self.restore(k): self.restore(v) for k, v in value.items()}
+        return value
 
 
 # -- the artifacts --------------------------------------------------------------------
@@ -268,17 +216,6 @@ def parse_json(raw: bytes, where: str) -> Any:
         raise tfjs_store.InvalidModelError(f"{where} is not valid JSON: {exc}") from None
 
 
-def _rest(buf: Any, spans: Sequence[tuple[int, int]]) -> bytes:
-    pieces = []
-    pos = 0
-    for start, end in spans:
-        pieces.append(buf[pos:start])
-        pieces.append(b"null")
-        pos = end
-    pieces.append(buf[pos:])
-    return b"".join(pieces)
-
-
 def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArtifacts:
     """``ModelArtifacts`` from a JSON upload held in ``buf`` (bytes or a memory map).
 
@@ -287,24 +224,20 @@ def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArt
     """
     if len(buf) == 0:
         raise UploadError(400, "the JSON upload is empty")
-    try:
-        spans, kind = _scan(buf)
-    except _Malformed as exc:
-        raise _bad(str(exc)) from None
-    other_bytes = len(buf) - sum(end - start for start, end in spans)
-    if other_bytes > max_json_bytes:
-        raise UploadError(
-            413,
-            f"the JSON upload holds {other_bytes} bytes besides 'weightData', over the "
-            f"limit of {max_json_bytes} bytes",
-        )
-    obj = parse_json(_rest(buf, spans), "the JSON upload")
+    masked, spans, prefix = _mask(buf, max_json_bytes)
+    obj = parse_json(masked, "the JSON upload")
+    del masked
     if not isinstance(obj, dict):
         raise _bad("the body is not a JSON object")
-    # the scan and the parser must agree on where weightData was
-    expected: Any = {"absent": ..., "null": None, "string": None}.get(kind, [None] * len(spans))
-    if obj.get("weightData", ...) != expected:
-        raise _bad("'weightData' could not be located")
+    placeholders = _Placeholders(buf, spans, prefix)
+    weight_data = obj.pop("weightData", None)
+    refs = weight_data if isinstance(weight_data, list) else [weight_data]
+    in_weights = sum(1 for v in refs if isinstance(v, str) and placeholders.index(v) is not None)
+    if in_weights < len(spans):  # long strings elsewhere get their text back
+        try:
+            obj = placeholders.restore(obj)
+        except RecursionError:
+            raise _bad("it is nested too deeply") from None
     if "weightsManifest" in obj:
         raise UploadError(
             400,
@@ -324,11 +257,11 @@ def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArt
             "'modelTopology' must be a JSON object (binary GraphDef topologies are not supported)",
         )
     data: Any
-    if kind == "string":
-        data = _decode(buf, *spans[0], None)
-    elif kind == "list":
-        data = [_decode(buf, start, end, i) for i, (start, end) in enumerate(spans)]
-    else:
+    if weight_data is None:
         data = None
-    fields = {k: v for k, v in obj.items() if k not in ("weightData", _RECORD_KEY)}
+    elif isinstance(weight_data, list):
+        data = [placeholders.weights(v, f"'weightData'[{i}]") for i, v in enumerate(weight_data)]
+    else:
+        data = placeholders.weights(weight_data, "'weightData'")
+    fields = {k: v for k, v in obj.items() if k != _RECORD_KEY}
     return tfjs_store.ModelArtifacts.create(**fields, weightData=data)

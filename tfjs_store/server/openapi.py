@@ -206,8 +206,10 @@ _SCHEMAS: dict[str, Any] = {
         "the base64 (standard alphabet, padded; a 'data:…;base64,' prefix is allowed) of "
         "all weight bytes in that order, or a list of base64 strings read one after the "
         "other. The weight bytes must be exactly as long as the specs say. Other keys are "
-        "kept in the stored model.json. Everything but 'weightData' must fit in the "
-        "model.json limit (64 MiB); the whole body in the upload limit.",
+        "kept in the stored model.json; as in JSON.parse, of two equal keys the last wins. "
+        "Everything but the base64 weights must fit in the model.json limit (64 MiB), and "
+        "so must weightData strings written with JSON escapes ('\\/', '\\n'); the whole "
+        "body must fit in the upload limit.",
         "anyOf": [
             {"required": ["modelTopology"], "properties": {"modelTopology": {"type": "object"}}},
             {"required": ["weightSpecs"], "properties": {"weightSpecs": {"type": "array"}}},
