@@ -521,6 +521,7 @@ def test_a_set_of_files_stores_the_model_byte_exact(
     parts = src.file_parts()
     random.Random(name).shuffle(parts)
     parts = [(f, f"picked/{n}" if i % 2 else n, d) for i, (f, n, d) in enumerate(parts)]
+    parts.append(("more-files", "", b""))  # a second file input, left empty
     status, answer = post_files(base, "m", parts)
     assert status == 200, answer
     assert answer["modelArtifactsInfo"]["weightDataBytes"] == len(src.data)
@@ -612,6 +613,7 @@ def file_set_refusals(src: Source) -> list[tuple[str, list[tuple[str, str | None
         ("two JSON files", [*parts, ("files", "other.json", src.json_bytes)], "2 JSON files"),
         ("short shard", short, "weights group 3"),
         ("a text field", [*parts, ("note", None, b"hello")], "'note' is not a file"),
+        ("a file without a name", [*parts, ("files", "", b"1234")], "has no name"),
         ("JSON only", [("files", "model.json", src.json_bytes)], "is not provided"),
         ("bad JSON", [*weights, ("files", "model.json", src.json_bytes[:-2])], "not valid JSON"),
     ]
@@ -657,6 +659,37 @@ def test_tfjs_multipart_upload_still_stores_byte_exact(bridge: tuple[str, StoreT
     )
     assert status == 200, answer
     assert_stored(target, "m", src)
+
+
+@pytest.mark.parametrize("shape", ["tfjs-multipart", "file-set", "json"])
+def test_single_layout_keeps_tfjs_files_byte_for_byte_from_every_shape(
+    shape: str, tmp_path: Path
+) -> None:
+    """layout="single" stores model.json and model.weights.bin exactly as TF.js writes
+    them, whichever shape the model came in."""
+    src = tfjs_source("dense-http-capture-adam")
+    assert "trainingConfig" in src.obj
+    if shape == "tfjs-multipart":
+        body = (src.folder / "request.body").read_bytes()
+        content_type = (src.folder / "request.content-type").read_text()
+    elif shape == "file-set":
+        body = multipart(src.file_parts())
+        content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    else:
+        body, content_type = json_body(src, "pretty-reordered"), "application/json"
+    with running_bridge(str(tmp_path / "root"), layout="single") as base:
+        status, answer = call(
+            base, "POST", "/models/m", body=body, headers={"Content-Type": content_type}
+        )
+    assert status == 200, answer
+    folder = tmp_path / "root" / "m"
+    stored = (folder / "model.json").read_bytes()
+    if shape == "json":  # the extra key a script added is kept, after TF.js's keys
+        extra = b',"savedBy":"a script in another language"}'
+        assert stored.endswith(extra)
+        stored = stored[: -len(extra)] + b"}"
+    assert stored == src.json_bytes
+    assert (folder / "model.weights.bin").read_bytes() == src.data
 
 
 def test_openapi_describes_every_shape(tmp_path: Path) -> None:
@@ -743,7 +776,7 @@ def test_load_files_refuses_what_browser_files_refuses(tmp_path: Path) -> None:
     """Each refusal of the bridge's file-set upload, from Python, with the same words."""
     src = converter_source("layers-cnn-uint8-split")
     for label, parts, words in file_set_refusals(src):
-        if label in ("no JSON file", "two JSON files", "a text field"):
+        if label in ("no JSON file", "two JSON files", "a text field", "a file without a name"):
             continue  # how the bridge finds the JSON among the parts, not load_files
         (json_part,) = [p for p in parts if p[1] == "model.json"]
         weights = [(name or "", data) for _, name, data in parts if p_is_weight(name)]

@@ -505,8 +505,10 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
                 f"one model JSON file (*.json) and its weight files only (TF.js's own upload "
                 f"has exactly the parts {JSON_PART!r} and {WEIGHTS_PART!r})",
             )
-        if part.filename == "" and part.size == 0:
-            continue  # a file input left empty
+        if not part.filename:
+            if part.size == 0:
+                continue  # a file input left empty
+            raise UploadError(400, f"a file in the multipart part {part.field!r} has no name")
         files.append(part)
     json_files = [p for p in files if (p.filename or "").lower().endswith(".json")]
     if not json_files:
