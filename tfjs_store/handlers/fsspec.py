@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+import numpy
+
 from ..errors import (
     IntegrityError,
     InvalidModelError,
@@ -605,12 +607,14 @@ class FsspecHandler:
             raise _storage_error("reading", self._url(path), exc) from exc
 
     def _read_local(self, paths: Sequence[str]) -> list[Any]:
-        def read(path: str) -> bytearray:
+        def read(path: str) -> numpy.ndarray[Any, Any]:
             try:
                 with open(path, "rb", buffering=0) as f:
                     size = os.fstat(f.fileno()).st_size
-                    buf = bytearray(size)
-                    view = memoryview(buf)
+                    # Not bytearray(size): it zero-fills every page before the read
+                    # overwrites it (~0.6 s per GiB here); numpy.empty leaves them untouched.
+                    buf = numpy.empty(size, numpy.uint8)
+                    view = buf.data
                     got = 0
                     while got < size:
                         n = f.readinto(view[got:])
