@@ -34,6 +34,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from tfjs_store.errors import IntegrityError, WeightDataError
 from tfjs_store.format.artifacts import ModelArtifacts
 from tfjs_store.format.codec import weight_byte_ranges
@@ -70,8 +72,8 @@ class GroupBufferHandler(FsspecHandler):
         for group in groups:
             group_sizes = sizes[pos : pos + len(group.paths)]
             pos += len(group.paths)
-            buf = bytearray(sum(group_sizes))
-            whole = memoryview(buf)
+            buf = numpy.empty(sum(group_sizes), numpy.uint8)  # no zero-fill pass
+            whole = buf.data
             offset = 0
             for size in group_sizes:
                 views.append(whole[offset : offset + size])

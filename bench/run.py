@@ -630,8 +630,10 @@ def measure_startup(runs: int) -> list[dict[str, Any]]:
     script = console_script()
     commands: list[tuple[str, str, list[str] | None, float | None]] = [
         ("python", "`python -c pass` (interpreter floor)", [sys.executable, "-c", "pass"], None),
-        ("import", "`python -c 'import tfjs_store'`",
+        ("import", "`python -c 'import tfjs_store'` (lazy: errors only)",
          [sys.executable, "-c", "import tfjs_store"], None),
+        ("import-api", "`python -c 'import tfjs_store; tfjs_store.load'` (numpy, pydantic, "
+         "fsspec)", [sys.executable, "-c", "import tfjs_store; tfjs_store.load"], None),
         ("help", "`tfjs-store --help`", [str(script), "--help"] if script else None, 0.35),
         ("info", "`tfjs-store info` (bundled example model)",
          [str(script), "info", str(example)] if script else None, None),

@@ -17,7 +17,7 @@ SPEED_ROWS = [
     (op, store) for op in ("load", "save") for store in ("file", "memory", "s3")
 ]
 SLOW_ROWS = [("load", "http"), ("load", "s3"), ("save", "s3")]
-STARTUP_ROWS = ["python", "import", "help", "info", "cloud-sdks"]
+STARTUP_ROWS = ["python", "import", "import-api", "help", "info", "cloud-sdks"]
 
 
 def _positive(x: object) -> bool:
@@ -56,7 +56,7 @@ def test_bench_smoke_run_has_every_row(tmp_path: Path, s3_endpoint: str) -> None
         assert row["errors"] == {}, row["errors"]
         assert _positive(row["seconds"]["one_by_one"]) and _positive(row["seconds"]["tfjs"])
         assert _positive(row["speedup"])
-    for key in ("python", "import", "help", "info"):
+    for key in ("python", "import", "import-api", "help", "info"):
         row = rows[f"startup/{key}"]
         assert row["error"] is None, (key, row["error"])
         assert _positive(row["median"])
