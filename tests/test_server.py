@@ -280,6 +280,10 @@ def test_refusals_change_nothing_stored(s3_bridge: tuple[str, StoreTarget]) -> N
         ("POST", "/models/a/../../m", good, {**multipart_headers(good), **AUTH}, 400),
         ("POST", "/models/m%00x", good, {**multipart_headers(good), **AUTH}, 400),
         ("POST", "/models/m%20x", good, {**multipart_headers(good), **AUTH}, 400),
+        # an encoded '/' must not turn a name into another route (m/model.json)
+        ("POST", "/models/m%2fmodel.json", good, {**multipart_headers(good), **AUTH}, 400),
+        ("PUT", "/models/m%2Fmodel.json", good, {**multipart_headers(good), **AUTH}, 400),
+        ("GET", "/models/m%5cmodel.json", None, AUTH, 400),
         ("DELETE", "/models/..", None, AUTH, 400),
         ("GET", "/models/../../etc/passwd", None, AUTH, 400),
         ("GET", "/models/m/../../model.json", None, AUTH, 400),

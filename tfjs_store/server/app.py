@@ -97,6 +97,23 @@ def _safe_file(path: str) -> str | None:
     return norm
 
 
+async def _encoded_separator(request: Request) -> Response | None:
+    """A 400 for a path with an encoded ``/`` or ``\\`` (``%2F``, ``%5C``).
+
+    The router sees the decoded path, where ``/models/a%2Fmodel.json`` is
+    ``/models/a/model.json``: a name that is not a name must not become another route.
+    """
+    raw = bytes(request.scope.get("raw_path") or b"").lower()
+    if b"%2f" in raw or b"%5c" in raw:
+        await drain(request.stream())
+        return _error(
+            400,
+            f"invalid path {raw.decode('latin-1')!r}: an encoded '/' or '\\' is not allowed "
+            "in a model name or a weight path",
+        )
+    return None
+
+
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
@@ -241,6 +258,9 @@ class Bridge:
 
     async def _model_route(self, request: Request, *, json_file: bool) -> Response:
         name = request.path_params["name"]
+        refusal = await _encoded_separator(request)
+        if refusal is not None:
+            return refusal
         if request.method in ("POST", "PUT"):
             # model.save('http://host/models/m') or ('http://host/models/m/model.json')
             return await self.upload(request, name)
@@ -261,6 +281,9 @@ class Bridge:
     async def file_route(self, request: Request) -> Response:
         """``/models/{name}/{path}``: a weight file named in that model's manifest."""
         name = request.path_params["name"]
+        refusal = await _encoded_separator(request)
+        if refusal is not None:
+            return refusal
         segments = request.path_params["path"].split("/")
         if name in (".", "..") or ".." in segments or "." in segments:
             await drain(request.stream())
