@@ -129,6 +129,24 @@ def test_save_interrupted_at_every_step_keeps_old_or_new(target, kill):
 
 
 @pytest.mark.parametrize("kill", [True, False], ids=["killed", "one-fault"])
+def test_first_save_interrupted_leaves_no_model_or_a_whole_one(target, kill):
+    counter, _ = _faulty_save(target, 2, None, kill=False)
+    total = counter.count
+    commit = _commit_call(counter, target)
+    for n in range(1, total + 1):
+        if target.fs.exists(target.path):
+            target.fs.rm(target.path, recursive=True)
+        faulty, error = _faulty_save(target, 2, n, kill)
+        if faulty.failed is not None and faulty.failed.number <= commit:
+            assert isinstance(error, StorageError), repr(error)
+            with pytest.raises(tfjs_store.ModelNotFoundError):
+                _plain(target).load()
+            assert tfjs_store.list_models(target.url, storage_options=_options(target)) == {}
+        else:
+            _assert_whole_model(target, 2)
+
+
+@pytest.mark.parametrize("kill", [True, False], ids=["killed", "one-fault"])
 def test_remove_interrupted_at_every_step_leaves_model_or_nothing(target, kill):
     _reset(target, 1)
     counter = FaultyFileSystem(_inner(target))
