@@ -507,6 +507,31 @@ def test_json_upload_holds_the_weights_once(tmp_path: Path) -> None:
 # -- a set of files ---------------------------------------------------------------------------
 
 
+def test_a_set_of_files_is_spooled_not_held_in_memory(tmp_path: Path) -> None:
+    """24 MiB in three weight files: the bridge spools the parts to one temporary file
+    and stores them through a memory map, allocating a small fraction of that."""
+    size = 24 * 1024 * 1024
+    artifacts = tfjs_store.ModelArtifacts.from_weights(
+        {"big": np.arange(size // 4, dtype=np.float32)}, model_topology={"class_name": "Big"}
+    )
+    tfjs_store.save(artifacts, str(tmp_path / "picked"), shard_size_bytes=size // 3)
+    src = Source(tmp_path / "picked")
+    assert len(src.paths) == 3
+    body = multipart(src.file_parts())
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    with running_bridge(str(tmp_path / "root"), max_upload_bytes=2 * size) as base:
+        tracemalloc.start()
+        try:
+            status, answer = call(base, "POST", "/models/big", body=body, headers=headers)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert status == 200, answer
+    assert peak < size / 4, f"peak traced allocation {peak} bytes for a {size}-byte upload"
+    loaded = tfjs_store.load(str(tmp_path / "root" / "big"))
+    assert b"".join(bytes(b) for b in loaded.buffers) == src.data
+
+
 @pytest.mark.s3
 @pytest.mark.parametrize(
     "name", ["layers-cnn-uint8-split", "graph-hashtable-float16", "dense-downloads"]

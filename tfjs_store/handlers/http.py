@@ -514,8 +514,8 @@ class HTTPHandler:
             )
         if any(k.lower() == "content-type" for k, _ in self.headers):
             raise ValueError(
-                "request_init headers must not set Content-Type for a save: the multipart "
-                "boundary is sent there"
+                "request_init headers must not set Content-Type for a save: tfjs-store sets "
+                "it (the multipart boundary goes there; or application/json)"
             )
         plan = plan_storage(artifacts, layout="single", single_path=WEIGHTS_PATH)
         json_obj = model_json_object(plan.model_json, "tfjs")
