@@ -347,6 +347,9 @@ def test_only_files_named_in_the_manifest_are_served(tmp_path: Path) -> None:
         for method in ("DELETE", "PUT", "OPTIONS"):
             status, headers, data = call(base, method, f"/models/m/{shard}")
             assert status == 405 and headers["allow"] == "GET, HEAD", method
+        for method in ("DELETE", "PATCH", "OPTIONS"):  # model.json also takes uploads
+            status, headers, data = call(base, method, "/models/m/model.json")
+            assert status == 405 and headers["allow"] == "GET, HEAD, POST, PUT", method
         assert (root / "m" / shard).exists()
         status, _, data = call(base, "GET", "/nothing/here")
         assert status == 404 and json.loads(data)["status"] == 404

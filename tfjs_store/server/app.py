@@ -289,8 +289,10 @@ class Bridge:
             await drain(request.stream())
             return _error(400, f"invalid path {request.url.path!r}: '.' and '..' are not allowed")
         if request.method not in ("GET", "HEAD"):
+            # the other methods of /models/{name}/model.json end up here as well
+            allow = "GET, HEAD, POST, PUT" if segments == ["model.json"] else "GET, HEAD"
             await drain(request.stream())
-            return _error(405, "Method Not Allowed", {"Allow": "GET, HEAD"})
+            return _error(405, "Method Not Allowed", {"Allow": allow})
         if not self.authorized(request, write=False):
             return self.unauthorized()
         try:
