@@ -51,6 +51,7 @@ EXPECTED = [
     "inspect_model",
     "list_models",
     "load",
+    "load_files",
     "move_model",
     "prefer_handler",
     "register_handler",

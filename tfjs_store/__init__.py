@@ -29,6 +29,7 @@ from .errors import (
 if _typing.TYPE_CHECKING:
     from .api import clean, copy_model, list_models, load, move_model, remove_model, save
     from .checks import ModelInspection, Problem, VerifyReport, WeightFile, inspect_model, verify
+    from .files import load_files
     from .format.artifacts import ModelArtifacts
     from .format.codec import decode_weights, encode_weights
     from .format.schemas import (
@@ -63,6 +64,7 @@ _LAZY: dict[str, str] = {
         ["ModelInspection", "Problem", "VerifyReport", "WeightFile", "inspect_model", "verify"],
         ".checks",
     ),
+    "load_files": ".files",
     "ModelArtifacts": ".format.artifacts",
     "decode_weights": ".format.codec",
     "encode_weights": ".format.codec",
@@ -147,6 +149,7 @@ __all__ = [
     "inspect_model",
     "list_models",
     "load",
+    "load_files",
     "move_model",
     "prefer_handler",
     "register_handler",

@@ -56,4 +56,7 @@ def test_schemathesis_finds_no_failure(tmp_path):
     assert "passed" in proc.stdout or "No issues found" in proc.stdout, report
     assert "Traceback" not in log.replace("ClientDisconnect", ""), log[-3000:]
     assert sys.executable  # the bridge ran under this interpreter
-    assert check_version(tfjs_store.load(str(root / "m"))) in range(0, 10**9)
+    # schemathesis's stateful phase may legitimately DELETE model m; if it is there,
+    # it is one whole version.
+    if (root / "m" / "model.json").exists():
+        assert check_version(tfjs_store.load(str(root / "m"))) in range(0, 10**9)

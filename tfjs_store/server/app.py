@@ -31,7 +31,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import tfjs_store
-from tfjs_store.files import load_files  # TODO: tfjs_store.load_files once exported
 
 from .json_body import artifacts_from_json, parse_json
 from .openapi import openapi_document
@@ -549,7 +548,7 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
         )
     (json_part,) = json_files
     weights = [(p.filename or "", received.content(p)) for p in files if p is not json_part]
-    return load_files(
+    return tfjs_store.load_files(
         (json_part.filename or "model.json", received.content(json_part)),
         *weights,
         require_weights=True,
