@@ -236,6 +236,17 @@ def test_slow_but_complete_upload_is_stored_whole(served):
 GOOD_BODY, GOOD_HEADERS = tfjs_upload(versioned_model(7, size=200))
 
 
+@pytest.fixture(scope="module")
+def served_alone(tmp_path_factory):
+    """Like ``served``, but a bridge of its own (what one test leaves open stays its own)."""
+    outer = tmp_path_factory.mktemp("bridge-alone")
+    root = outer / "root"
+    tfjs_store.save(versioned_model(1), str(root / "m"))
+    tfjs_store.save(versioned_model(2), str(outer / "sentinel"))
+    with bridge_process(str(root), token=TOKEN, max_upload_bytes=MAX_UPLOAD) as bridge:
+        yield bridge, root, outer
+
+
 @settings(max_examples=scaled(80, 800), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
@@ -244,8 +255,9 @@ GOOD_BODY, GOOD_HEADERS = tfjs_upload(versioned_model(7, size=200))
     byte=st.integers(0, 255),
     length=st.integers(1, 64),
 )
-def test_malformed_multipart_is_refused_or_stored_whole(served, position, action, byte, length):
-    bridge, root, outer = served
+def test_malformed_multipart_is_refused_or_stored_whole(served_alone, position, action, byte,
+                                                        length):
+    bridge, root, outer = served_alone
     body = bytearray(GOOD_BODY)
     if action == "flip":
         body[position] ^= byte or 1
@@ -290,3 +302,21 @@ def test_uploads_that_are_not_models_are_refused(unchanged):
             status, _, data = call(unchanged, "POST", f"/models/{name}", body=body,
                                    headers={"Content-Type": content_type, **AUTH})
             assert status == 400, (body[:60], status, data[:200])
+
+
+def test_a_refused_upload_releases_its_temporary_file(served_alone):
+    """An upload whose weights do not fit its specs is refused (400) and its spilled
+    body is closed with the answer, not whenever the garbage collector runs."""
+    bridge, root, _ = served_alone
+    marker = b'filename="model.weights.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    at = GOOD_BODY.index(marker) + len(marker)
+    bad = GOOD_BODY[:at] + b"\0\0\0\0" + GOOD_BODY[at:]  # 4 bytes more than the specs
+    for _ in range(3):
+        status, _, data = call(bridge, "POST", "/models/refused", body=bad,
+                               headers={**GOOD_HEADERS, **AUTH, "Content-Length": str(len(bad))})
+        assert status == 400, data[:200]
+    deadline = time.monotonic() + 2
+    while bridge.spooled() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bridge.spooled() == [], "refused uploads keep their temporary files open"
+    assert not (root / "refused").exists()
