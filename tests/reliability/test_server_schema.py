@@ -20,7 +20,7 @@ import pytest
 import tfjs_store
 
 from .bridge import TOKEN, bridge_process
-from .common import HEAVY, check_version, versioned_model
+from .common import HEAVY, versioned_model
 
 MAX_EXAMPLES = 50 if HEAVY else 8
 
@@ -56,7 +56,8 @@ def test_schemathesis_finds_no_failure(tmp_path):
     assert "passed" in proc.stdout or "No issues found" in proc.stdout, report
     assert "Traceback" not in log.replace("ClientDisconnect", ""), log[-3000:]
     assert sys.executable  # the bridge ran under this interpreter
-    # schemathesis's stateful phase may legitimately DELETE model m; if it is there,
-    # it is one whole version.
+    # schemathesis may legitimately DELETE model m or overwrite it with a model of its
+    # own making; whatever is there must load whole.
     if (root / "m" / "model.json").exists():
-        assert check_version(tfjs_store.load(str(root / "m"))) in range(0, 10**9)
+        loaded = tfjs_store.load(str(root / "m"))
+        loaded.weights()

@@ -359,13 +359,12 @@ class Bridge:
             headers = {"Connection": "close"} if exc.status == 413 else None
             return _error(exc.status, exc.message, headers)
         try:
-            result = await anyio.to_thread.run_sync(self._store, name, received)
-        except UploadError as exc:
-            return _error(exc.status, exc.message)
-        except tfjs_store.TfjsStoreError as exc:
-            return _error(_status_for(exc), str(exc))
+            outcome = await anyio.to_thread.run_sync(self._store_or_refuse, name, received)
         finally:
             received.close()
+        if isinstance(outcome, tuple):
+            return _error(*outcome)
+        result = outcome
         body = {
             "name": name,
             "modelUrl": self._model_json_path(request, name),
@@ -388,6 +387,19 @@ class Bridge:
                 model_json, data, drop_keys=(_RECORD_KEY,)
             )
         return _file_set(received)
+
+    def _store_or_refuse(
+        self, name: str, received: ReceivedUpload
+    ) -> dict[str, Any] | tuple[int, str]:
+        """``_store``, or (status, message) for a refusal. Refusals leave the worker
+        thread as plain strings: an exception's traceback would keep views into the
+        spooled body (and its file) alive after the answer."""
+        try:
+            return self._store(name, received)
+        except UploadError as exc:
+            return exc.status, exc.message
+        except tfjs_store.TfjsStoreError as exc:
+            return _status_for(exc), str(exc)
 
     def _store(self, name: str, received: ReceivedUpload) -> dict[str, Any]:
         artifacts = self._artifacts(received)

@@ -17,6 +17,7 @@ Every problem with the body is an ``UploadError`` carrying the HTTP status to an
 from __future__ import annotations
 
 import contextlib
+import gc
 import mmap
 import tempfile
 from collections.abc import AsyncIterator
@@ -133,8 +134,14 @@ class ReceivedUpload:
         if self._map is not None:
             # Views into the map may survive in a traceback; the map is then closed
             # when the last of them goes away.
-            with contextlib.suppress(BufferError):
+            try:
                 self._map.close()
+            except BufferError:
+                # Views still alive in a refused upload's traceback (a reference cycle):
+                # collect them now, so the file and its disk space go with the answer.
+                gc.collect()
+                with contextlib.suppress(BufferError):
+                    self._map.close()
             self._map = None
         if self.spool is not None:
             self.spool.close()
