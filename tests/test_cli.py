@@ -992,3 +992,19 @@ def test_a_local_folder_named_example_gets_a_note(
     assert "write ./example for the folder here" in captured.err
     assert main(["info", "./example", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["parameters"] == 1384
+
+
+def test_clean_removes_leftovers_of_a_dead_save(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    assert subprocess.run([sys.executable, "-m", "tfjs_store", "cp", "example", str(model)], capture_output=True,
+                          timeout=120).returncode == 0
+    stray = model / "group1-shard1of1.0000000aaaaa.bin"  # a tag from 1970: stale
+    stray.write_bytes(b"left by a save that died")
+    before = sorted(p.name for p in model.iterdir() if p != stray)
+    proc = subprocess.run([sys.executable, "-m", "tfjs_store", "clean", str(model), "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.rsplit("/", 1)[-1] for p in json.loads(proc.stdout)["removed"]] == [stray.name]
+    assert sorted(p.name for p in model.iterdir()) == before
+    assert subprocess.run([sys.executable, "-m", "tfjs_store", "verify", str(model)], capture_output=True,
+                          timeout=120).returncode == 0

@@ -227,6 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser(
+        "clean",
+        parents=[storage],
+        help="remove leftovers of saves that died (files no model.json refers to)",
+        description="Remove weight and temporary files that tfjs-store's own saves left "
+        "behind when they died: files no committed model.json refers to.",
+    )
+    p.add_argument("url", help="the model folder to clean")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="only leftovers at least this old (a save in progress is younger; default 0)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser(
         "serve",
         parents=[storage],
         help="serve models under a root URL over HTTP (TF.js's http protocol)",
@@ -287,6 +304,7 @@ _COMMAND_MODULES = {
     "cp": "_manage",
     "mv": "_manage",
     "rm": "_manage",
+    "clean": "_manage",
     "serve": "_serve",
     "conformance": "_serve",
     "plugins": "_plugins",

@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         return ls(args)
     if command in ("cp", "mv"):
         return copy(args, move=command == "mv")
+    if command == "clean":
+        return clean(args)
     return rm(args)
 
 
@@ -83,6 +85,21 @@ def rm(args: argparse.Namespace) -> int:
         print_json({"removed": url, "modelArtifactsInfo": _info_json(info)})
     else:
         print(f"removed {url} ({human_bytes(info.weight_data_bytes)} of weights)")
+    return 0
+
+
+def clean(args: argparse.Namespace) -> int:
+    import tfjs_store
+
+    options = storage_options_or_none(parse_storage_options(args.storage_option))
+    url = writable_url(args.url)
+    removed = tfjs_store.clean(url, older_than=args.older_than, storage_options=options)
+    if args.json:
+        print_json({"removed": removed})
+    else:
+        for path in removed:
+            print(f"removed {path}")
+        print(f"{len(removed)} leftover file(s) removed from {url}")
     return 0
 
 
