@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
@@ -130,13 +130,3 @@ def shard_name(group: int, index: int, count: int, tag: str | None = None) -> st
     """
     middle = f".{tag}" if tag else ""
     return f"group{group}-shard{index}of{count}{middle}.bin"
-
-
-def split_sizes(sizes: Sequence[int]) -> list[tuple[int, int]]:
-    """Consecutive ``(start, end)`` ranges for a list of sizes."""
-    out = []
-    pos = 0
-    for size in sizes:
-        out.append((pos, pos + size))
-        pos += size
-    return out

@@ -25,7 +25,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -365,12 +365,6 @@ class FsspecHandler:
         self._progress = _Progress(self.on_progress, len(files))
         digests: dict[str, str] = {}
         want_digest = self.checksums
-
-        def digest(views: Iterable[memoryview]) -> str:
-            h = hashlib.sha256()
-            for v in views:
-                h.update(v)
-            return h.hexdigest()
 
         if _is_local(self.fs):
 
@@ -851,11 +845,3 @@ def _map_until_error(fn: Callable[[str], Any], items: Sequence[str], workers: in
     if errors:
         raise errors[0]
     return out
-
-
-def make_handler(url: str, **options: Any) -> FsspecHandler:
-    """Registry entry point: the handler for any fsspec URL."""
-    return FsspecHandler(url, **options)
-
-
-HandlerFactory = Callable[..., Any]
