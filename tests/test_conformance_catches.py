@@ -33,7 +33,7 @@ class DropsLastByte(FsspecHandler):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **{**options, "checksums": False})
 
-    def _write_files(self, files: Any, data: Any) -> dict[str, str]:
+    def _write_files(self, files: Any, data: Any) -> Any:
         files = list(files)
         if files and files[-1].size:
             last = files[-1]
@@ -89,10 +89,14 @@ class OverwritesInPlace(FsspecHandler):
 class FollowsDotDot(FsspecHandler):
     """Reads weight files at folder + manifest path, whatever the path says."""
 
-    def _read_weights(self, model_json: Any) -> list[Any]:
-        paths = [posixpath.normpath(f"{self.folder}/{p}") for p in model_json.weight_paths]
+    def _read_weights(self, model_json: Any) -> list[list[Any]]:
+        groups = model_json.weights_manifest or []
         try:
-            return [bytes(self.fs.cat_file(p)) for p in paths]
+            return [
+                [bytes(self.fs.cat_file(posixpath.normpath(f"{self.folder}/{p}")))
+                 for p in group.paths]
+                for group in groups
+            ]
         except FileNotFoundError as exc:
             raise ModelNotFoundError(f"weight file missing: {exc}") from None
 

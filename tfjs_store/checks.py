@@ -16,14 +16,13 @@ stopping at the first, as ``load`` does:
   not detectable);
 - every weight decodes.
 
-Handlers that expose the fsspec handler's file access (``fs``, ``folder``,
-``json_name`` and ``read_model_json()``) are checked file by file; any other handler
-is checked by loading the model, which stops at the first problem.
+Models behind tfjs-store's model handler (every byte store: file, memory, s3, gcs,
+az, plugins built on ``ByteStore``) are checked file by file; any other handler (such
+as ``http(s)://``) is checked by loading the model, which stops at the first problem.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,9 +39,13 @@ from .errors import (
     WeightDataError,
 )
 from .format.codec import decode_weights
+from .format.integrity import Mismatch, file_mismatch, size_error
 from .format.layout import safe_relative_path
+from .format.record import FileRecord, SaveRecord
 from .format.schemas import ManifestGroup, ModelJSON
+from .handler import ModelHandler
 from .registry import get_load_handlers
+from .stores.base import map_until_error
 
 __all__ = [
     "ModelInspection",
@@ -53,9 +56,6 @@ __all__ = [
     "inspect_model",
     "verify",
 ]
-
-RECORD_KEY = "tfjsStore"
-"""The model.json key where tfjs-store's fsspec handler records file sizes and digests."""
 
 ProblemKind = Literal[
     "schema",
@@ -146,58 +146,31 @@ class ModelInspection:
 
 
 class _ModelFiles:
-    """Reads a model's files through the filesystem of an fsspec-style handler."""
+    """Reads a model's files through the byte store under a model handler."""
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: ModelHandler) -> None:
         self.handler = handler
-        self.fs: Any = handler.fs
-        self.folder: str = str(handler.folder)
-        self.json_name: str = str(handler.json_name)
+        self.store = handler.store
+        self.json_name = handler.json_name
 
-    def path(self, rel: str) -> str:
-        return f"{self.folder.rstrip('/')}/{rel}" if self.folder != "/" else f"/{rel}"
-
-    def url(self, path: str) -> str:
-        try:
-            return str(self.fs.unstrip_protocol(path))
-        except Exception:  # pragma: no cover - exotic filesystems
-            return path
+    def url(self, rel: str) -> str:
+        return self.store.file_url(rel)
 
     @property
     def json_url(self) -> str:
-        return self.url(self.path(self.json_name))
+        return self.handler.json_url
 
     def read_model_json(self) -> ModelJSON:
-        model_json = self.handler.read_model_json()
-        if not isinstance(model_json, ModelJSON):
-            raise HandlerError(
-                f"{type(self.handler).__name__}.read_model_json() returned "
-                f"{type(model_json).__name__}, not ModelJSON"
-            )
-        return model_json
+        return self.handler.read_model_json()
 
-    def read(self, rel: str) -> bytes:
-        path = self.path(rel)
+    def read(self, rel: str) -> Any:
         try:
-            return bytes(self.fs.cat_file(path))
-        except Exception as exc:
-            if _is_not_found(exc):
-                raise ModelNotFoundError(f"weight file {self.url(path)} does not exist") from None
-            raise StorageError(
-                f"reading {self.url(path)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            return self.store.read(rel)
+        except FileNotFoundError:
+            raise ModelNotFoundError(f"weight file {self.url(rel)} does not exist") from None
 
     def size(self, rel: str) -> int | None:
-        try:
-            return int(self.fs.size(self.path(rel)))
-        except Exception:
-            return None
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    return isinstance(exc, (FileNotFoundError, IsADirectoryError)) or (
-        isinstance(exc, OSError) and getattr(exc, "errno", None) == 2
-    )
+        return self.store.size(rel)
 
 
 def _load_handler(
@@ -215,25 +188,7 @@ def _load_handler(
 
 
 def _model_files(handler: Any) -> _ModelFiles | None:
-    needed = ("fs", "folder", "json_name")
-    if all(hasattr(handler, a) for a in needed) and callable(
-        getattr(handler, "read_model_json", None)
-    ):
-        return _ModelFiles(handler)
-    return None
-
-
-def _record(model_json: ModelJSON) -> dict[str, Any]:
-    record = (model_json.model_extra or {}).get(RECORD_KEY)
-    files = record.get("files") if isinstance(record, dict) else None
-    return files if isinstance(files, dict) else {}
-
-
-def _record_entry(record: Mapping[str, Any], path: str, rel: str | None) -> dict[str, Any]:
-    entry = record.get(path)
-    if entry is None and rel is not None:
-        entry = record.get(rel)
-    return entry if isinstance(entry, dict) else {}
+    return _ModelFiles(handler) if isinstance(handler, ModelHandler) else None
 
 
 def _safe(path: str) -> str | None:
@@ -272,25 +227,16 @@ def inspect_model(
             )
         return _inspect_by_loading(url, handler)
     model_json = files.read_model_json()
-    record = _record(model_json)
+    record = SaveRecord.of(model_json)
     out: list[WeightFile] = []
     to_stat: list[int] = []
     for g, group in enumerate(model_json.weights_manifest or [], start=1):
         for path in group.paths:
             rel = _safe(path)
-            entry = _record_entry(record, path, rel)
-            size = entry.get("size")
-            digest = entry.get("sha256")
-            if not isinstance(size, int) and rel is not None and file_sizes:
+            entry = (record.entry(path) if record else None) or FileRecord()
+            if entry.size is None and rel is not None and file_sizes:
                 to_stat.append(len(out))
-            out.append(
-                WeightFile(
-                    path,
-                    g,
-                    size if isinstance(size, int) else None,
-                    digest if isinstance(digest, str) else None,
-                )
-            )
+            out.append(WeightFile(path, g, entry.size, entry.sha256))
     if to_stat:
         rels = [safe_relative_path(out[i].path) for i in to_stat]
         with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
@@ -326,9 +272,9 @@ def _inspect_by_loading(url: str, handler: Any) -> ModelInspection:
 @dataclass
 class _Read:
     rel: str
-    data: bytes | None = None
+    data: Any = None
     error: BaseException | None = None
-    sha256: str | None = None
+    mismatch: Mismatch | None = None
 
 
 def verify(
@@ -351,7 +297,7 @@ def verify(
     except InvalidModelError as exc:
         return VerifyReport(url, (Problem("schema", str(exc), files.json_name),))
 
-    record = _record(model_json)
+    record = SaveRecord.of(model_json)
     problems: list[Problem] = []
     warnings: list[str] = []
     files_checked = checksums_checked = weights_decoded = 0
@@ -366,10 +312,10 @@ def verify(
                 problems.append(Problem("unsafe-path", str(exc), path))
         if len(rels) != len(group.paths):
             continue  # never read outside the folder; the group cannot be decoded
-        reads = _read_all(files, rels, want_digest=bool(record))
+        reads = _read_all(files, rels, [record.entry(p) if record else None for p in group.paths])
         group_complete = True
         for path, got in zip(group.paths, reads, strict=True):
-            file_url = files.url(files.path(got.rel))
+            file_url = files.url(got.rel)
             if got.error is not None:
                 group_complete = False
                 if isinstance(got.error, ModelNotFoundError):
@@ -385,29 +331,28 @@ def verify(
                 continue
             assert got.data is not None
             files_checked += 1
-            entry = _record_entry(record, path, got.rel)
-            size = entry.get("size")
-            if isinstance(size, int) and size != len(got.data):
+            entry = record.entry(path) if record else None
+            mismatch = got.mismatch
+            if mismatch is not None and mismatch.kind == "size":
                 group_complete = False
                 problems.append(
                     Problem(
                         "size-mismatch",
-                        f"weight file {file_url} is {len(got.data)} bytes but "
-                        f"{files.json_name} recorded {size} bytes",
+                        str(size_error(file_url, int(mismatch.actual), files.json_name,
+                                       int(mismatch.recorded))),
                         path,
                     )
                 )
                 continue  # a digest of the wrong number of bytes cannot match either
-            digest = entry.get("sha256")
-            if isinstance(digest, str):
+            if entry is not None and entry.sha256 is not None:
                 checksums_checked += 1
-                if got.sha256 != digest:
+                if mismatch is not None:
                     problems.append(
                         Problem(
                             "checksum-mismatch",
-                            f"SHA-256 of weight file {file_url} is {got.sha256}, but "
-                            f"{files.json_name} recorded {digest}: the bytes changed "
-                            "after the save",
+                            f"SHA-256 of weight file {file_url} is {mismatch.actual}, but "
+                            f"{files.json_name} recorded {mismatch.recorded}: the bytes "
+                            "changed after the save",
                             path,
                         )
                     )
@@ -446,20 +391,17 @@ def verify(
     )
 
 
-def _read_all(files: _ModelFiles, rels: Sequence[str], *, want_digest: bool) -> list[_Read]:
-    def one(rel: str) -> _Read:
+def _read_all(
+    files: _ModelFiles, rels: Sequence[str], entries: Sequence[FileRecord | None]
+) -> list[_Read]:
+    def one(i: int) -> _Read:
         try:
-            data = files.read(rel)
+            data = files.read(rels[i])
         except (ModelNotFoundError, StorageError) as exc:
-            return _Read(rel, error=exc)
-        return _Read(rel, data, sha256=hashlib.sha256(data).hexdigest() if want_digest else None)
+            return _Read(rels[i], error=exc)
+        return _Read(rels[i], data, mismatch=file_mismatch(data, entries[i]))
 
-    if not rels:
-        return []
-    if len(rels) == 1:
-        return [one(rels[0])]
-    with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
-        return list(pool.map(one, rels))
+    return map_until_error(one, range(len(rels)), _READ_THREADS)
 
 
 def _non_finite(arrays: Mapping[str, Any]) -> list[str]:

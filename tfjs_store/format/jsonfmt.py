@@ -16,7 +16,7 @@ from typing import Any, Literal
 from .schemas import ModelArtifactsInfo, ModelJSON, json_object
 
 __all__ = [
-    "Layout",
+    "KeyOrder",
     "artifacts_info",
     "js_number",
     "js_stringify",
@@ -24,9 +24,10 @@ __all__ = [
     "model_json_object",
 ]
 
-Layout = Literal["tfjs", "tfjs-node"]
-"""Key orders: ``tfjs`` is ``getModelJSONForModelArtifacts`` (http, downloads, the
-converter-style layout); ``tfjs-node`` is tfjs-node's ``file://`` handler."""
+KeyOrder = Literal["tfjs", "tfjs-node"]
+"""Whose key order a model.json is written in: ``tfjs`` is TF.js's
+``getModelJSONForModelArtifacts`` (http, downloads, the converter-style files);
+``tfjs-node`` is tfjs-node's ``file://`` handler."""
 
 _ESCAPES = {
     '"': '\\"',
@@ -179,15 +180,15 @@ _KEPT_WHEN_NULL = ("format", "generatedBy", "convertedBy")
 
 
 def model_json_object(
-    model: ModelJSON, layout: Layout = "tfjs", extra: Mapping[str, Any] | None = None
+    model: ModelJSON, key_order: KeyOrder = "tfjs", extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The model.json object with TF.js's key order for ``layout``.
+    """The model.json object with TF.js's key order ``key_order``.
 
     ``format``/``generatedBy``/``convertedBy`` are written when set (even to null), the
     other optional keys only when not null, unknown keys after the known ones.
     """
     items = dict(model._json_items())
-    order = _TFJS_ORDER if layout == "tfjs" else _NODE_ORDER
+    order = _TFJS_ORDER if key_order == "tfjs" else _NODE_ORDER
     out: dict[str, Any] = {}
     for key in order:
         if key not in items:

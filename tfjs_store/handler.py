@@ -1,0 +1,521 @@
+"""The one model handler: TF.js's format work over any byte store, done once.
+
+The commit protocol (why no reader ever sees a torn model):
+
+1. read the current model.json, if any, to know the files of the model being replaced;
+2. write the new weight files under names unique to this save (``…​.<tag>.bin``),
+   concurrently, each file's checksum computed as its bytes are cut;
+3. write model.json last, in one step (``ByteStore.commit``: a single PUT on object
+   stores, write-then-rename on a local disk), with the save record;
+4. only then remove the replaced model's files and stale leftovers of crashed saves.
+
+A load reads each manifest group into one buffer, every file straight into its place
+and checked as it lands (size, then checksum, in worker threads), and hands out the
+weights as views into those buffers: no joins, no second copy. A reader that finds a
+weight file gone (a concurrent save just replaced the model) reads model.json again
+and retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import numpy
+
+from .errors import InvalidModelError, ModelNotFoundError, StorageError, WeightDataError
+from .format.artifacts import ModelArtifacts
+from .format.integrity import check_groups, digest_error, sha256_hex, size_error
+from .format.jsonfmt import (
+    KeyOrder,
+    js_stringify,
+    json_byte_length,
+    model_json_object,
+    parse_model_json,
+)
+from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage, safe_relative_path
+from .format.record import RECORD_KEY, FileRecord, SaveRecord
+from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
+from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer
+from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
+
+__all__ = [
+    "MAX_MODEL_JSON_BYTES",
+    "STALE_AFTER_SECONDS",
+    "FileLayout",
+    "ModelHandler",
+    "new_save_tag",
+    "tag_age_seconds",
+]
+
+FileLayout = Literal["shards", "tfjs-node", "downloads"]
+"""Which files a save writes: tfjs-store's crash-safe shards, or TF.js's own files."""
+
+STALE_AFTER_SECONDS = 3600.0
+"""Leftovers of a save that died are removed by a later save once this old."""
+MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
+"""A model.json larger than this is refused unread (real ones are at most a few MB)."""
+_LOAD_RETRIES = 5
+_TAGGED_FILE = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
+_TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(number: int, width: int) -> str:
+    out = ""
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        out = _B36[digit] + out
+    return out
+
+
+def new_save_tag() -> str:
+    """12 characters: 8 of milliseconds since the epoch (base 36), 4 random."""
+    return _b36(int(time.time() * 1000), 8) + _b36(secrets.randbelow(36**4), 4)
+
+
+def tag_age_seconds(tag: str, now: float | None = None) -> float:
+    millis = int(tag[:8], 36)
+    return (now if now is not None else time.time()) - millis / 1000.0
+
+
+class _Progress:
+    """Calls ``callback(fraction)`` as files complete, as TF.js's ``onProgress`` does."""
+
+    def __init__(self, callback: Callable[[float], Any] | None, total: int) -> None:
+        self._callback = callback
+        self._total = max(total, 1)
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def step(self) -> None:
+        if self._callback is None:
+            return
+        with self._lock:  # report in order, one at a time
+            self._done += 1
+            self._callback(min(self._done / self._total, 1.0))
+
+
+class ModelHandler:
+    """Saves, loads and manages one model in a ``ByteStore`` (see the module doc).
+
+    Parameters
+    ----------
+    store:
+        The byte store holding the model's folder.
+    json_name:
+        The model JSON's file name in that folder (``model.json``).
+    layout:
+        ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, cut at
+        ``shard_size_bytes``, named uniquely per save, with sizes and SHA-256 digests
+        recorded in model.json. ``"tfjs-node"``: one ``weights.bin`` and model.json
+        bytes exactly as tfjs-node's ``file://`` writes them. ``"downloads"``: the
+        browser's ``NAME.json`` + ``NAME.weights.bin`` pair.
+    checksums:
+        Record SHA-256 digests (default: on for ``shards``, off for the byte-exact
+        TF.js layouts).
+    verify:
+        On load, check recorded digests (sizes are always checked).
+    on_progress:
+        Called with the fraction of weight files written or read so far (0 < f <= 1).
+    """
+
+    def __init__(
+        self,
+        store: ByteStore,
+        *,
+        json_name: str = "model.json",
+        layout: FileLayout = "shards",
+        shard_size_bytes: int = DEFAULT_SHARD_SIZE,
+        checksums: bool | None = None,
+        verify: bool = True,
+        on_progress: Callable[[float], Any] | None = None,
+    ) -> None:
+        if layout not in ("shards", "tfjs-node", "downloads"):
+            raise ValueError(
+                f"unknown layout {layout!r}; choose 'shards', 'tfjs-node' or 'downloads'"
+            )
+        if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
+            raise ValueError(
+                f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}"
+            )
+        self.store = store
+        self.json_name = json_name
+        self.layout: FileLayout = layout
+        self.shard_size_bytes = shard_size_bytes
+        self.checksums = (layout == "shards") if checksums is None else checksums
+        self.verify = verify
+        self.on_progress = on_progress
+
+    @property
+    def json_url(self) -> str:
+        return self.store.file_url(self.json_name)
+
+    def _missing(self, exc: FileNotFoundError, what: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"weight file {exc.filename or what} named in {self.json_name} does not exist"
+        )
+
+    # -- save ------------------------------------------------------------------------
+
+    def _plan(self, artifacts: ModelArtifacts, tag: str) -> tuple[StoragePlan, KeyOrder]:
+        if self.layout == "shards":
+            plan = plan_storage(
+                artifacts, layout="shards", shard_size_bytes=self.shard_size_bytes, tag=tag
+            )
+            return plan, "tfjs"
+        if self.layout == "tfjs-node":
+            return plan_storage(artifacts, layout="single", single_path="weights.bin"), "tfjs-node"
+        stem = self.json_name[: -len(".json")]
+        plan = plan_storage(artifacts, layout="single", single_path=f"./{stem}.weights.bin")
+        return plan, "tfjs"
+
+    def save(self, artifacts: ModelArtifacts) -> SaveResult:
+        """Write the weight files, then model.json, then remove what the save replaced."""
+        tag = new_save_tag()
+        plan, key_order = self._plan(artifacts, tag)
+        previous = self._read_previous_paths()
+        self.store.prepare()
+        entries = self._write_files(plan.files, plan.data)
+        extra = None
+        if self.checksums:
+            extra = {RECORD_KEY: SaveRecord(save_id=tag, files=entries).to_json()}
+        body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
+            "utf-8", "surrogatepass"
+        )
+        self._commit_json(body, tag)
+        keep = {safe_relative_path(f.path) for f in plan.files}
+        self._remove_replaced(previous - keep, keep)
+        return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url)
+
+    def _write_files(
+        self, files: Sequence[ShardFile], data: CompositeBuffer
+    ) -> dict[str, FileRecord]:
+        """Write every weight file concurrently; each one's size and (when recorded)
+        SHA-256, computed while its bytes are cut."""
+        progress = _Progress(self.on_progress, len(files))
+        hashes: list[Any] = []
+        jobs = []
+        for f in files:
+            h = hashlib.sha256() if self.checksums else None
+            hashes.append(h)
+            jobs.append(WriteJob(safe_relative_path(f.path), f.size, _chunks(data, f, h)))
+        self.store.write_many(jobs, lambda _i: progress.step())
+        return {
+            f.path: FileRecord(size=f.size, sha256=h.hexdigest() if h is not None else None)
+            for f, h in zip(files, hashes, strict=True)
+        }
+
+    def _commit_json(self, body: bytes, tag: str) -> None:
+        self.store.commit(self.json_name, body, temp_name=f"{self.json_name}.{tag}.tmp")
+
+    def _remove_replaced(self, replaced: set[str], keep: set[str]) -> None:
+        """Remove the replaced model's files, and leftovers of saves that died."""
+        doomed = sorted(replaced) + self._stale_leftovers(keep, STALE_AFTER_SECONDS)
+        self.store.remove(doomed)
+
+    def _stale_leftovers(self, keep: set[str], older_than: float) -> list[str]:
+        try:
+            names = list(self.store.list())
+        except Exception:
+            return []
+        now = time.time()
+        out = []
+        for name in names:
+            m = _TAGGED_FILE.match(name) or _TEMP_JSON.match(name)
+            if m and name not in keep and tag_age_seconds(m.group(1), now) >= older_than:
+                out.append(name)
+        return out
+
+    def clean(self, older_than: float = 0.0) -> list[str]:
+        """Remove weight files and temporary files no committed model.json refers to.
+
+        Only files named by tfjs-store's own save protocol are considered, and only
+        those older than ``older_than`` seconds (a save in progress is younger).
+        """
+        keep = self._read_previous_paths()
+        doomed = self._stale_leftovers(keep, older_than)
+        self.store.remove(doomed)
+        return [self.store.file_url(n) for n in doomed]
+
+    # -- model.json ------------------------------------------------------------------
+
+    def _cat_json(self) -> bytes:
+        """model.json's bytes, reading at most ``MAX_MODEL_JSON_BYTES`` + 1 of them."""
+        raw = self.store.read(self.json_name, limit=MAX_MODEL_JSON_BYTES)
+        if len(raw) > MAX_MODEL_JSON_BYTES:
+            raise InvalidModelError(
+                f"{self.json_url} is larger than {MAX_MODEL_JSON_BYTES} bytes; "
+                "a model JSON file that big is refused"
+            )
+        return bytes(raw)
+
+    def _read_json(self) -> bytes:
+        try:
+            return self._cat_json()
+        except FileNotFoundError:
+            raise ModelNotFoundError(
+                f"no model at {self.json_url}: {self.json_name} does not exist"
+            ) from None
+
+    def _read_previous_paths(self) -> set[str]:
+        try:
+            old = parse_model_json(self._cat_json(), self.json_url)
+            return {safe_relative_path(p) for p in old.weight_paths}
+        except (FileNotFoundError, InvalidModelError):
+            # none, or an unreadable old model.json: nothing of it to clean up safely
+            return set()
+
+    def read_model_json(self) -> ModelJSON:
+        """The validated model.json, without reading any weight file."""
+        return parse_model_json(self._read_json(), self.json_url)
+
+    # -- load ------------------------------------------------------------------------
+
+    def load(self) -> ModelArtifacts:
+        """Read model.json, then every weight file concurrently, checked as it lands."""
+        self.store.refresh()
+        raw = self._read_json()
+        for _attempt in range(_LOAD_RETRIES):
+            model_json = parse_model_json(raw, self.json_url)
+            try:
+                groups = self._read_weights(model_json)
+            except ModelNotFoundError:
+                latest = self._read_json()
+                if latest == raw:
+                    raise
+                raw = latest  # replaced by a concurrent save: read the new model
+                continue
+            return self._artifacts(model_json, groups)
+        raise StorageError(
+            f"{self.json_url} kept changing while it was read ({_LOAD_RETRIES} tries)"
+        )
+
+    def _artifacts(self, model_json: ModelJSON, groups: list[list[Any]]) -> ModelArtifacts:
+        manifest = model_json.weights_manifest or []
+        names = [[self.store.file_url(p) for p in g.paths] for g in manifest]
+        check_groups(manifest, groups, where=self.json_url, names=names)
+        flat = [b for group in groups for b in group]
+        return ModelArtifacts.from_model_json(model_json, flat, drop_keys=(RECORD_KEY,))
+
+    def _read_weights(self, model_json: ModelJSON) -> list[list[Any]]:
+        """The weight bytes of each manifest group (one buffer per group when the file
+        sizes are known before reading, else one per file), every file checked."""
+        rel_paths = manifest_paths(model_json)
+        if not rel_paths:
+            return [[] for _ in model_json.weights_manifest or []]
+        record = SaveRecord.of(model_json)
+        entries = [record.entry(p) if record else None for p in model_json.weight_paths]
+        sizes = self._sizes_before_reading(model_json, rel_paths, entries)
+        progress = _Progress(self.on_progress, len(rel_paths))
+        bad: list[str] = []
+        try:
+            if sizes is not None:
+                try:
+                    return self._read_into_groups(model_json, rel_paths, entries, sizes,
+                                                  progress, bad)
+                except MemoryError:
+                    pass  # sizes claimed by a hostile record: read what is really there
+            return self._read_files(model_json, rel_paths, entries, progress, bad)
+        except ModelNotFoundError:
+            raise
+        except FileNotFoundError as exc:
+            raise self._missing(exc, "?") from None
+
+    def _sizes_before_reading(
+        self, model_json: ModelJSON, rel_paths: Sequence[str], entries: Sequence[FileRecord | None]
+    ) -> list[int] | None:
+        """Each file's size, known without reading it (recorded, or a local stat), when
+        every group's sizes add up to what its specs describe: the group buffers are
+        then bounded by the model itself. Otherwise None (files are read one by one,
+        and a short or long one is reported by the group check)."""
+        recorded = [e.size if e is not None else None for e in entries]
+        if any(s is None for s in recorded):
+            told = self.store.sizes(rel_paths)
+            if told is None:
+                return None
+            recorded = told
+        sizes = [s for s in recorded if s is not None]
+        if len(sizes) != len(recorded):
+            return None
+        pos = 0
+        for group in model_json.weights_manifest or []:
+            lengths = [w.byte_length for w in group.weights]
+            if any(n is None for n in lengths):
+                return None  # string weights: only reading tells their length
+            if sum(sizes[pos : pos + len(group.paths)]) != sum(n for n in lengths if n):
+                return None
+            pos += len(group.paths)
+        return sizes
+
+    def _check_landed(
+        self, name: str, data: Any, size: int, expected: int, entry: FileRecord | None,
+        bad: list[str],
+    ) -> None:
+        """Size, then digest, of one file as it lands (in a worker thread)."""
+        if size != expected:
+            url = self.store.file_url(name)
+            if entry is not None and entry.size is not None:
+                raise size_error(url, size, self.json_name, entry.size)
+            raise WeightDataError(
+                f"weight file {url} is {size} bytes but {expected} bytes were expected "
+                "(it changed while the model was read)"
+            )
+        digest = entry.sha256 if entry is not None and self.verify else None
+        if digest is not None and sha256_hex(data) != digest:
+            bad.append(self.store.file_url(name))
+
+    def _read_into_groups(
+        self,
+        model_json: ModelJSON,
+        rel_paths: Sequence[str],
+        entries: Sequence[FileRecord | None],
+        sizes: Sequence[int],
+        progress: _Progress,
+        bad: list[str],
+    ) -> list[list[Any]]:
+        views: list[memoryview] = []
+        out: list[list[Any]] = []
+        pos = 0
+        for group in model_json.weights_manifest or []:
+            group_sizes = sizes[pos : pos + len(group.paths)]
+            pos += len(group.paths)
+            buf = numpy.empty(sum(group_sizes), numpy.uint8)  # no zero-fill pass
+            whole = buf.data.cast("B")
+            offset = 0
+            for size in group_sizes:
+                views.append(whole[offset : offset + size])
+                offset += size
+            out.append([buf])
+
+        def landed(i: int, size: int) -> None:
+            self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i], bad)
+            progress.step()
+
+        self.store.read_many_into(list(zip(rel_paths, views, strict=True)), landed)
+        if bad:
+            raise digest_error(sorted(bad), self.json_name)
+        return out
+
+    def _read_files(
+        self,
+        model_json: ModelJSON,
+        rel_paths: Sequence[str],
+        entries: Sequence[FileRecord | None],
+        progress: _Progress,
+        bad: list[str],
+    ) -> list[list[Any]]:
+        def landed(i: int, data: Any) -> None:
+            size = memoryview(data).nbytes
+            entry = entries[i]
+            expected = entry.size if entry is not None and entry.size is not None else size
+            self._check_landed(rel_paths[i], data, size, expected, entry, bad)
+            progress.step()
+
+        buffers = self.store.read_many(rel_paths, landed)
+        if bad:
+            raise digest_error(sorted(bad), self.json_name)
+        out, pos = [], 0
+        for group in model_json.weights_manifest or []:
+            out.append(buffers[pos : pos + len(group.paths)])
+            pos += len(group.paths)
+        return out
+
+    # -- management ------------------------------------------------------------------
+
+    def remove_model(self) -> ModelArtifactsInfo:
+        """Remove model.json first (the model disappears at once), then its files."""
+        model_json = parse_model_json(self._read_json(), self.json_url)
+        rel = []
+        for p in model_json.weight_paths:
+            try:
+                rel.append(safe_relative_path(p))
+            except InvalidModelError:
+                continue  # never follow an escaping path, not even to delete it
+        sizes: dict[str, int] | None = None
+        if SaveRecord.of(model_json) is None:  # no recorded sizes: the specs miss strings
+            sizes = {}
+            for r in rel:
+                size = self.store.size(r)
+                if size is not None:
+                    sizes[r] = size
+        info = info_from_model_json(model_json, sizes, None)
+        self.store.remove([self.json_name])
+        self.store.remove(rel)
+        self.store.remove(self._stale_leftovers(set(), 0.0))
+        self.store.remove_folder()
+        return info
+
+    def list_models(self) -> dict[str, ModelArtifactsInfo]:
+        """Every model under this URL: folder URL -> info. Folders without model.json
+        (a save that never committed) are not models and are not listed."""
+        found = self.store.walk()
+        json_paths = sorted(p for p in found if p.rsplit("/", 1)[-1] == "model.json")
+
+        def read(path: str) -> Any:
+            try:
+                return self.store.read(path, limit=MAX_MODEL_JSON_BYTES)
+            except Exception as exc:
+                return exc
+
+        contents = map_until_error(read, json_paths, self.store.max_concurrency)
+        out: dict[str, ModelArtifactsInfo] = {}
+        for path, raw in zip(json_paths, contents, strict=True):
+            if not isinstance(raw, (bytes, bytearray, memoryview)):
+                continue
+            try:
+                model_json = parse_model_json(raw, path)
+            except InvalidModelError:
+                continue
+            folder = path.rsplit("/", 1)[0] if "/" in path else ""
+            prefix = f"{folder}/" if folder else ""
+            sizes = {k[len(prefix):]: v.size for k, v in found.items() if k.startswith(prefix)}
+            url = self.store.file_url(folder) if folder else self.store.url
+            out[url] = info_from_model_json(model_json, sizes, found[path])
+        return out
+
+
+def _chunks(
+    data: CompositeBuffer, f: ShardFile, h: Any
+) -> Callable[[], Any]:
+    def chunks() -> Any:
+        for view in data.iter_ranges(f.start, f.end):
+            if h is not None:
+                h.update(view)
+            yield view
+
+    return chunks
+
+
+def info_from_model_json(
+    model_json: ModelJSON, sizes: Mapping[str, int] | None, listed: FileInfo | None
+) -> ModelArtifactsInfo:
+    """``ModelArtifactsInfo`` of a stored model: weight bytes from the record, else from
+    the stored sizes (``sizes``: relative path -> size), else what the specs say."""
+    record = SaveRecord.of(model_json)
+    total = 0
+    for p in model_json.weight_paths:
+        entry = record.entry(p) if record is not None else None
+        if entry is not None and entry.size is not None:
+            total += entry.size
+        elif sizes is not None:
+            with contextlib.suppress(InvalidModelError):
+                total += sizes.get(safe_relative_path(p), 0)
+    if record is None and sizes is None:  # no sizes at hand: what the specs say
+        total = sum(s.byte_length or 0 for s in model_json.weight_specs)
+    return ModelArtifactsInfo(
+        date_saved=(listed.mtime if listed is not None else None) or datetime.now(timezone.utc),
+        model_topology_type="JSON",
+        model_topology_bytes=json_byte_length(model_json.model_topology),
+        weight_specs_bytes=json_byte_length([json_object(s) for s in model_json.weight_specs])
+        if model_json.weights_manifest is not None
+        else 0,
+        weight_data_bytes=total,
+    )

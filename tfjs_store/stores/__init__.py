@@ -1,0 +1,11 @@
+"""Byte stores: one module per backend, holding only what differs between them.
+
+``base.ByteStore`` is the interface (with ``supports_*`` flags); ``fsspec.FsspecStore``
+serves every fsspec filesystem. A model handler (``tfjs_store.handler``) sits on top.
+"""
+
+from __future__ import annotations
+
+from .base import ByteStore, FileInfo, WriteJob
+
+__all__ = ["ByteStore", "FileInfo", "WriteJob"]

@@ -1,0 +1,213 @@
+"""The byte store interface: what differs between storage backends, and nothing else.
+
+A ``ByteStore`` holds the files of one model folder. It knows nothing of TF.js:
+names are plain relative paths (``model.json``, ``group1-shard1of2.x.bin``) that the
+model handler above it has already confined to the folder. The model handler
+(``tfjs_store.handler.ModelHandler``) does the format work once for every store: the
+commit protocol, the save record, integrity checks, listing info, leftovers, progress.
+
+A backend implements the abstract methods; the batch methods (``read_many_into``,
+``read_many``, ``write_many``) have thread-pool defaults that a backend with a faster
+way (an event loop, ``readinto``) overrides. What a store can do is declared in its
+``supports_*`` flags, never learned from an error.
+
+Errors: a missing file raises ``FileNotFoundError`` (any subclass); every other failure
+of the storage raises ``tfjs_store.StorageError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+__all__ = ["ByteStore", "FileInfo", "WriteJob", "map_until_error"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A stored file's size and, where the store tells, when it was last written."""
+
+    size: int
+    mtime: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    """One file to write: its name, its size, and its bytes as views (read once)."""
+
+    name: str
+    size: int
+    chunks: Callable[[], Iterable[memoryview]]
+
+
+class ByteStore(ABC):
+    """The files of one folder on some storage (see the module doc)."""
+
+    supports_writes: ClassVar[bool] = True
+    """``write``/``commit`` work (False for read-only stores such as ``zip://``)."""
+    supports_deletes: ClassVar[bool] = True
+    """``remove`` works."""
+    supports_listing: ClassVar[bool] = True
+    """``list`` and ``walk`` work."""
+    supports_ranges: ClassVar[bool] = False
+    """``read_range`` reads a byte range without reading the rest of the file."""
+    atomic_commit: ClassVar[bool] = True
+    """``commit`` replaces a file in one step: a reader sees the old or the new bytes."""
+
+    max_concurrency: int = 16
+    """Files in flight at once in the batch methods."""
+
+    # -- where ----------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The folder's URL, as a user would write it."""
+
+    @abstractmethod
+    def file_url(self, name: str) -> str:
+        """The URL of a file (or sub-folder) of the folder."""
+
+    # -- reading --------------------------------------------------------------------
+
+    @abstractmethod
+    def read(self, name: str, *, limit: int | None = None) -> Any:
+        """A file's bytes (bytes-like). With ``limit``, at most ``limit`` bytes are read
+        (a caller that asks for ``limit + 1`` learns the file is larger)."""
+
+    def read_range(self, name: str, start: int, end: int) -> Any:
+        """Bytes ``[start, end)`` of a file; only where ``supports_ranges``."""
+        raise NotImplementedError(f"{type(self).__name__} does not read byte ranges")
+
+    def read_into(self, name: str, out: memoryview) -> int:
+        """Fill ``out`` with the file's bytes when the file has exactly ``len(out)`` bytes.
+        Returns the file's size; a different size means ``out`` was not filled."""
+        data = self.read(name)
+        size = memoryview(data).nbytes
+        if size == len(out):
+            out[:] = memoryview(data).cast("B")
+        return size
+
+    def read_many_into(
+        self,
+        jobs: Sequence[tuple[str, memoryview]],
+        on_file: Callable[[int, int], None],
+    ) -> None:
+        """``read_into`` for each job, concurrently; ``on_file(index, size)`` runs in a
+        worker thread as each file lands. The first error stops what is still to come."""
+
+        def one(i: int) -> None:
+            name, out = jobs[i]
+            on_file(i, self.read_into(name, out))
+
+        map_until_error(one, range(len(jobs)), self.max_concurrency)
+
+    def read_many(self, names: Sequence[str], on_file: Callable[[int, Any], None]) -> list[Any]:
+        """Whole files, concurrently, in order; ``on_file(index, data)`` runs in a worker
+        thread as each lands."""
+
+        def one(i: int) -> Any:
+            data = self.read(names[i])
+            on_file(i, data)
+            return data
+
+        return map_until_error(one, range(len(names)), self.max_concurrency)
+
+    def sizes(self, names: Sequence[str]) -> list[int | None] | None:
+        """The files' sizes where the store tells them at no real cost (a local ``stat``),
+        else None: the caller then learns them by reading."""
+        return None
+
+    def size(self, name: str) -> int | None:
+        """One file's size (a request to the storage), or None when it cannot be told."""
+        try:
+            info = self.list().get(name) if self.supports_listing else None
+        except Exception:
+            return None
+        return info.size if info is not None else None
+
+    # -- writing --------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Make the folder ready for writes (create it where the storage needs that)."""
+        return  # nothing to do by default
+
+    @abstractmethod
+    def write(self, job: WriteJob) -> None:
+        """Write one file whole (it is new: its name is unique to the save)."""
+
+    def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
+        """``write`` each job concurrently; ``on_file(index)`` as each completes."""
+
+        def one(i: int) -> None:
+            self.write(jobs[i])
+            on_file(i)
+
+        map_until_error(one, range(len(jobs)), self.max_concurrency)
+
+    @abstractmethod
+    def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
+        """Replace (or create) a file in one step where ``atomic_commit``: model.json.
+        A store that commits by rename writes ``temp_name`` first."""
+
+    @abstractmethod
+    def remove(self, names: Sequence[str]) -> None:
+        """Remove these files; a file already gone is not an error."""
+
+    def refresh(self) -> None:
+        """Forget any cached listing: the next call sees what other clients wrote."""
+        return  # nothing to do by default
+
+    def remove_folder(self) -> None:
+        """Remove the folder itself if the storage has empty folders and it is empty."""
+        return  # nothing to do by default
+
+    # -- listing --------------------------------------------------------------------
+
+    @abstractmethod
+    def list(self) -> dict[str, FileInfo]:
+        """The files directly in the folder, as seen now (no cached listing)."""
+
+    @abstractmethod
+    def walk(self) -> dict[str, FileInfo]:
+        """Every file below the folder: relative path -> info. Missing folder: empty."""
+
+
+def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``fn`` over ``items`` on a few threads, results in order. The first error stops
+    the calls still to come (a manifest of 20 000 missing files fails at once)."""
+    todo_items = list(items)
+    if len(todo_items) <= 1:
+        return [fn(item) for item in todo_items]
+    out: list[Any] = [None] * len(todo_items)
+    todo = iter(enumerate(todo_items))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                out[job[0]] = fn(job[1])
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    count = max(1, min(workers, len(todo_items)))
+    with ThreadPoolExecutor(count) as pool:
+        for _ in range(count):
+            pool.submit(worker)
+    if errors:
+        raise errors[0]
+    return out

@@ -1,0 +1,441 @@
+"""Any fsspec filesystem as a byte store: file, memory, s3, gcs, az, chained URLs, plugins.
+
+Only what differs between filesystems lives here: local disks read each file straight
+into its place (``readinto``) and commit by rename; async filesystems (object stores)
+run every batch on their event loop, bounding the bytes in flight; any other
+filesystem gets threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import HandlerError, MissingDependencyError, StorageError
+from .base import ByteStore, FileInfo, WriteJob, map_until_error
+
+__all__ = ["FsspecStore", "open_filesystem"]
+
+MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+"""A save to an object store holds at most this many bytes of shard copies at once
+(each request body is one copy); a bigger shard goes alone."""
+MAX_FILES_IN_FLIGHT = 64
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+# Install hints for protocols whose implementation lives in another package.
+_INSTALL_HINTS = {
+    "s3": "tfjs-store[s3]",
+    "s3a": "tfjs-store[s3]",
+    "gs": "tfjs-store[gcs]",
+    "gcs": "tfjs-store[gcs]",
+    "az": "tfjs-store[azure]",
+    "abfs": "tfjs-store[azure]",
+    "abfss": "tfjs-store[azure]",
+    "adl": "tfjs-store[azure]",
+}
+
+
+def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """``fsspec.url_to_fs`` with tfjs-store's errors: (filesystem, path)."""
+    import fsspec.core
+
+    protocol = url.split("://", 1)[0].split("::")[-1]
+    if protocol in ("gs", "gcs"):
+        # gcsfs probes a gRPC endpoint on first use unless told not to (a ~60 s wait).
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    except ImportError as exc:
+        hint = _INSTALL_HINTS.get(protocol)
+        extra = f"; install it with: pip install '{hint}'" if hint else ""
+        raise MissingDependencyError(
+            f"the package for {protocol}:// URLs is not installed ({exc}){extra}"
+        ) from None
+    except ValueError as exc:
+        if "Protocol not known" in str(exc):
+            raise HandlerError(f"no filesystem is known for URL '{url}'") from None
+        raise
+    return fs, str(path)
+
+
+def is_local(fs: Any) -> bool:
+    """Paths are OS paths: a LocalFileSystem, or a wrapper that passes paths to one
+    unchanged and says so as ``local_filesystem`` (``tfjs_store.testing.FaultyFileSystem``).
+    Local writes still go through ``fs`` so that such a wrapper sees every one."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem) or isinstance(
+        getattr(fs, "local_filesystem", None), LocalFileSystem
+    )
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or (
+        isinstance(exc, OSError) and getattr(exc, "errno", None) == 2
+    )
+
+
+def _mtime(info: Mapping[str, Any]) -> datetime | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(float(value), timezone.utc)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+class FsspecStore(ByteStore):
+    """The files of one folder of an fsspec filesystem.
+
+    ``FsspecStore(fs, folder)`` takes a filesystem instance;
+    ``FsspecStore.from_url(url, storage_options)`` opens one as pandas, xarray and zarr
+    do.
+    """
+
+    def __init__(self, fs: Any, folder: str, *, max_concurrency: int = 16) -> None:
+        self.fs = fs
+        self.folder = folder.rstrip("/") or "/"
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.local = is_local(fs)
+        self.is_async = bool(getattr(fs, "async_impl", False)) and not self.local
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        filesystem: Any = None,
+        max_concurrency: int = 16,
+    ) -> FsspecStore:
+        if filesystem is not None:
+            fs, path = filesystem, filesystem._strip_protocol(url)
+        else:
+            fs, path = open_filesystem(url, storage_options)
+        return cls(fs, path, max_concurrency=max_concurrency)
+
+    # -- where ----------------------------------------------------------------------
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{name}" if self.folder != "/" else f"/{name}"
+
+    @property
+    def url(self) -> str:
+        return self._unstrip(self.folder)
+
+    def file_url(self, name: str) -> str:
+        return self._unstrip(self.path(name))
+
+    def _unstrip(self, path: str) -> str:
+        try:
+            return str(self.fs.unstrip_protocol(path))
+        except Exception:  # pragma: no cover - exotic filesystems
+            return path
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, name: str) -> Iterator[None]:
+        """Foreign errors as ours: not-found stays a ``FileNotFoundError``, the rest
+        becomes a ``StorageError`` naming the file."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            if is_not_found(exc) or (action == "reading" and isinstance(exc, IsADirectoryError)):
+                raise FileNotFoundError(2, "No such file", self.file_url(name)) from None
+            raise StorageError(
+                f"{action} {self.file_url(name)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- reading --------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        # Another client may have written files since this (possibly shared, cached)
+        # filesystem instance last listed the folder: never trust that listing.
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache(self.folder)
+
+    def read(self, name: str, *, limit: int | None = None) -> Any:
+        path = self.path(name)
+        with self._errors("reading", name):
+            if self.local:  # a ranged read would allocate the whole range first
+                with open(path, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if limit is not None and size > limit:
+                        return f.read(limit + 1)
+                    return f.read()
+            if limit is None:
+                return self.fs.cat_file(path)
+            try:
+                return self.fs.cat_file(path, start=0, end=limit + 1)
+            except OSError as exc:
+                if is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                    raise
+                return self.fs.cat_file(path)  # S3 refuses a range of an empty object
+
+    def read_into(self, name: str, out: memoryview) -> int:
+        if not self.local:
+            return super().read_into(name, out)
+        with self._errors("reading", name), open(self.path(name), "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != len(out):
+                return size
+            got = 0
+            while got < size:
+                n = f.readinto(out[got:])
+                if not n:
+                    return got  # the file shrank while it was read
+                got += n
+            return size
+
+    def read_many_into(
+        self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
+    ) -> None:
+        if not self.is_async:
+            return super().read_many_into(jobs, on_file)
+
+        async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
+            name, out = jobs[i]
+            with self._errors("reading", name):
+                # From byte 0: s3fs otherwise sends a HEAD (for the size) before every GET;
+                # never a range of an empty object (S3 refuses it).
+                data = await (
+                    self.fs._cat_file(self.path(name), start=0) if len(out)
+                    else self.fs._cat_file(self.path(name))
+                )
+            size = len(data)
+            if size == len(out):
+                out[:] = data
+            del data
+            # hashing releases the GIL: off the event loop
+            await loop.run_in_executor(None, on_file, i, size)
+
+        self._run_async(one, len(jobs), max(self.max_concurrency, 32))
+
+    def read_many(self, names: Sequence[str], on_file: Callable[[int, Any], None]) -> list[Any]:
+        if not self.is_async:
+            return super().read_many(names, on_file)
+        out: list[Any] = [None] * len(names)
+
+        async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
+            with self._errors("reading", names[i]):
+                out[i] = await self.fs._cat_file(self.path(names[i]))
+            await loop.run_in_executor(None, on_file, i, out[i])
+
+        self._run_async(one, len(names), max(self.max_concurrency, 32))
+        return out
+
+    def sizes(self, names: Sequence[str]) -> list[int | None] | None:
+        if not self.local:
+            return None
+        out: list[int | None] = []
+        for name in names:
+            try:
+                out.append(os.stat(self.path(name)).st_size)
+            except OSError:
+                out.append(None)
+        return out
+
+    def size(self, name: str) -> int | None:
+        try:
+            return int(self.fs.size(self.path(name)))
+        except Exception:
+            return None
+
+    def read_range(self, name: str, start: int, end: int) -> Any:
+        with self._errors("reading", name):
+            return self.fs.cat_file(self.path(name), start=start, end=end)
+
+    def _run_async(
+        self, one: Callable[[int, asyncio.AbstractEventLoop], Any], count: int, workers: int
+    ) -> None:
+        """``one(i)`` for each index on the filesystem's loop, a fixed set of workers
+        (not a task per file); the first error cancels the rest."""
+        from fsspec.asyn import sync
+
+        async def run_all() -> None:
+            loop = asyncio.get_running_loop()
+            todo = iter(range(count))
+
+            async def worker() -> None:
+                for i in todo:
+                    await one(i, loop)
+
+            tasks = [asyncio.ensure_future(worker()) for _ in range(min(count, workers))]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+        if count:
+            sync(self.fs.loop, run_all)
+
+    # -- writing --------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if not self.local:
+            return  # object stores have no folders to make
+        try:
+            self.fs.makedirs(self.folder, exist_ok=True)
+        except FileExistsError:
+            raise StorageError(
+                f"path {self.folder} exists as a file; it must be absent or a folder"
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"creating folder {self.folder} failed: {exc}") from exc
+
+    def write(self, job: WriteJob) -> None:
+        path = self.path(job.name)
+        with self._errors("writing", job.name):
+            if self.local:
+                parent = posixpath.dirname(path)
+                if parent != self.folder:
+                    self.fs.makedirs(parent, exist_ok=True)
+                with self.fs.open(path, "wb") as out:
+                    for view in job.chunks():
+                        out.write(view)
+            else:
+                self.fs.pipe_file(path, b"".join(job.chunks()))
+
+    def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
+        if self.local:  # more threads only queue on the disk
+
+            def one_local(i: int) -> None:
+                self.write(jobs[i])
+                on_file(i)
+
+            map_until_error(one_local, range(len(jobs)), min(self.max_concurrency, 8))
+            return
+        if not self.is_async:
+            return super().write_many(jobs, on_file)
+        budget = [MAX_INFLIGHT_BYTES]
+
+        async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
+            job = jobs[i]
+            need = min(job.size, MAX_INFLIGHT_BYTES)
+            async with cond:
+                await cond.wait_for(lambda: budget[0] >= need)
+                budget[0] -= need
+            try:
+                chunk = await loop.run_in_executor(None, lambda: b"".join(job.chunks()))
+                with self._errors("writing", job.name):
+                    await self.fs._pipe_file(self.path(job.name), chunk)
+                del chunk
+                on_file(i)
+            finally:
+                async with cond:
+                    budget[0] += need
+                    cond.notify_all()
+
+        cond = _LazyCondition()
+        self._run_async(one, len(jobs), max(self.max_concurrency, MAX_FILES_IN_FLIGHT))
+
+    def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
+        target = self.path(name)
+        with self._errors("writing", name):
+            if self.local:
+                temp = self.path(temp_name or f"{name}.tmp")
+                with self.fs.open(temp, "wb") as out:
+                    out.write(data)
+                if self.fs.isdir(target):  # mv would move the file into it
+                    raise IsADirectoryError(f"{target} is a folder")
+                self.fs.mv(temp, target)  # a rename: atomic
+            else:
+                self.fs.pipe_file(target, data)
+
+    def remove(self, names: Sequence[str]) -> None:
+        """``fs.rm`` expands ``*``, ``?`` and ``[`` as patterns, and a manifest may name
+        ``*``: such names go one by one."""
+        paths = [self.path(n) for n in names]
+        if not paths:
+            return
+        one_by_one = [p for p in paths if _GLOB_CHARS.search(p)]
+        try:
+            literal = [p for p in paths if not _GLOB_CHARS.search(p)]
+            if literal:
+                self.fs.rm(literal)
+        except Exception:
+            one_by_one = paths
+        for path in one_by_one:  # ignoring files already gone
+            try:
+                self.fs.rm_file(path)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise StorageError(
+                        f"removing {self._unstrip(path)} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+
+    def remove_folder(self) -> None:
+        if self.local:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.folder)
+
+    # -- listing --------------------------------------------------------------------
+
+    def list(self) -> dict[str, FileInfo]:
+        self.refresh()
+        with self._errors("listing", ""):
+            entries = self.fs.ls(self.folder, detail=True)
+        return {
+            posixpath.basename(e["name"].rstrip("/")): FileInfo(int(e.get("size") or 0), _mtime(e))
+            for e in entries
+            if e.get("type", "file") == "file"
+        }
+
+    def walk(self) -> dict[str, FileInfo]:
+        try:
+            found = self.fs.find(self.folder, detail=True)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:
+            raise StorageError(
+                f"listing {self.url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        prefix = self.folder.rstrip("/") + "/"
+        out = {}
+        for path, info in found.items():
+            rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+            out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
+        return out
+
+
+class _LazyCondition:
+    """An ``asyncio.Condition`` made on first use, inside the loop that waits on it."""
+
+    def __init__(self) -> None:
+        self._cond: asyncio.Condition | None = None
+
+    def _get(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    async def __aenter__(self) -> None:
+        await self._get().acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._get().release()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        await self._get().wait_for(predicate)
+
+    def notify_all(self) -> None:
+        self._get().notify_all()
