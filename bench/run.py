@@ -824,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gcs-endpoint", help="use this GCS server instead of fake-gcs-server")
     parser.add_argument("--handler", metavar="FILE.py:NAME",
                         help="benchmark this handler factory for file/memory/s3/gcs instead of "
-                             "tfjs-store's own (e.g. bench/proposed_handler.py:make_handler)")
+                             "tfjs-store's own (FILE.py:NAME, called as NAME(url, **options))")
     parser.add_argument("--out", help="folder for results.json and results.md")
     parser.add_argument("--workdir", help="scratch folder (default: a new temporary folder)")
     args = parser.parse_args(argv)

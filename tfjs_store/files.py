@@ -21,30 +21,22 @@ is read.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import posixpath
 from collections.abc import Sequence
 from typing import Any
 
 from .errors import (
-    IntegrityError,
     InvalidModelError,
     ModelNotFoundError,
     StorageError,
-    WeightDataError,
 )
 from .format.artifacts import ModelArtifacts
-from .format.codec import weight_byte_ranges
+from .format.integrity import check_file, check_groups
 from .format.jsonfmt import parse_json_bytes
+from .format.record import RECORD_KEY, SaveRecord
 from .format.schemas import ModelJSON
-from .format.shards import CompositeBuffer
 
 __all__ = ["load_files", "tfjs_basename"]
-
-RECORD_KEY = "tfjsStore"
-"""The key under which tfjs-store records sizes and digests in a model.json."""
-
 
 def tfjs_basename(path: str) -> str:
     """TF.js's ``basename``: trimmed, trailing ``/`` removed, the part after the last ``/``."""
@@ -239,43 +231,18 @@ def match_files(model_json: ModelJSON, file_names: Sequence[str]) -> list[int]:
 
 
 def _check_groups(model_json: ModelJSON, buffers: Sequence[Any], where: str) -> None:
-    # Each group on its own: a short file in one group and a long one in the next
-    # would otherwise cancel out.
-    pos = 0
-    for g, group in enumerate(model_json.weights_manifest or [], start=1):
-        group_buffers = list(buffers[pos : pos + len(group.paths)])
+    groups = model_json.weights_manifest or []
+    per_group, names, pos = [], [], 0
+    for group in groups:
+        per_group.append(list(buffers[pos : pos + len(group.paths)]))
+        names.append([tfjs_basename(p) for p in group.paths])
         pos += len(group.paths)
-        try:
-            weight_byte_ranges(group.weights, CompositeBuffer(group_buffers))
-        except WeightDataError as exc:
-            sizes = ", ".join(
-                f"{tfjs_basename(p)} ({len(memoryview(b))} bytes)"
-                for p, b in zip(group.paths, group_buffers, strict=True)
-            )
-            raise WeightDataError(
-                f"{where}: weights group {g} ({sizes or 'no files'}): {exc}"
-            ) from None
+    check_groups(groups, per_group, where=where, names=names)
 
 
 def _check_record(model_json: ModelJSON, buffers: Sequence[Any], where: str) -> None:
-    record = (model_json.model_extra or {}).get(RECORD_KEY)
-    files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, dict):
+    record = SaveRecord.of(model_json)
+    if record is None:
         return
     for path, buf in zip(model_json.weight_paths, buffers, strict=True):
-        entry = files.get(path) or files.get(posixpath.normpath(path))
-        if not isinstance(entry, dict):
-            continue
-        size = entry.get("size")
-        length = len(memoryview(buf))
-        if isinstance(size, int) and size != length:
-            raise WeightDataError(
-                f"weight file {tfjs_basename(path)!r} is {length} bytes but {where} "
-                f"recorded {size} bytes"
-            )
-        digest = entry.get("sha256")
-        if isinstance(digest, str) and hashlib.sha256(buf).hexdigest() != digest:
-            raise IntegrityError(
-                f"SHA-256 of weight file {tfjs_basename(path)!r} does not match the digest "
-                f"recorded in {where}"
-            )
+        check_file(buf, record.entry(path), name=repr(tfjs_basename(path)), where=where)

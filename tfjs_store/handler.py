@@ -249,8 +249,10 @@ class ModelHandler:
 
     def _cat_json(self) -> bytes:
         """model.json's bytes, reading at most ``MAX_MODEL_JSON_BYTES`` + 1 of them."""
-        raw = self.store.read(self.json_name, limit=MAX_MODEL_JSON_BYTES)
-        if len(raw) > MAX_MODEL_JSON_BYTES:
+        told = self.store.sizes([self.json_name])  # where a size is cheap: refused unread
+        too_big = bool(told) and (told[0] or 0) > MAX_MODEL_JSON_BYTES
+        raw = b"" if too_big else self.store.read(self.json_name, limit=MAX_MODEL_JSON_BYTES)
+        if too_big or len(raw) > MAX_MODEL_JSON_BYTES:
             raise InvalidModelError(
                 f"{self.json_url} is larger than {MAX_MODEL_JSON_BYTES} bytes; "
                 "a model JSON file that big is refused"

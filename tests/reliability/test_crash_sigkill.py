@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tfjs_store.handlers import fsspec as fsspec_handler
+from tfjs_store import handler as handler_module
 from tfjs_store.handlers.fsspec import STALE_AFTER_SECONDS, FsspecHandler
 
 from .common import HEAVY, SHARD_SIZE, check_version, referenced, scaled, strays, versioned_model
@@ -202,7 +202,7 @@ def test_sigkill_at_random_moments_never_loses_or_tears(backend, request, tmp_pa
 
         _run_trials(target, zygote, tmp_path, half, TRIALS - half, window, rng, stats)
         assert strays(target.fs, target.path)
-        monkeypatch.setattr(fsspec_handler, "time", _LaterClock())
+        monkeypatch.setattr(handler_module, "time", _LaterClock())
         FsspecHandler(target.url, storage_options=options,
                       shard_size_bytes=SHARD_SIZE).save(versioned_model(999_999))
         monkeypatch.undo()

@@ -57,7 +57,7 @@ def test_target_catches_a_read_outside_the_folder(monkeypatch):
     naming ../sentinel.bin is caught as a read outside the folder."""
     import posixpath
 
-    from tfjs_store.handlers import fsspec as handler_module
+    from tfjs_store import handler as handler_module
 
     target = _target()
     monkeypatch.setattr(handler_module, "manifest_paths",

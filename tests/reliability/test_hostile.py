@@ -22,7 +22,7 @@ import pytest
 
 import tfjs_store
 from tfjs_store import TfjsStoreError
-from tfjs_store.handlers.fsspec import MAX_MODEL_JSON_BYTES
+from tfjs_store.handler import MAX_MODEL_JSON_BYTES
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 INDEX = json.loads((HOSTILE / "cases.json").read_text())
@@ -179,7 +179,7 @@ def test_huge_model_json_is_refused_unread(file_target, tmp_path):
 def test_huge_model_json_on_s3_is_refused(s3_target, monkeypatch):
     """On S3 the read is a ranged GET of the limit + 1 bytes (the limit is lowered to
     keep the object small)."""
-    from tfjs_store.handlers import fsspec as handler_module
+    from tfjs_store import handler as handler_module
 
     monkeypatch.setattr(handler_module, "MAX_MODEL_JSON_BYTES", 1000)
     s3_target.write("model.json", b'{"modelTopology": "' + b"x" * 5000 + b'"}')

@@ -367,9 +367,9 @@ class FsspecStore(ByteStore):
         paths = [self.path(n) for n in names]
         if not paths:
             return
-        one_by_one = [p for p in paths if _GLOB_CHARS.search(p)]
+        one_by_one = [p for p in paths if _GLOB_CHARS.search(p) or len(paths) == 1]
         try:
-            literal = [p for p in paths if not _GLOB_CHARS.search(p)]
+            literal = [p for p in paths if p not in one_by_one]
             if literal:
                 self.fs.rm(literal)
         except Exception:
