@@ -250,7 +250,7 @@ class ModelHandler:
     def _cat_json(self) -> bytes:
         """model.json's bytes, reading at most ``MAX_MODEL_JSON_BYTES`` + 1 of them."""
         told = self.store.sizes([self.json_name])  # where a size is cheap: refused unread
-        too_big = bool(told) and (told[0] or 0) > MAX_MODEL_JSON_BYTES
+        too_big = told is not None and (told[0] or 0) > MAX_MODEL_JSON_BYTES
         raw = b"" if too_big else self.store.read(self.json_name, limit=MAX_MODEL_JSON_BYTES)
         if too_big or len(raw) > MAX_MODEL_JSON_BYTES:
             raise InvalidModelError(
