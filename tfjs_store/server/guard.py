@@ -16,8 +16,9 @@ Two attacks come through the user's own browser, whatever the token setting:
   every route. ``"*"`` in ``allowed_hosts`` turns this check off (behind a proxy that
   rewrites Host).
 
-Refused bodies are read only as far as ``drain`` reads, so the client sees the answer
-instead of a reset connection; nothing reaches the routes.
+A refused request never reaches CORS or a route. Its body is read only as far as
+``drain`` reads (so a client still sending sees the answer, not a reset connection),
+and not at all from a client that waits for ``100 Continue``.
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ class RequestGuard:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        await drain(_body(receive))
+        expects = (v.lower() for k, v in scope.get("headers", []) if k == b"expect")
+        if b"100-continue" not in expects:  # a client waiting for 100 has sent nothing yet
+            await drain(_body(receive))
         await error_response(*refusal)(scope, receive, send)
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
