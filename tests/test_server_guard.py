@@ -106,7 +106,11 @@ def test_writes_from_allowed_and_own_origins_and_without_origin_work(
     }
     for name, origin in senders.items():
         status, headers, data = call(
-            base, "POST", f"/models/{name}", body=body, headers={**multipart_headers(body), **origin}
+            base,
+            "POST",
+            f"/models/{name}",
+            body=body,
+            headers={**multipart_headers(body), **origin},
         )
         assert status == 200, (name, data)
         if name == "cors":
@@ -136,7 +140,10 @@ def test_any_origin_with_cors_star(tmp_path: Path) -> None:
     with running_bridge(str(tmp_path), cors_origins=["*"]) as base:
         for origin in (FOREIGN, "null"):
             status, _, _ = call(
-                base, "POST", "/models/m", body=body,
+                base,
+                "POST",
+                "/models/m",
+                body=body,
                 headers={**multipart_headers(body), "Origin": origin},
             )
             assert status == 200, origin
@@ -213,8 +220,14 @@ def test_a_foreign_host_is_refused_on_every_route(
 def test_loopback_names_are_always_served(bridge: tuple[str, Path]) -> None:
     base, _ = bridge
     port = _port(base)
-    for host in (f"localhost:{port}", "localhost", f"127.0.0.1:{port}", f"[::1]:{port}",
-                 "LOCALHOST", "127.0.0.2"):
+    for host in (
+        f"localhost:{port}",
+        "localhost",
+        f"127.0.0.1:{port}",
+        f"[::1]:{port}",
+        "LOCALHOST",
+        "127.0.0.2",
+    ):
         assert call(base, "GET", "/models", headers={"Host": host})[0] == 200, host
     for host in ("localhost.evil.example", "127.0.0.1.evil.example", "[::1", "a b", "a/b"):
         assert call(base, "GET", "/models", headers={"Host": host})[0] in (400, 421), host
@@ -230,7 +243,10 @@ def test_allowed_hosts_and_star(tmp_path: Path) -> None:
         # its own origin under that name may write
         host = f"models.example.test:{port}"
         status, _, _ = call(
-            base, "POST", "/models/m", body=body,
+            base,
+            "POST",
+            "/models/m",
+            body=body,
             headers={**multipart_headers(body), "Host": host, "Origin": f"http://{host}"},
         )
         assert status == 200
@@ -238,7 +254,9 @@ def test_allowed_hosts_and_star(tmp_path: Path) -> None:
         assert call(base, "GET", "/models", headers={"Host": "anything.example"})[0] == 200
         # any Host, but still no foreign writes
         status, _, _ = call(
-            base, "DELETE", "/models/m",
+            base,
+            "DELETE",
+            "/models/m",
             headers={"Host": "anything.example", "Origin": FOREIGN},
         )
         assert status == 403

@@ -191,9 +191,7 @@ class RequestGuard:
         except ValueError:
             return False
 
-    def _origin_allowed(
-        self, value: str, scheme: str, own: list[tuple[str, int | None]]
-    ) -> bool:
+    def _origin_allowed(self, value: str, scheme: str, own: list[tuple[str, int | None]]) -> bool:
         if self.any_origin or value in self.origins_exact:
             return True
         origin = _origin(value)
@@ -203,4 +201,3 @@ class RequestGuard:
             return True
         default = _DEFAULT_PORTS.get(scheme)
         return any(origin == (scheme, host, port or default) for host, port in own)
-
