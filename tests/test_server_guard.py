@@ -250,6 +250,20 @@ def test_allowed_hosts_and_star(tmp_path: Path) -> None:
             headers={**multipart_headers(body), "Host": host, "Origin": f"http://{host}"},
         )
         assert status == 200
+        # behind a TLS proxy on this machine: uvicorn takes the scheme from the proxy
+        https = {"Host": "models.example.test", "X-Forwarded-Proto": "https"}
+        status, _, _ = call(
+            base, "DELETE", "/models/m", headers={**https, "Origin": "http://models.example.test"}
+        )
+        assert status == 403
+        status, _, _ = call(
+            base,
+            "POST",
+            "/models/tls",
+            body=body,
+            headers={**multipart_headers(body), **https, "Origin": "https://models.example.test"},
+        )
+        assert status == 200
     with running_bridge(str(tmp_path), allowed_hosts=["*"]) as base:
         assert call(base, "GET", "/models", headers={"Host": "anything.example"})[0] == 200
         # any Host, but still no foreign writes
