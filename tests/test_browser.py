@@ -311,3 +311,135 @@ def test_browser_files_refusals_match_load_files_word_for_word(
         with pytest.raises(tfjs_store.InvalidModelError) as info:
             load_files(("model.json", json_bytes), *weights)
         assert str(info.value) == case["error"], key
+
+
+# -- issue 21: cross-site writes and DNS rebinding, from real pages ----------------------
+
+
+@pytest.fixture(scope="module")
+def crosssite_run(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: Any, s3_bucket: str
+) -> dict[str, Any]:
+    """tests/js/browser/crosssite.html posts a model to one bridge (no token, CORS for
+    the allowed page's origin) with model.save(url) and with a plain <form>, from:
+
+    * ``allowed``: the page on the origin given as ``cors_origins``;
+    * ``foreign``: the same page on another origin (a second static server);
+    * ``rebind``: the same page as a DNS-rebinding site serves it, at
+      ``http://rebind.test:BRIDGE_PORT`` with rebind.test resolving to 127.0.0.1:
+      same-origin with the bridge, so only its ``Host`` gives it away.
+    """
+    if node_executable() is None:
+        pytest.skip("Node.js is not installed (needed for playwright-core)")
+    ensure_node_modules()
+    chromium = ensure_chromium()
+    options = s3_storage_options(s3_server.url)
+    root = f"s3://{s3_bucket}/browser-crosssite-{uuid.uuid4().hex[:8]}"
+    files = {
+        "/crosssite.html": (BROWSER_JS_DIR / "crosssite.html", "text/html; charset=utf-8"),
+        "/crosssite.js": (BROWSER_JS_DIR / "crosssite.js", "text/javascript"),
+        "/tf.min.js": (TFJS_BUNDLE, "text/javascript"),
+    }
+    routes = {path: (file.read_bytes(), kind) for path, (file, kind) in files.items()}
+    runs: dict[str, dict[str, Any]] = {}
+    with (
+        running_static(routes) as allowed_page,
+        running_static(routes) as foreign_page,
+        running_bridge(root, storage_options=options, cors_origins=[allowed_page]) as bridge,
+    ):
+        for name, page_url in (("foreign", foreign_page), ("allowed", allowed_page)):
+            runs[name] = run_playwright(
+                {
+                    "executablePath": chromium,
+                    "pageUrl": f"{page_url}/crosssite.html",
+                    "args": {"bridge": bridge, "name": name},
+                }
+            )
+        rebound = f"http://rebind.test:{bridge.rsplit(':', 1)[1]}"
+        runs["rebind"] = run_playwright(
+            {
+                "executablePath": chromium,
+                "pageUrl": f"{rebound}/crosssite.html",
+                "chromiumArgs": [
+                    "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+                    # Chromium's own guard (a public page may not reach loopback) would
+                    # stop the page first; Firefox and Safari have none, so the test
+                    # turns it off to reach the bridge's
+                    "--disable-features=LocalNetworkAccessChecks,"
+                    "BlockInsecurePrivateNetworkRequests",
+                ],
+                "fulfill": {
+                    f"{rebound}{path}": {"path": str(file), "contentType": kind}
+                    for path, (file, kind) in files.items()
+                },
+                "args": {"bridge": None, "name": "rebind"},
+            }
+        )
+    return {
+        "runs": runs,
+        "bridge": bridge,
+        "rebound": rebound,
+        "root": root,
+        "options": options,
+        "fs": s3_fs(options),
+    }
+
+
+def _answers(run: dict[str, Any], method: str, url: str) -> list[int]:
+    return [r["status"] for r in run["responses"] if r["method"] == method and r["url"] == url]
+
+
+def _stored(crosssite_run: dict[str, Any]) -> list[str]:
+    fs = crosssite_run["fs"]
+    root = crosssite_run["root"]
+    if not fs.exists(root):
+        return []
+    return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
+
+
+def test_a_foreign_page_can_neither_save_nor_submit_a_form(
+    crosssite_run: dict[str, Any],
+) -> None:
+    run = crosssite_run["runs"]["foreign"]
+    result, bridge = run["result"], crosssite_run["bridge"]
+    assert result["origin"] != result["bridge"]
+    # TF.js's POST is a simple request: sent without a preflight, and refused (403) by
+    # the bridge; CORS then hides the answer, so TF.js sees a failed fetch
+    assert result["save"] == {"ok": False, "error": "Failed to fetch"}
+    assert result["form"]["ok"] is True  # the form navigated its iframe to the answer
+    assert _answers(run, "POST", f"{bridge}/models/foreign-form") == [403]
+    assert result["list"]["ok"] is False  # and it cannot read what is stored
+    assert not {"foreign", "foreign-form"} & set(_stored(crosssite_run))
+
+
+def test_the_page_on_an_allowed_origin_saves_both_ways(crosssite_run: dict[str, Any]) -> None:
+    run = crosssite_run["runs"]["allowed"]
+    result, bridge = run["result"], crosssite_run["bridge"]
+    assert result["save"] == {"ok": True, "status": 200}
+    assert _answers(run, "POST", f"{bridge}/models/allowed-form") == [200]
+    assert result["list"]["value"]["status"] == 200
+    assert {"allowed", "allowed-form"} <= set(_stored(crosssite_run))
+    for name in ("allowed", "allowed-form"):
+        loaded = tfjs_store.load(
+            f"{crosssite_run['root']}/{name}", storage_options=crosssite_run["options"]
+        )
+        assert [a.tolist() for a in loaded.weights().values()] == [
+            [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]],
+            [1.5, 1.5, 1.5],
+        ]
+
+
+def test_a_dns_rebinding_page_is_refused_by_host(crosssite_run: dict[str, Any]) -> None:
+    run = crosssite_run["runs"]["rebind"]
+    result, rebound = run["result"], crosssite_run["rebound"]
+    assert result["origin"] == result["bridge"] == rebound  # same-origin with the bridge
+    # same-origin, so the page reads every answer: 421, nothing else
+    assert result["save"] == {
+        "ok": False,
+        "error": "BrowserHTTPRequest.save() failed due to HTTP response status 421.",
+    }
+    assert result["list"]["value"]["status"] == 421
+    assert "'rebind.test'" in json.loads(result["list"]["value"]["body"])["error"]
+    assert _answers(run, "POST", f"{rebound}/models/rebind") == [421]
+    assert _answers(run, "POST", f"{rebound}/models/rebind-form") == [421]
+    assert not {"rebind", "rebind-form"} & set(_stored(crosssite_run))

@@ -807,6 +807,59 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_USAGE
 
 
+def test_serve_allowed_host_is_checked(tmp_path: Path) -> None:
+    for bad in ("http://models.example", "models.example:8000", ""):
+        proc = run("serve", str(tmp_path), "--allowed-host", bad)
+        assert proc.returncode == EXIT_USAGE, bad
+        assert "--allowed-host" in one_error_line(proc) and "host name" in proc.stderr
+
+
+def _status_for_host(port: int, host: str, deadline: float) -> int:
+    """GET /models with ``Host: host``, once the server on ``port`` answers."""
+    import http.client
+
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/models", headers={"Host": host})
+            return conn.getresponse().status
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not answer in 60 s"
+            time.sleep(0.2)
+        finally:
+            conn.close()
+
+
+@pytest.mark.parametrize("allowed", ["models.example.test", "*"])
+def test_serve_answers_allowed_hosts_only(tmp_path: Path, allowed: str) -> None:
+    """``--allowed-host`` (repeatable) adds names to loopback's; ``*`` allows any."""
+    pytest.importorskip("starlette")
+    port = _free_port()
+    hosts = ["--allowed-host", allowed, "--allowed-host", "second.example.test"]
+    proc = subprocess.Popen(
+        [*ENTRY_POINTS["script"], "serve", str(tmp_path), "--port", str(port), *hosts],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        assert _status_for_host(port, f"localhost:{port}", deadline) == 200
+        assert _status_for_host(port, f"models.example.test:{port}", deadline) == 200
+        assert _status_for_host(port, "second.example.test", deadline) == 200
+        other = _status_for_host(port, f"rebind.example.test:{port}", deadline)
+        assert other == (200 if allowed == "*" else 421)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    # without a token, '*' says what it turns off
+    assert ("turns off the DNS-rebinding check" in output) == (allowed == "*"), output
+
+
 # -- conformance (the runner is imported lazily) --------------------------------------
 
 

@@ -429,7 +429,14 @@ def test_openapi_document_is_valid_and_describes_the_routes(tmp_path: Path) -> N
         "/openapi.json",
     }
     upload = doc["paths"]["/models/{name}"]["post"]
-    assert set(upload["responses"]) == {"200", "400", "401", "413", "415", "502"}
+    assert set(upload["responses"]) == {"200", "400", "401", "403", "413", "415", "421", "502"}
+    # every route may answer 421 (a foreign Host); only writes 403 (a foreign Origin)
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            assert "421" in operation["responses"], (path, method)
+            assert ("403" in operation["responses"]) == (method in ("post", "put", "delete"))
     assert upload["security"] == [{"bearer": []}]
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["anyOf"][0]["$ref"]
     assert form == "#/components/schemas/Upload"  # the other shapes: test_upload_shapes.py

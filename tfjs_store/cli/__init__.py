@@ -264,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="allow browser requests from this origin (repeatable; * for any)",
     )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also answer requests addressed to this host name (repeatable; * for any, "
+        "behind a proxy that rewrites Host); others get 421 against DNS rebinding",
+    )
     p.add_argument("--max-upload", metavar="SIZE", help=f"largest accepted save; {_SIZE_HELP}")
     p.add_argument("--shard-size", metavar="SIZE", help=f"shard size of saved models; {_SIZE_HELP}")
     p.add_argument(

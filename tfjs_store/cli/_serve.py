@@ -50,13 +50,23 @@ def serve(args: argparse.Namespace) -> int:
             f"tfjs-store: warning: serving on {args.host} without a token: anyone who can "
             f"reach it can overwrite and delete models (set ${TOKEN_ENV} or --token)"
         )
+    if "*" in args.allowed_host and token is None:
+        say(
+            "tfjs-store: warning: --allowed-host * turns off the DNS-rebinding check; "
+            f"without a token any web page may read the models (set ${TOKEN_ENV} or --token)"
+        )
     try:
         from ..server import serve as run_server
+        from ..server.guard import check_allowed_host
     except ImportError as exc:
         raise MissingDependencyError(
             f"the tfjs-store server cannot be imported ({exc}); "
             "install it with: pip install 'tfjs-store[server]'"
         ) from None
+    try:
+        options["allowed_hosts"] = [check_allowed_host(h) for h in args.allowed_host]
+    except ValueError as exc:
+        raise UsageError(f"--allowed-host: {exc}") from None
     run_server(args.root, **options)
     return 0
 

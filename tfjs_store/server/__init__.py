@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app", "serve"]
 
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
 _HINT = "install it with: pip install 'tfjs-store[server]'"
 
 
@@ -61,6 +62,7 @@ def create_app(
     layout: str = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Starlette:
     """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
 
@@ -76,6 +78,7 @@ def create_app(
         Require ``Authorization: Bearer TOKEN`` on every request (401 otherwise).
     cors_origins:
         Browser origins allowed to call the bridge (``"*"`` for any). Empty: no CORS.
+        Writes (POST, PUT, DELETE) from pages of other origins get 403.
     max_upload_bytes:
         Largest upload body accepted (1 GiB by default); larger ones get 413.
     shard_size_bytes:
@@ -88,6 +91,9 @@ def create_app(
         With ``token``, GET requests need no token.
     spool_dir:
         Where uploads are spilled while they arrive (default: the system temp folder).
+    allowed_hosts:
+        Host names the bridge answers to besides ``localhost``, loopback addresses and
+        the address a connection arrived on (421 otherwise: DNS rebinding); ``"*"``: any.
     """
     module = _app_module()
     app: Starlette = module.create_app(
@@ -100,6 +106,7 @@ def create_app(
         layout=layout,
         public_read=public_read,
         spool_dir=spool_dir,
+        allowed_hosts=allowed_hosts,
     )
     return app
 
@@ -116,8 +123,11 @@ def serve(
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
     ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
-    ``public_read``, ``spool_dir``). ``port=0`` picks a free port.
+    ``public_read``, ``spool_dir``, ``allowed_hosts``). ``port=0`` picks a free port.
+    A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
     """
+    if host not in _ANY_ADDRESS:
+        app_options["allowed_hosts"] = [host, *app_options.get("allowed_hosts", ())]
     app = create_app(root_url, **app_options)
     try:
         import uvicorn

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 import tfjs_store
 
+from .guard import RequestGuard, check_allowed_host, error_response
 from .json_body import artifacts_from_json, parse_json
 from .openapi import openapi_document
 from .upload import (
@@ -113,8 +114,7 @@ async def _encoded_separator(request: Request) -> Response | None:
     return None
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+_error = error_response
 
 
 def _info_json(info: Any) -> dict[str, Any]:
@@ -634,6 +634,7 @@ def create_app(
     layout: Layout = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -650,7 +651,9 @@ def create_app(
         otherwise); with ``public_read`` only uploads and deletions need it.
     cors_origins:
         Origins allowed to call the bridge from a browser (``"*"`` for any), e.g.
-        ``["http://localhost:3000"]``. Empty: no CORS headers (same-origin only).
+        ``["http://localhost:3000"]``. Empty: no CORS headers (same-origin only). A
+        POST, PUT or DELETE whose ``Origin`` is neither one of these nor the bridge's
+        own origin is refused with 403 (requests without ``Origin`` are not browsers').
     max_upload_bytes:
         Largest accepted upload body; a larger one is answered with 413.
     shard_size_bytes:
@@ -665,6 +668,11 @@ def create_app(
         With a ``token``, let GET requests through without it.
     spool_dir:
         Folder for the temporary files uploads are spilled to (default: the system's).
+    allowed_hosts:
+        Host names (or IPs) requests may address the bridge by, besides ``localhost``,
+        loopback addresses and the address the connection arrived on; other ``Host``
+        headers get 421 (DNS rebinding). ``"*"`` allows any (behind a proxy that
+        rewrites Host).
 
     Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload, a multipart set of
     files as ``tf.io.browserFiles`` takes them, or JSON with base64 weights),
@@ -681,6 +689,9 @@ def create_app(
         raise ValueError("token must be a non-empty string (or None for no auth)")
     if isinstance(cors_origins, str):
         cors_origins = [cors_origins]
+    if isinstance(allowed_hosts, str):
+        allowed_hosts = [allowed_hosts]
+    allowed_hosts = [check_allowed_host(h) for h in allowed_hosts]  # ValueError now, not later
     bridge = Bridge(
         root_url,
         storage_options=storage_options,
@@ -700,7 +711,10 @@ def create_app(
         # method, and anything but GET/HEAD a 405 that allows exactly those two
         Route("/models/{name}/{path:path}", bridge.file_route, methods=_EVERY_METHOD),
     ]
-    middleware = []
+    # outermost: a refused request reaches neither CORS nor a route
+    middleware = [
+        Middleware(RequestGuard, allowed_hosts=list(allowed_hosts), cors_origins=list(cors_origins))
+    ]
     if cors_origins:
         middleware.append(
             Middleware(

@@ -257,9 +257,25 @@ def openapi_document(
     unauthorized = {"401": _error_response("Missing or wrong bearer token.")} if token else {}
     read_unauthorized = unauthorized if not public_read else {}
 
+    misdirected = {
+        "421": _error_response(
+            "The Host header names a host the bridge does not answer to (DNS rebinding "
+            "guard): only localhost, loopback addresses, the address the connection "
+            "arrived on and the --allowed-host names."
+        )
+    }
+    cross_site = {
+        "403": _error_response(
+            "The request carries an Origin that is neither the bridge's own nor one of "
+            "its CORS origins: a write from another site's page. Nothing is stored or "
+            "removed."
+        )
+    }
+
     def op(security: list[dict[str, list[str]]], **fields: Any) -> dict[str, Any]:
         out = dict(fields)
         out["security"] = security
+        out["responses"] = {**out["responses"], **misdirected}
         return out
 
     upload_responses = {
@@ -270,6 +286,7 @@ def openapi_document(
             "that is not a valid TF.js model. Nothing is stored."
         ),
         **unauthorized,
+        **cross_site,
         "413": _error_response(f"Body larger than the limit ({max_upload_bytes} bytes)."),
         "415": _error_response("Content-Type is neither multipart/form-data nor application/json."),
         "502": _error_response("The storage behind the bridge failed."),
@@ -357,6 +374,7 @@ def openapi_document(
                         "200": _json_response("Removed; the info it had.", "Removed"),
                         "400": _error_response("Invalid model name."),
                         **unauthorized,
+                        **cross_site,
                         "404": _error_response("No such model."),
                         "502": _error_response("The storage behind the bridge failed."),
                     },
@@ -454,7 +472,8 @@ def openapi_document(
                         "200": {
                             "description": "The OpenAPI document.",
                             "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
+                        },
+                        **misdirected,
                     },
                 }
             },

@@ -7,14 +7,18 @@
  * payload (JSON on stdin):
  *   {"executablePath": "/usr/bin/chromium", "pageUrl": "http://127.0.0.1:P/index.html",
  *    "downloadsDir": "/tmp/…", "expectDownloads": 2, "args": {...}, "timeoutMs": 120000,
- *    "pickFiles": {"selector": "#model-files", "files": ["/tmp/…/model.json", …]}}
+ *    "pickFiles": {"selector": "#model-files", "files": ["/tmp/…/model.json", …]},
+ *    "chromiumArgs": ["--host-resolver-rules=MAP rebind.test 127.0.0.1"],
+ *    "fulfill": {"http://rebind.test:P/page.html": {"path": "/…/page.html", "contentType": "…"}}}
  * The page must set window.scenarioReady = true and define window.runScenario(args); its
  * (JSON-serialisable) result is returned. Every download the page triggers is saved into
  * downloadsDir under its suggested file name. With pickFiles, the driver first clicks
  * that <input type=file> and picks the files in the file chooser that opens, as a user
- * would.
+ * would. chromiumArgs are added to the launch flags; each URL in fulfill is answered by
+ * the driver with that file (the page of a site the test does not run a server for).
  *
- * stdout: one line, {"ok": true, "result": ..., "downloads": [names]} or
+ * stdout: one line, {"ok": true, "result": ..., "downloads": [names], "responses":
+ *         [{method, url, status}] (every answer the page and its frames got)} or
  *         {"ok": false, "error": "..."}; the page's console goes to stderr.
  *
  * Launch flags from notes/real-peers.md: a fresh user-data folder (given as the first
@@ -56,11 +60,17 @@ async function main() {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: payload.executablePath || '/usr/bin/chromium',
       headless: true,
-      args: FLAGS,
+      args: [...FLAGS, ...(payload.chromiumArgs || [])],
       acceptDownloads: true,
       timeout: timeoutMs,
     });
+    for (const [url, file] of Object.entries(payload.fulfill || {})) {
+      await context.route(url, (route) => route.fulfill(file));
+    }
     const page = context.pages()[0] || (await context.newPage());
+    const responses = [];
+    page.on('response', (r) => responses.push(
+      { method: r.request().method(), url: r.url(), status: r.status() }));
     page.setDefaultTimeout(timeoutMs);
     const saving = [];
     page.on('download', (d) => {
@@ -91,7 +101,7 @@ async function main() {
       throw new Error(`expected ${expect} downloads, got ${saving.length}`);
     }
     const downloads = await Promise.all(saving);
-    process.stdout.write(JSON.stringify({ ok: true, result, downloads }) + '\n');
+    process.stdout.write(JSON.stringify({ ok: true, result, downloads, responses }) + '\n');
   } catch (e) {
     process.stderr.write((e && e.stack) ? e.stack + '\n' : String(e) + '\n');
     process.stdout.write(JSON.stringify({ ok: false, error: e && e.message ? e.message : String(e) }) + '\n');
