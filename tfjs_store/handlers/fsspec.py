@@ -51,7 +51,7 @@ from ..format.layout import (
     safe_relative_path,
 )
 from ..format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult
-from ..format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer
+from ..format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_save_tag
 
 __all__ = ["RECORD_KEY", "FsspecHandler", "open_filesystem"]
 
@@ -62,7 +62,6 @@ TF.js ignores unknown top-level keys, so the model stays loadable by TF.js."""
 
 LayoutName = Literal["shards", "tfjs-node", "downloads"]
 
-_TAGGED_FILE = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
 _TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -461,8 +460,9 @@ class FsspecHandler:
         now = time.time()
         out = []
         for name in names:
-            m = _TAGGED_FILE.match(name) or _TEMP_JSON.match(name)
-            if m and name not in keep and tag_age_seconds(m.group(1), now) >= older_than:
+            temp = _TEMP_JSON.match(name)
+            tag = shard_save_tag(name) or (temp.group(1) if temp else None)
+            if tag and name not in keep and tag_age_seconds(tag, now) >= older_than:
                 out.append(self._path(name))
         return out
 
