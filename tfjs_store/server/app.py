@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 import tfjs_store
 
+from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .json_body import artifacts_from_json, parse_json
 from .openapi import openapi_document
 from .upload import (
@@ -63,6 +64,7 @@ NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 _RECORD_KEY = "tfjsStore"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Layout = Literal["shards", "single"]
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
@@ -270,7 +272,7 @@ class Bridge:
         try:
             check_model_name(name)
             if json_file:
-                return await self.model_json(name)
+                return await self.model_json(request, name)
             return await self.info(request, name)
         except InvalidNameError as exc:
             return _error(400, str(exc))
@@ -305,16 +307,27 @@ class Bridge:
             return _error(502, str(exc))
         if raw is None:
             return _error(404, f"no model named {name!r}")
-        size = _manifest_file_size(raw, rel)
-        if size is False:
+        entry = _manifest_file_entry(raw, rel)
+        if entry is False:
             return _error(404, f"{rel!r} is not a weight file of model {name!r}")
-        return await self.serve_file(request, self._path(name, rel), size)
+        return await self.serve_file(request, self._path(name, rel), *entry)
 
-    async def model_json(self, name: str) -> Response:
+    @property
+    def private_reads(self) -> bool:
+        """Reads need the token: shared caches must not keep what the bridge serves."""
+        return self.token is not None and not self.public_read
+
+    async def model_json(self, request: Request, name: str) -> Response:
         raw = await self.read_model_json(name)
         if raw is None:
             return _error(404, f"no model named {name!r}")
-        return Response(raw, media_type="application/json", headers={"Cache-Control": "no-cache"})
+        headers = {
+            "ETag": bytes_etag(raw),
+            "Cache-Control": cache_control(None, private=self.private_reads),
+        }
+        if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(raw, media_type="application/json", headers=headers)
 
     async def upload(self, request: Request, name: str) -> Response:
         # Early refusals read (and drop) a bounded amount of the body first, so the
@@ -455,17 +468,32 @@ class Bridge:
                 return JSONResponse(self._entry(request, name, info))
         return _error(404, f"no model named {name!r}")
 
-    async def serve_file(self, request: Request, path: str, size: int | None) -> Response:
-        if size is None:
+    async def serve_file(
+        self, request: Request, path: str, size: int | None, sha256: str | None = None
+    ) -> Response:
+        """A weight file, whole or a range; ``304`` for a matching ``If-None-Match``
+        without reading it (``size`` and ``sha256`` as recorded in model.json)."""
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Cache-Control": cache_control(posixpath.basename(path), private=self.private_reads),
+        }
+        etag = stored_file_etag(sha256, None)
+        if size is None or etag is None:
             try:
-                size = await anyio.to_thread.run_sync(self._size, path)
+                info = await anyio.to_thread.run_sync(self._info, path)
             except FileNotFoundError:
                 return _error(404, "weight file listed in model.json is missing from storage")
             except Exception as exc:
                 return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
+            if size is None:
+                size = int(info["size"])
+            etag = stored_file_etag(sha256, info)
+        if etag is not None:
+            headers["ETag"] = etag
+            if not_modified(request.headers.get("if-none-match"), etag):
+                return Response(status_code=304, headers=headers)
         start, end = 0, size
         status = 200
-        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
         range_header = request.headers.get("range")
         if range_header:
             parsed = _parse_range(range_header, size)
@@ -498,9 +526,9 @@ class Bridge:
             media_type="application/octet-stream",
         )
 
-    def _size(self, path: str) -> int:
+    def _info(self, path: str) -> dict[str, Any]:
         self.fs.invalidate_cache(posixpath.dirname(path))
-        return int(self.fs.size(path))
+        return dict(self.fs.info(path))
 
     def _read(self, path: str, start: int, end: int) -> bytes:
         data = bytes(self.fs.cat_file(path, start=start, end=end))
@@ -567,9 +595,9 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
     )
 
 
-def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
-    """The recorded size of ``rel`` if the model.json names it (None: size not recorded);
-    False if it does not name it (or the JSON cannot be read)."""
+def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] | Literal[False]:
+    """The recorded (size, SHA-256) of ``rel`` if the model.json names it (None where
+    not recorded); False if it does not name it (or the JSON cannot be read)."""
     try:
         obj = json.loads(raw)
     except ValueError:
@@ -590,9 +618,12 @@ def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
         for key, entry in files.items():
             if _safe_file(str(key)) == rel and isinstance(entry, dict):
                 size = entry.get("size")
-                if isinstance(size, int) and size >= 0:
-                    return size
-    return None
+                digest = entry.get("sha256")
+                return (
+                    size if isinstance(size, int) and size >= 0 else None,
+                    digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None,
+                )
+    return None, None
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -708,7 +739,7 @@ def create_app(
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "Range"],
-                expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"],
+                expose_headers=["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
                 allow_private_network=True,
                 max_age=600,
             )
