@@ -35,7 +35,7 @@ from ..errors import MissingDependencyError
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "log_config", "serve"]
 
 _HINT = "install it with: pip install 'tfjs-store[server]'"
 
@@ -61,6 +61,7 @@ def create_app(
     layout: str = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
+    body_timeout: float | None = 60.0,
 ) -> Starlette:
     """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
 
@@ -88,6 +89,9 @@ def create_app(
         With ``token``, GET requests need no token.
     spool_dir:
         Where uploads are spilled while they arrive (default: the system temp folder).
+    body_timeout:
+        Seconds an upload may send nothing before it is cut off with 408 and nothing
+        is stored (default 60; None: no limit).
     """
     module = _app_module()
     app: Starlette = module.create_app(
@@ -100,8 +104,25 @@ def create_app(
         layout=layout,
         public_read=public_read,
         spool_dir=spool_dir,
+        body_timeout=body_timeout,
     )
     return app
+
+
+def log_config(log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging configuration plus the ``tfjs_store`` loggers (the bridge's
+    own lines, such as a client that left mid-upload), printed as uvicorn prints."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["tfjs_store"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def serve(
@@ -116,7 +137,7 @@ def serve(
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
     ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
-    ``public_read``, ``spool_dir``). ``port=0`` picks a free port.
+    ``public_read``, ``spool_dir``, ``body_timeout``). ``port=0`` picks a free port.
     """
     app = create_app(root_url, **app_options)
     try:
@@ -125,4 +146,4 @@ def serve(
         raise MissingDependencyError(
             f"the tfjs-store server needs uvicorn ({exc}); {_HINT}"
         ) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))

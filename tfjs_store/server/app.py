@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import posixpath
 import re
@@ -26,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -40,6 +41,7 @@ from .upload import (
     JSON_PART,
     WEIGHTS_PART,
     ReceivedUpload,
+    TimedBody,
     UploadError,
     body_kind,
     drain,
@@ -48,6 +50,7 @@ from .upload import (
 )
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_SHARD_SIZE_BYTES",
     "InvalidNameError",
@@ -58,6 +61,8 @@ __all__ = [
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 """1 GiB: TF.js cannot save a model over 2 GB anyway (spec §2.5)."""
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 60.0
+"""Seconds an upload may go without sending a byte before it is cut off (408)."""
 MAX_JSON_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 4 * 1024 * 1024
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -68,6 +73,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Layout = Literal["shards", "single"]
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+_log = logging.getLogger("tfjs_store.server")
 
 
 class InvalidNameError(ValueError):
@@ -147,6 +153,7 @@ class Bridge:
         shard_size_bytes: int,
         layout: Layout,
         spool_dir: str | None,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         import fsspec.core
 
@@ -163,6 +170,7 @@ class Bridge:
         self.shard_size_bytes = shard_size_bytes
         self.layout = layout
         self.spool_dir = spool_dir
+        self.body_timeout = body_timeout
         self._is_local = "file" in _protocols(self.fs)
         if self._is_local:
             os.makedirs(self.root_path, exist_ok=True)
@@ -332,18 +340,19 @@ class Bridge:
     async def upload(self, request: Request, name: str) -> Response:
         # Early refusals read (and drop) a bounded amount of the body first, so the
         # client gets the answer instead of a reset connection.
+        stream = TimedBody(request.stream(), self.body_timeout)
         if not self.authorized(request, write=True):
-            await drain(request.stream())
+            await drain(stream)
             return self.unauthorized()
         try:
             check_model_name(name)
         except InvalidNameError as exc:
-            await drain(request.stream())
+            await drain(stream)
             return _error(400, str(exc))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
-                await drain(request.stream())
+                await drain(stream)
             return _error(
                 413,
                 f"the upload is {int(declared)} bytes, over the limit of "
@@ -353,12 +362,12 @@ class Bridge:
         try:
             kind = body_kind(request.headers.get("content-type"))
         except UploadError as exc:
-            await drain(request.stream())
+            await drain(stream)
             return _error(exc.status, exc.message)
         try:  # the receivers drain the body themselves before raising
             if kind == "multipart":
                 received = await receive_multipart(
-                    request.stream(),
+                    stream,
                     request.headers.get("content-type"),
                     max_bytes=self.max_upload_bytes,
                     max_json_bytes=self.max_json_bytes,
@@ -366,11 +375,19 @@ class Bridge:
                 )
             else:
                 received = await receive_json(
-                    request.stream(), max_bytes=self.max_upload_bytes, spool_dir=self.spool_dir
+                    stream, max_bytes=self.max_upload_bytes, spool_dir=self.spool_dir
                 )
         except UploadError as exc:
-            headers = {"Connection": "close"} if exc.status == 413 else None
+            headers = {"Connection": "close"} if exc.status in (408, 413) else None
             return _error(exc.status, exc.message, headers)
+        except ClientDisconnect:
+            # a user closing the tab mid-save: routine, and the spool file is gone
+            _log.info(
+                "upload of model %r: the client disconnected after %d bytes; nothing stored",
+                name,
+                stream.received,
+            )
+            return Response(status_code=400)  # nobody is there to read it
         try:
             outcome = await anyio.to_thread.run_sync(self._store_or_refuse, name, received)
         finally:
@@ -665,6 +682,7 @@ def create_app(
     layout: Layout = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -696,6 +714,11 @@ def create_app(
         With a ``token``, let GET requests through without it.
     spool_dir:
         Folder for the temporary files uploads are spilled to (default: the system's).
+    body_timeout:
+        Seconds an upload may send nothing (before its first byte or between two
+        chunks) before it is cut off: answered 408, its spooled bytes dropped, nothing
+        stored (default 60; None: no limit). A client that disconnects mid-upload is
+        logged at INFO on the ``tfjs_store.server`` logger.
 
     Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload, a multipart set of
     files as ``tf.io.browserFiles`` takes them, or JSON with base64 weights),
@@ -710,6 +733,10 @@ def create_app(
         raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
     if token is not None and not token:
         raise ValueError("token must be a non-empty string (or None for no auth)")
+    if body_timeout is not None and not (
+        isinstance(body_timeout, (int, float)) and 0 < body_timeout < float("inf")
+    ):
+        raise ValueError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
     if isinstance(cors_origins, str):
         cors_origins = [cors_origins]
     bridge = Bridge(
@@ -721,6 +748,7 @@ def create_app(
         shard_size_bytes=shard_size_bytes,
         layout=layout,
         spool_dir=spool_dir,
+        body_timeout=body_timeout,
     )
     routes = [
         Route("/openapi.json", bridge.openapi, methods=["GET"]),
