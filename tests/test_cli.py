@@ -805,6 +805,9 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_USAGE and "token" in one_error_line(proc)
     proc = run("serve", str(tmp_path), "--port", "70000")
     assert proc.returncode == EXIT_USAGE
+    for bad in ("0", "-1", "nan", "inf"):
+        proc = run("serve", str(tmp_path), "--body-timeout", bad)
+        assert proc.returncode == EXIT_USAGE and "--body-timeout" in one_error_line(proc), bad
 
 
 def test_serve_allowed_host_is_checked(tmp_path: Path) -> None:

@@ -92,10 +92,3 @@ class TestDownloads(DownloadsHandlerTests):
 
 class TestHTTPBridge(HTTPBridgeTests):
     """http:// (TF.js's tf.io.http) through a real `tfjs-store serve` over a local folder."""
-
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_load_missing_model_raises": "the http handler raises HTTPStatusError(404), "
-        "not ModelNotFoundError, for a missing model.json",
-        "test_concurrent_saves_and_loads_never_torn": "a load racing a save gets 404 for a "
-        "shard the save just replaced; the http handler does not re-read model.json",
-    }

@@ -13,6 +13,7 @@ import pytest
 import tfjs_store
 
 EXPECTED = [
+    "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerConflictWarning",
     "HandlerError",
@@ -139,6 +140,7 @@ def test_error_hierarchy() -> None:
         "ModelNotFoundError",
         "StorageError",
         "HTTPStatusError",
+        "HTTPNotFoundError",
         "MissingDependencyError",
     ):
         assert issubclass(getattr(errors, name), errors.TfjsStoreError), name
@@ -149,6 +151,9 @@ def test_error_hierarchy() -> None:
     assert issubclass(errors.StorageError, OSError)
     assert issubclass(errors.HTTPStatusError, errors.StorageError)
     assert issubclass(errors.ModelNotFoundError, FileNotFoundError)
+    # A 404 over http is a missing model like any other, and still an HTTP status.
+    assert issubclass(errors.HTTPNotFoundError, errors.ModelNotFoundError)
+    assert issubclass(errors.HTTPNotFoundError, errors.HTTPStatusError)
     assert issubclass(errors.MissingDependencyError, ImportError)
     assert not issubclass(errors.HandlerError, ValueError)
 
@@ -156,6 +161,12 @@ def test_error_hierarchy() -> None:
 def test_http_status_error_carries_status_and_url() -> None:
     err = tfjs_store.HTTPStatusError("boom", status=503, url="http://127.0.0.1/x")
     assert (err.status, err.url, str(err)) == (503, "http://127.0.0.1/x", "boom")
+
+
+def test_http_not_found_error_is_a_404() -> None:
+    err = tfjs_store.HTTPNotFoundError("gone", url="http://127.0.0.1/x")
+    assert (err.status, err.url, str(err)) == (404, "http://127.0.0.1/x", "gone")
+    assert isinstance(err, FileNotFoundError) and isinstance(err, tfjs_store.StorageError)
 
 
 def test_version_is_a_string() -> None:

@@ -15,6 +15,7 @@ import typing as _typing
 
 from .errors import (
     HandlerError,
+    HTTPNotFoundError,
     HTTPStatusError,
     IntegrityError,
     InvalidModelError,
@@ -111,6 +112,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerConflictWarning",
     "HandlerError",

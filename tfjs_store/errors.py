@@ -11,6 +11,7 @@
     ├── ModelNotFoundError             nothing at the URL (also a FileNotFoundError)
     ├── StorageError (OSError)         the storage underneath failed
     │   └── HTTPStatusError            an HTTP peer answered with a non-2xx status
+    │       └── HTTPNotFoundError      it answered 404 (also a ModelNotFoundError)
     └── MissingDependencyError         a scheme's package is not installed (also an ImportError)
 
 Every message names the problem and, where it helps, the file and field concerned.
@@ -19,6 +20,7 @@ Every message names the problem and, where it helps, the file and field concerne
 from __future__ import annotations
 
 __all__ = [
+    "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerError",
     "IntegrityError",
@@ -71,6 +73,17 @@ class HTTPStatusError(StorageError):
         super().__init__(message)
         self.status = status
         self.url = url
+
+
+class HTTPNotFoundError(HTTPStatusError, ModelNotFoundError):
+    """An HTTP peer answered 404: nothing at the URL (``status`` is 404).
+
+    Catchable as ``ModelNotFoundError`` (and ``FileNotFoundError``), as a missing model
+    is on every other storage, and as ``HTTPStatusError``, as any other status is.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, status=404, url=url)
 
 
 class MissingDependencyError(TfjsStoreError, ImportError):

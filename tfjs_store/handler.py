@@ -43,7 +43,7 @@ from .format.jsonfmt import (
 from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage, safe_relative_path
 from .format.record import RECORD_KEY, FileRecord, SaveRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
-from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer
+from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_save_tag
 from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
 
 __all__ = [
@@ -63,7 +63,6 @@ STALE_AFTER_SECONDS = 3600.0
 MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
 """A model.json larger than this is refused unread (real ones are at most a few MB)."""
 _LOAD_RETRIES = 5
-_TAGGED_FILE = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
 _TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -229,8 +228,9 @@ class ModelHandler:
         now = time.time()
         out = []
         for name in names:
-            m = _TAGGED_FILE.match(name) or _TEMP_JSON.match(name)
-            if m and name not in keep and tag_age_seconds(m.group(1), now) >= older_than:
+            temp = _TEMP_JSON.match(name)
+            tag = shard_save_tag(name) or (temp.group(1) if temp else None)
+            if tag and name not in keep and tag_age_seconds(tag, now) >= older_than:
                 out.append(name)
         return out
 

@@ -1,9 +1,10 @@
 """The bridge in a process of its own: ``python bridge_child.py CONFIG_JSON``.
 
-CONFIG_JSON holds ``root_url`` and ``create_app`` keyword arguments. The process binds
-127.0.0.1 on a free port, prints ``PORT <n>`` once uvicorn serves, and stops when its
-standard input closes (so it never outlives the test that started it). SIGUSR1 prints
-every thread's stack to stderr (to see where a hung server waits).
+CONFIG_JSON holds ``root_url``, ``create_app`` keyword arguments and optionally
+``log_level`` (default ``warning``). The process binds 127.0.0.1 on a free port, prints
+``PORT <n>`` once uvicorn serves, and stops when its standard input closes (so it
+never outlives the test that started it). SIGUSR1 prints every thread's stack to stderr
+(to see where a hung server waits).
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ def main() -> None:
 
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 PID: every thread's stack on stderr
 
-    from tfjs_store.server import create_app
+    from tfjs_store.server import create_app, log_config
 
     config = json.loads(sys.argv[1])
     root_url = config.pop("root_url")
+    log_level = config.pop("log_level", "warning")  # "info": the bridge's own lines too
     app = create_app(root_url, **config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=5,
+        uvicorn.Config(app, log_level=log_level, log_config=log_config(log_level),
+                       lifespan="off", timeout_keep_alive=5,
                        limit_concurrency=None, backlog=512)
     )
 

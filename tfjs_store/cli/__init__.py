@@ -285,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with a token, let GET requests through without it",
     )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="cut off an upload that sends nothing for this long (408, nothing stored; default 60)",
+    )
 
     p = sub.add_parser(
         "conformance",

@@ -45,6 +45,11 @@ def serve(args: argparse.Namespace) -> int:
         options["shard_size_bytes"] = parse_size(args.shard_size, "--shard-size")
     if args.layout is not None:
         options["layout"] = args.layout
+    if not 0 < args.body_timeout < float("inf"):
+        raise UsageError(
+            f"--body-timeout must be a positive number of seconds, got {args.body_timeout}"
+        )
+    options["body_timeout"] = args.body_timeout
     if args.host not in _LOOPBACK and token is None:
         say(
             f"tfjs-store: warning: serving on {args.host} without a token: anyone who can "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "as_buffers",
     "shard_name",
     "shard_ranges",
+    "shard_save_tag",
 ]
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
@@ -130,3 +132,15 @@ def shard_name(group: int, index: int, count: int, tag: str | None = None) -> st
     """
     middle = f".{tag}" if tag else ""
     return f"group{group}-shard{index}of{count}{middle}.bin"
+
+
+_TAGGED_SHARD = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
+
+
+def shard_save_tag(name: str) -> str | None:
+    """The save tag in a file name ``shard_name`` made with one, else None.
+
+    Such a name is never reused by another save: its bytes never change.
+    """
+    m = _TAGGED_SHARD.match(name)
+    return m.group(1) if m else None

@@ -15,6 +15,14 @@ Unlike TF.js it checks every response's status and each weight group's byte leng
 404 page never becomes weights; shards are fetched concurrently, and ``on_progress``
 reports as TF.js does (headers 0→0.5, bodies 0.5→1).
 
+A 404 for model.json is ``HTTPNotFoundError``: a ``ModelNotFoundError`` as on any other
+storage, and an ``HTTPStatusError``. A weight file that answers 404 while model.json has
+changed since it was read is a save replacing the model under way: model.json is read
+again and the new model loaded (a few times at most), as the fsspec handler does.
+Transient failures of ``GET`` requests (a broken connection, 408, 429, 500, 502, 503,
+504) are retried with capped, jittered exponential backoff, honouring ``Retry-After``
+(``retries=``; ``http_retry`` has the rules). A save is never sent twice.
+
 With ``body="json"`` a save sends instead one ``application/json`` request holding the
 artifacts with the weights in base64 (``modelTopology``, ``weightSpecs``, ``weightData``
 and the optional keys), the shape TF.js's documentation describes and some servers take;
@@ -32,13 +40,16 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import dataclasses
 import hashlib
+import http.client
 import json
 import posixpath
 import re
 import secrets
 import string
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -49,6 +60,7 @@ from http.client import HTTPException
 from typing import Any
 
 from ..errors import (
+    HTTPNotFoundError,
     HTTPStatusError,
     IntegrityError,
     InvalidModelError,
@@ -62,6 +74,15 @@ from ..format.jsonfmt import js_stringify, model_json_object, parse_json_bytes
 from ..format.layout import manifest_paths, plan_storage, safe_relative_path
 from ..format.schemas import ModelJSON, SaveResult
 from ..format.shards import CompositeBuffer
+from .http_retry import (
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    backoff_seconds,
+    is_transient,
+    retry_after_seconds,
+)
 
 __all__ = [
     "ARTIFACT_KEYS",
@@ -86,6 +107,7 @@ _SCHEME = re.compile(r"^https?://", re.IGNORECASE)
 _BOUNDARY_CHARS = string.ascii_letters + string.digits
 _READ_CHUNK = 1 << 20
 _BASE64_CHUNK = 3 << 18  # bytes encoded at a time: 768 KiB in, 1 MiB of text out
+_LOAD_TRIES = 8  # model.json reads when weight files keep vanishing under concurrent saves
 ARTIFACT_KEYS = (
     "modelTopology",
     "trainingConfig",
@@ -115,6 +137,8 @@ class HTTPResponse:
     reason: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = field(default=b"", repr=False)
+    attempts: int = 1
+    """Requests sent for this answer (more than 1 when transient failures were retried)."""
 
     @property
     def ok(self) -> bool:
@@ -393,6 +417,13 @@ class HTTPHandler:
         Called from worker threads, one call at a time, with fractions that never decrease.
     max_concurrency:
         Weight files fetched at once.
+    retries:
+        How many times a ``GET`` that failed transiently (broken connection, 408, 429,
+        500, 502, 503, 504) is sent again, per file (default 4; 0 turns retrying off).
+        Saves are never retried.
+    retry_backoff:
+        Seconds the first retry waits at most; each later one up to twice as long
+        (capped at 8 s, jittered). A ``Retry-After`` from the peer wins (capped at 30 s).
     timeout:
         Socket timeout in seconds for each blocking operation.
     verify:
@@ -418,6 +449,8 @@ class HTTPHandler:
         weight_url_converter: Callable[[str], str] | None = None,
         on_progress: Callable[[float], Any] | None = None,
         max_concurrency: int = 16,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
         verify: bool = True,
         body: str = "multipart",
@@ -446,6 +479,12 @@ class HTTPHandler:
             raise ValueError(f"request_init['method'] must be an HTTP method name, got {method!r}")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+        if not isinstance(retry_backoff, (int, float)) or not 0 <= retry_backoff <= 60:
+            raise ValueError(
+                f"retry_backoff must be between 0 and 60 seconds, got {retry_backoff!r}"
+            )
         if weight_url_converter is not None and not callable(weight_url_converter):
             raise TypeError("weight_url_converter must be callable")
         if on_progress is not None and not callable(on_progress):
@@ -459,6 +498,8 @@ class HTTPHandler:
         self.weight_url_converter = weight_url_converter
         self.on_progress = on_progress
         self.max_concurrency = max_concurrency
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
         self.timeout = timeout
         self.verify = verify
         self.body = body
@@ -474,8 +515,52 @@ class HTTPHandler:
         headers: Sequence[tuple[str, str]] = (),
         data: Any = None,
         on_headers: Callable[[], None] | None = None,
+        retry_refused: bool = False,
     ) -> HTTPResponse:
-        """One request; the answer whatever its status (only transport failures raise)."""
+        """The answer to one request whatever its status (only transport failures raise),
+        after retrying transient failures of idempotent methods (``http_retry``).
+
+        ``on_headers`` is called once, for the answer that is returned.
+        ``retry_refused``: a refused connection is transient too (the peer answered
+        before, in this load).
+        """
+        tries = 1 + (self.retries if method.upper() in IDEMPOTENT_METHODS else 0)
+        announced = False
+
+        def headers_once() -> None:  # a retried body must not count its file twice
+            nonlocal announced
+            if on_headers is not None and not announced:
+                announced = True
+                on_headers()
+
+        for attempt in range(tries):
+            final = attempt + 1 == tries
+            try:
+                response = self._send(url, method, headers, data, headers_once, final)
+            except _TransportFailure as failure:
+                if final or not is_transient(failure.cause, refused=retry_refused):
+                    raise StorageError(
+                        f"{method} {url} failed: {failure.detail}{_tries_note(attempt + 1)}"
+                    ) from None
+                wait = backoff_seconds(attempt, self.retry_backoff)
+            else:
+                if final or response.status not in RETRY_STATUSES:
+                    return _with_attempts(response, attempt + 1)
+                asked = retry_after_seconds(response.header("Retry-After"))
+                wait = backoff_seconds(attempt, self.retry_backoff) if asked is None else asked
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _send(
+        self,
+        url: str,
+        method: str,
+        headers: Sequence[tuple[str, str]],
+        data: Any,
+        on_headers: Callable[[], None],
+        final: bool,
+    ) -> HTTPResponse:
+        """One request, no retry; a transport failure raises ``_TransportFailure``."""
         target = normalize_url(url)
         req = urllib.request.Request(target, data=data, method=method)
         for key, value in [*self.headers, *headers]:
@@ -487,9 +572,13 @@ class HTTPHandler:
                 resp = err
             with contextlib.closing(resp):
                 status = int(resp.getcode())
-                if on_headers is not None:
+                if 200 <= status < 300:
                     on_headers()
-                body = _read_body(resp) if 200 <= status < 300 else resp.read()
+                    body = _read_body(resp)
+                else:
+                    if final or status not in RETRY_STATUSES:
+                        on_headers()
+                    body = resp.read()
                 return HTTPResponse(
                     url=url,
                     status=status,
@@ -498,9 +587,9 @@ class HTTPHandler:
                     body=bytes(body) if not isinstance(body, bytes) else body,
                 )
         except urllib.error.URLError as exc:
-            raise StorageError(f"{method} {url} failed: {exc.reason}") from None
+            raise _TransportFailure(exc, str(exc.reason)) from None
         except (HTTPException, OSError) as exc:
-            raise StorageError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+            raise _TransportFailure(exc, f"{type(exc).__name__}: {exc}") from None
 
     # -- save ------------------------------------------------------------------------
 
@@ -546,17 +635,41 @@ class HTTPHandler:
     # -- load ------------------------------------------------------------------------
 
     def load(self) -> ModelArtifacts:
-        """Fetch model.json, then every weight file concurrently; check status and sizes."""
+        """Fetch model.json, then every weight file concurrently; check status and sizes.
+
+        A weight file answering 404 while model.json changed since it was read means a
+        save replaced the model meanwhile: the new model is loaded instead.
+        """
         method = self.method or "GET"
-        response = self._request(self.url, method)
+        raw = self._read_model_json(method, first=True)
+        for attempt in range(_LOAD_TRIES):
+            try:
+                return self._load_from(raw, method)
+            except HTTPNotFoundError:
+                latest = self._read_model_json(method, first=False)
+                if latest == raw:
+                    raise
+                raw = latest  # replaced by a concurrent save: read the new model
+                # Each weight file is fetched over the network while saves may keep
+                # coming; waiting a little (jittered) lets a burst of saves pass.
+                time.sleep(backoff_seconds(attempt, self.retry_backoff))
+        raise StorageError(f"{self.url} kept changing while it was read ({_LOAD_TRIES} tries)")
+
+    def _read_model_json(self, method: str, *, first: bool) -> bytes:
+        response = self._request(self.url, method, retry_refused=not first)
         if not response.ok:
-            raise HTTPStatusError(
-                f"Request to {self.url} failed with status code {response.status}. Please "
-                "verify this URL points to the model JSON of the model to load.",
-                status=response.status,
-                url=self.url,
+            message = (
+                f"Request to {self.url} failed with status code {response.status}"
+                f"{_tries_note(response.attempts)}. Please verify this URL points to the "
+                "model JSON of the model to load."
             )
-        model_json = self._parse(response.body)
+            if response.status == 404:
+                raise HTTPNotFoundError(message, url=self.url)
+            raise HTTPStatusError(message, status=response.status, url=self.url)
+        return response.body
+
+    def _load_from(self, raw: bytes, method: str) -> ModelArtifacts:
+        model_json = self._parse(raw)
         self._check_paths(model_json)
         paths = model_json.weight_paths
         urls = weight_urls(
@@ -632,14 +745,16 @@ class HTTPHandler:
 
         def fetch(item: tuple[str, str]) -> bytes:
             url, path = item
-            resp = self._request(url, method, on_headers=progress.headers_done)
+            resp = self._request(url, method, on_headers=progress.headers_done, retry_refused=True)
             if not resp.ok:
-                raise HTTPStatusError(
-                    f"Request to {url} failed with status code {resp.status} while fetching "
-                    f"weight file {path!r} of {self.url}",
-                    status=resp.status,
-                    url=url,
+                message = (
+                    f"Request to {url} failed with status code {resp.status}"
+                    f"{_tries_note(resp.attempts)} while fetching weight file {path!r} of "
+                    f"{self.url}"
                 )
+                if resp.status == 404:
+                    raise HTTPNotFoundError(message, url=url)
+                raise HTTPStatusError(message, status=resp.status, url=url)
             progress.body_done()
             return resp.body
 
@@ -700,11 +815,40 @@ def _read_body(resp: Any) -> bytes | bytearray:
                 break
             got += n
         if got != expected:
-            raise StorageError(
-                f"the response from {resp.geturl()} ended after {got} of its {expected} bytes"
-            )
+            raise _ShortBody(got, expected)
         return buf
     return bytes(resp.read())
+
+
+class _ShortBody(http.client.IncompleteRead):
+    """An answer that ended before its Content-Length: the connection broke."""
+
+    def __init__(self, got: int, expected: int) -> None:
+        super().__init__(b"", expected - got)
+        self.got = got
+        self.expected = expected
+
+    def __str__(self) -> str:
+        return f"the answer ended after {self.got} of its {self.expected} bytes"
+
+
+class _TransportFailure(Exception):
+    """No answer (or half of one) came back: ``cause`` is what the socket layer raised."""
+
+    def __init__(self, cause: BaseException, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.detail = detail
+
+
+def _tries_note(tries: int) -> str:
+    return f" (after {tries} tries)" if tries > 1 else ""
+
+
+def _with_attempts(response: HTTPResponse, attempts: int) -> HTTPResponse:
+    if attempts == 1:
+        return response
+    return dataclasses.replace(response, attempts=attempts)
 
 
 class _Progress:

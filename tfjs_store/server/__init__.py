@@ -35,7 +35,7 @@ from ..errors import MissingDependencyError
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "log_config", "serve"]
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 _HINT = "install it with: pip install 'tfjs-store[server]'"
@@ -63,6 +63,7 @@ def create_app(
     public_read: bool = False,
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    body_timeout: float | None = 60.0,
 ) -> Starlette:
     """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
 
@@ -94,6 +95,9 @@ def create_app(
     allowed_hosts:
         Host names the bridge answers to besides ``localhost``, loopback addresses and
         the address a connection arrived on (421 otherwise: DNS rebinding); ``"*"``: any.
+    body_timeout:
+        Seconds an upload may send nothing before it is cut off with 408 and nothing
+        is stored (default 60; None: no limit).
     """
     module = _app_module()
     app: Starlette = module.create_app(
@@ -107,8 +111,25 @@ def create_app(
         public_read=public_read,
         spool_dir=spool_dir,
         allowed_hosts=allowed_hosts,
+        body_timeout=body_timeout,
     )
     return app
+
+
+def log_config(log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging configuration plus the ``tfjs_store`` loggers (the bridge's
+    own lines, such as a client that left mid-upload), printed as uvicorn prints."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["tfjs_store"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def serve(
@@ -123,8 +144,8 @@ def serve(
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
     ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
-    ``public_read``, ``spool_dir``, ``allowed_hosts``). ``port=0`` picks a free port.
-    A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
+    ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``). ``port=0``
+    picks a free port. A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
     """
     if host not in _ANY_ADDRESS:
         app_options["allowed_hosts"] = [host, *app_options.get("allowed_hosts", ())]
@@ -135,4 +156,4 @@ def serve(
         raise MissingDependencyError(
             f"the tfjs-store server needs uvicorn ({exc}); {_HINT}"
         ) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))

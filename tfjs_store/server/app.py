@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import posixpath
 import re
@@ -26,12 +27,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import tfjs_store
 
+from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .guard import RequestGuard, check_allowed_host, error_response
 from .json_body import artifacts_from_json, parse_json
 from .openapi import openapi_document
@@ -40,6 +42,7 @@ from .upload import (
     JSON_PART,
     WEIGHTS_PART,
     ReceivedUpload,
+    TimedBody,
     UploadError,
     body_kind,
     drain,
@@ -48,6 +51,7 @@ from .upload import (
 )
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_SHARD_SIZE_BYTES",
     "InvalidNameError",
@@ -58,15 +62,19 @@ __all__ = [
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 """1 GiB: TF.js cannot save a model over 2 GB anyway (spec §2.5)."""
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 60.0
+"""Seconds an upload may go without sending a byte before it is cut off (408)."""
 MAX_JSON_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 4 * 1024 * 1024
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 _RECORD_KEY = "tfjsStore"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Layout = Literal["shards", "single"]
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+_log = logging.getLogger("tfjs_store.server")
 
 
 class InvalidNameError(ValueError):
@@ -145,6 +153,7 @@ class Bridge:
         shard_size_bytes: int,
         layout: Layout,
         spool_dir: str | None,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         import fsspec.core
 
@@ -161,6 +170,7 @@ class Bridge:
         self.shard_size_bytes = shard_size_bytes
         self.layout = layout
         self.spool_dir = spool_dir
+        self.body_timeout = body_timeout
         self._is_local = "file" in _protocols(self.fs)
         if self._is_local:
             os.makedirs(self.root_path, exist_ok=True)
@@ -270,7 +280,7 @@ class Bridge:
         try:
             check_model_name(name)
             if json_file:
-                return await self.model_json(name)
+                return await self.model_json(request, name)
             return await self.info(request, name)
         except InvalidNameError as exc:
             return _error(400, str(exc))
@@ -305,32 +315,44 @@ class Bridge:
             return _error(502, str(exc))
         if raw is None:
             return _error(404, f"no model named {name!r}")
-        size = _manifest_file_size(raw, rel)
-        if size is False:
+        entry = _manifest_file_entry(raw, rel)
+        if entry is False:
             return _error(404, f"{rel!r} is not a weight file of model {name!r}")
-        return await self.serve_file(request, self._path(name, rel), size)
+        return await self.serve_file(request, self._path(name, rel), *entry)
 
-    async def model_json(self, name: str) -> Response:
+    @property
+    def private_reads(self) -> bool:
+        """Reads need the token: shared caches must not keep what the bridge serves."""
+        return self.token is not None and not self.public_read
+
+    async def model_json(self, request: Request, name: str) -> Response:
         raw = await self.read_model_json(name)
         if raw is None:
             return _error(404, f"no model named {name!r}")
-        return Response(raw, media_type="application/json", headers={"Cache-Control": "no-cache"})
+        headers = {
+            "ETag": bytes_etag(raw),
+            "Cache-Control": cache_control(None, private=self.private_reads),
+        }
+        if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(raw, media_type="application/json", headers=headers)
 
     async def upload(self, request: Request, name: str) -> Response:
         # Early refusals read (and drop) a bounded amount of the body first, so the
         # client gets the answer instead of a reset connection.
+        stream = TimedBody(request.stream(), self.body_timeout)
         if not self.authorized(request, write=True):
-            await drain(request.stream())
+            await drain(stream)
             return self.unauthorized()
         try:
             check_model_name(name)
         except InvalidNameError as exc:
-            await drain(request.stream())
+            await drain(stream)
             return _error(400, str(exc))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
-                await drain(request.stream())
+                await drain(stream)
             return _error(
                 413,
                 f"the upload is {int(declared)} bytes, over the limit of "
@@ -340,12 +362,12 @@ class Bridge:
         try:
             kind = body_kind(request.headers.get("content-type"))
         except UploadError as exc:
-            await drain(request.stream())
+            await drain(stream)
             return _error(exc.status, exc.message)
         try:  # the receivers drain the body themselves before raising
             if kind == "multipart":
                 received = await receive_multipart(
-                    request.stream(),
+                    stream,
                     request.headers.get("content-type"),
                     max_bytes=self.max_upload_bytes,
                     max_json_bytes=self.max_json_bytes,
@@ -353,11 +375,19 @@ class Bridge:
                 )
             else:
                 received = await receive_json(
-                    request.stream(), max_bytes=self.max_upload_bytes, spool_dir=self.spool_dir
+                    stream, max_bytes=self.max_upload_bytes, spool_dir=self.spool_dir
                 )
         except UploadError as exc:
-            headers = {"Connection": "close"} if exc.status == 413 else None
+            headers = {"Connection": "close"} if exc.status in (408, 413) else None
             return _error(exc.status, exc.message, headers)
+        except ClientDisconnect:
+            # a user closing the tab mid-save: routine, and the spool file is gone
+            _log.info(
+                "upload of model %r: the client disconnected after %d bytes; nothing stored",
+                name,
+                stream.received,
+            )
+            return Response(status_code=400)  # nobody is there to read it
         try:
             outcome = await anyio.to_thread.run_sync(self._store_or_refuse, name, received)
         finally:
@@ -455,17 +485,32 @@ class Bridge:
                 return JSONResponse(self._entry(request, name, info))
         return _error(404, f"no model named {name!r}")
 
-    async def serve_file(self, request: Request, path: str, size: int | None) -> Response:
-        if size is None:
+    async def serve_file(
+        self, request: Request, path: str, size: int | None, sha256: str | None = None
+    ) -> Response:
+        """A weight file, whole or a range; ``304`` for a matching ``If-None-Match``
+        without reading it (``size`` and ``sha256`` as recorded in model.json)."""
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Cache-Control": cache_control(posixpath.basename(path), private=self.private_reads),
+        }
+        etag = stored_file_etag(sha256, None)
+        if size is None or etag is None:
             try:
-                size = await anyio.to_thread.run_sync(self._size, path)
+                info = await anyio.to_thread.run_sync(self._info, path)
             except FileNotFoundError:
                 return _error(404, "weight file listed in model.json is missing from storage")
             except Exception as exc:
                 return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
+            if size is None:
+                size = int(info["size"])
+            etag = stored_file_etag(sha256, info)
+        if etag is not None:
+            headers["ETag"] = etag
+            if not_modified(request.headers.get("if-none-match"), etag):
+                return Response(status_code=304, headers=headers)
         start, end = 0, size
         status = 200
-        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
         range_header = request.headers.get("range")
         if range_header:
             parsed = _parse_range(range_header, size)
@@ -498,9 +543,9 @@ class Bridge:
             media_type="application/octet-stream",
         )
 
-    def _size(self, path: str) -> int:
+    def _info(self, path: str) -> dict[str, Any]:
         self.fs.invalidate_cache(posixpath.dirname(path))
-        return int(self.fs.size(path))
+        return dict(self.fs.info(path))
 
     def _read(self, path: str, start: int, end: int) -> bytes:
         data = bytes(self.fs.cat_file(path, start=start, end=end))
@@ -567,9 +612,9 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
     )
 
 
-def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
-    """The recorded size of ``rel`` if the model.json names it (None: size not recorded);
-    False if it does not name it (or the JSON cannot be read)."""
+def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] | Literal[False]:
+    """The recorded (size, SHA-256) of ``rel`` if the model.json names it (None where
+    not recorded); False if it does not name it (or the JSON cannot be read)."""
     try:
         obj = json.loads(raw)
     except ValueError:
@@ -590,9 +635,12 @@ def _manifest_file_size(raw: bytes, rel: str) -> int | Literal[False] | None:
         for key, entry in files.items():
             if _safe_file(str(key)) == rel and isinstance(entry, dict):
                 size = entry.get("size")
-                if isinstance(size, int) and size >= 0:
-                    return size
-    return None
+                digest = entry.get("sha256")
+                return (
+                    size if isinstance(size, int) and size >= 0 else None,
+                    digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None,
+                )
+    return None, None
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -635,6 +683,7 @@ def create_app(
     public_read: bool = False,
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -673,6 +722,11 @@ def create_app(
         loopback addresses and the address the connection arrived on; other ``Host``
         headers get 421 (DNS rebinding). ``"*"`` allows any (behind a proxy that
         rewrites Host).
+    body_timeout:
+        Seconds an upload may send nothing (before its first byte or between two
+        chunks) before it is cut off: answered 408, its spooled bytes dropped, nothing
+        stored (default 60; None: no limit). A client that disconnects mid-upload is
+        logged at INFO on the ``tfjs_store.server`` logger.
 
     Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload, a multipart set of
     files as ``tf.io.browserFiles`` takes them, or JSON with base64 weights),
@@ -687,6 +741,10 @@ def create_app(
         raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
     if token is not None and not token:
         raise ValueError("token must be a non-empty string (or None for no auth)")
+    if body_timeout is not None and not (
+        isinstance(body_timeout, (int, float)) and 0 < body_timeout < float("inf")
+    ):
+        raise ValueError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
     if isinstance(cors_origins, str):
         cors_origins = [cors_origins]
     if isinstance(allowed_hosts, str):
@@ -701,6 +759,7 @@ def create_app(
         shard_size_bytes=shard_size_bytes,
         layout=layout,
         spool_dir=spool_dir,
+        body_timeout=body_timeout,
     )
     routes = [
         Route("/openapi.json", bridge.openapi, methods=["GET"]),
@@ -722,7 +781,7 @@ def create_app(
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "Range"],
-                expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"],
+                expose_headers=["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
                 allow_private_network=True,
                 max_age=600,
             )

@@ -247,6 +247,15 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETags the client holds; a match is answered 304 without the body.",
+    "schema": {"type": "string"},
+}
+_NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current; no body."}
+
 
 def openapi_document(
     *, token: bool, public_read: bool, max_upload_bytes: int, version: str
@@ -400,11 +409,14 @@ def openapi_document(
                     read_security,
                     operationId="getModelJson",
                     summary="The stored model.json (for tf.loadLayersModel)",
+                    parameters=[_IF_NONE_MATCH],
                     responses={
                         "200": {
-                            "description": "The model JSON as stored.",
+                            "description": "The model JSON as stored (ETag: a hash of its "
+                            "bytes; Cache-Control: no-cache).",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
+                        "304": _NOT_MODIFIED,
                         "400": _error_response("Invalid model name."),
                         **read_unauthorized,
                         "404": _error_response("No such model."),
@@ -434,11 +446,13 @@ def openapi_document(
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "pattern": r"^bytes=\d*-\d*$"},
-                        }
+                        },
+                        _IF_NONE_MATCH,
                     ],
                     responses={
                         "200": {
-                            "description": "The file's bytes.",
+                            "description": "The file's bytes (a file whose name carries its "
+                            "save's tag is Cache-Control: immutable).",
                             "content": {
                                 "application/octet-stream": {
                                     "schema": {"type": "string", "format": "binary"}
@@ -458,6 +472,7 @@ def openapi_document(
                         "404": _error_response(
                             "No such model, or the file is not in its manifest."
                         ),
+                        "304": _NOT_MODIFIED,
                         "416": {"description": "The range is outside the file."},
                         "502": _error_response("The storage behind the bridge failed."),
                     },

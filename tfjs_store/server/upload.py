@@ -12,6 +12,8 @@ Two kinds of body arrive at ``/models/{name}``:
   temporary file and memory-mapped (``json_body`` decodes it).
 
 Every problem with the body is an ``UploadError`` carrying the HTTP status to answer with.
+A body read through ``TimedBody`` that stalls (no bytes for ``timeout`` seconds) is a
+408: the receivers then drop what they spooled, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
+import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -34,6 +37,7 @@ __all__ = [
     "WEIGHTS_PART",
     "Part",
     "ReceivedUpload",
+    "TimedBody",
     "UploadError",
     "body_kind",
     "drain",
@@ -53,12 +57,48 @@ BodyKind = Literal["multipart", "json"]
 
 
 class UploadError(Exception):
-    """The upload cannot be stored: ``status`` is the HTTP answer (400, 413, 415)."""
+    """The upload cannot be stored: ``status`` is the HTTP answer (400, 408, 413, 415)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class TimedBody:
+    """A request body's chunks, cut off when the client sends nothing for ``timeout``
+    seconds (between two chunks, or before the first; None: wait for ever).
+
+    The cut-off raises ``UploadError(408)`` once; iterating again then ends at once, so
+    ``drain`` does not wait a second time. ``received`` counts the bytes that came.
+    An idle limit, not a total one: a client sending steadily is never cut off, and
+    ``max_bytes`` bounds how much it can send.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], timeout: float | None) -> None:
+        self._chunks = chunks
+        self.timeout = timeout
+        self.received = 0
+        self.cut_off = False
+
+    def __aiter__(self) -> TimedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.cut_off:
+            raise StopAsyncIteration
+        try:
+            with anyio.fail_after(self.timeout):
+                chunk = await self._chunks.__anext__()
+        except TimeoutError:
+            self.cut_off = True
+            raise UploadError(
+                408,
+                f"the upload stalled: no bytes for {self.timeout:g} s after {self.received} "
+                "bytes; nothing was stored",
+            ) from None
+        self.received += len(chunk)
+        return chunk
 
 
 def body_kind(content_type: str | None) -> BodyKind:
