@@ -14,6 +14,14 @@ class TestMemory(FsspecHandlerTests):
     base_url = "memory://conformance-builtin"
 
 
+class TestMemoryUrlShapedPaths(FsspecHandlerTests):
+    """Store paths are opaque to the back door: a memory:// folder whose path holds "//"
+    (as any URL-shaped path does) is read and written where the handler put its files.
+    A back door that normalised paths failed 19 checks here."""
+
+    base_url = "memory://conformance-builtin/url-shaped//https://host//models"
+
+
 class TestFile(FsspecHandlerTests):
     @pytest.fixture
     def container(self, tmp_path):
