@@ -839,6 +839,34 @@ def test_conformance_passes_every_argument_to_the_runner(monkeypatch: pytest.Mon
     assert seen == [["s3://b/p", "-k", "save", "--storage-option", "a=1"], ["--help"]]
 
 
+def test_conformance_adds_no_storage_option_the_store_refuses(tmp_path: Path) -> None:
+    """webdav4's filesystem refuses options it does not know (use_listings_cache): the
+    suite's back door passes only what the user gave, on a real WebDAV server."""
+    from support.servers import start_webdav
+
+    root = tmp_path / "dav"
+    root.mkdir()
+    server = start_webdav(root, tmp_path / "server")
+    try:
+        proc = run(
+            "conformance",
+            "webdav://models",
+            "-o",
+            f"base_url={server.url}",
+            "-k",
+            "roundtrip_every_dtype or stored_model_is_valid or list_models or remove_model",
+        )
+    finally:
+        server.stop()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "unexpected keyword argument" not in out
+    for check in ("roundtrip_every_dtype", "stored_model_is_valid_tfjs (4/4)", "list_models"):
+        assert f"PASS  {check}" in proc.stdout, proc.stdout
+    assert list(root.iterdir()) == [root / "models"]  # stored there, then cleaned up
+    assert list((root / "models").iterdir()) == []
+
+
 # -- S3 on moto -------------------------------------------------------------------------
 
 
