@@ -821,7 +821,7 @@ def test_conformance_runs_the_shipped_suite() -> None:
 def test_conformance_without_its_runner_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "conformance.runner", None)  # import fails
+    monkeypatch.setitem(sys.modules, "tfjs_store.conformance.runner", None)  # import fails
     assert main(["conformance", "memory://x"]) == EXIT_DEPENDENCY
     err = capsys.readouterr().err
     assert err.startswith("tfjs-store: error: the conformance suite's runner")
@@ -831,9 +831,9 @@ def test_conformance_passes_every_argument_to_the_runner(monkeypatch: pytest.Mon
     import types
 
     seen: list[list[str]] = []
-    runner = types.ModuleType("conformance.runner")
+    runner = types.ModuleType("tfjs_store.conformance.runner")
     runner.main = lambda argv: seen.append(list(argv)) or 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "conformance.runner", runner)
+    monkeypatch.setitem(sys.modules, "tfjs_store.conformance.runner", runner)
     assert main(["conformance", "s3://b/p", "-k", "save", "--storage-option", "a=1"]) == 3
     assert main(["--debug", "conformance", "--help"]) == 3
     assert seen == [["s3://b/p", "-k", "save", "--storage-option", "a=1"], ["--help"]]

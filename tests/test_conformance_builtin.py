@@ -1,4 +1,5 @@
-"""Every built-in handler passes the shipped conformance suite (conformance/)."""
+"""Every built-in handler passes the shipped conformance suite (tfjs_store.conformance,
+the repository's conformance/ folder)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conformance import FsspecHandlerTests, Location
-from conformance.builtin_targets import DownloadsHandlerTests, HTTPBridgeTests
+from tfjs_store.conformance import FsspecHandlerTests, Location
+from tfjs_store.conformance.builtin_targets import DownloadsHandlerTests, HTTPBridgeTests
 
 
 class TestMemory(FsspecHandlerTests):
