@@ -1,6 +1,7 @@
 """``tfjs-store conformance TARGET``: run the suite against one handler, print the table.
 
     tfjs-store conformance memory://scratch
+    tfjs-store conformance ./scratch                        # a folder on local disk
     tfjs-store conformance s3://bucket/scratch -o endpoint_url=http://127.0.0.1:9000
     tfjs-store conformance sqlite:///tmp/models.db          # a plugin's scheme
     tfjs-store conformance my_package.tests:MyHandlerTests  # a HandlerTests subclass
@@ -73,9 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="tfjs-store conformance",
         description="Run the tfjs-store conformance suite against a handler and print a "
         "table of what passed.",
-        epilog="TARGET: a URL (the handler it resolves to is checked, with fresh models made "
-        "under it: memory://x, file:///tmp/x, s3://bucket/prefix, a plugin's scheme) or "
-        "module:attribute naming a HandlerTests subclass or a handler factory.",
+        epilog="TARGET: a URL or a local path (the handler it resolves to is checked, with "
+        "fresh models made under it: ./models, memory://x, file:///tmp/x, s3://bucket/prefix, "
+        "a plugin's scheme) or module:attribute naming a HandlerTests subclass or a handler "
+        "factory.",
     )
     parser.add_argument("target", metavar="TARGET")
     parser.add_argument(
@@ -137,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_DEPENDENCY
-    from .targets import TargetError, target_test_class
+    from .targets import TargetError, resolve_target, target_test_class
 
     try:  # fail early, with a plain message, on a TARGET that names nothing
+        # A local path is made absolute here: the suite runs in a folder of its own.
+        target = resolve_target(args.target)
         target_test_class(
-            args.target, storage_options=storage_options, options=options, known_failures=known
+            target, storage_options=storage_options, options=options, known_failures=known
         )
     except TargetError as exc:
         print(f"tfjs-store conformance: {exc}", file=sys.stderr)
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         module.write_text(
             _MODULE.format(
                 package=__package__,
-                target=args.target,
+                target=target,
                 storage_options=storage_options or None,
                 options=options or None,
                 known_failures=known or None,

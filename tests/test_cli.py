@@ -818,6 +818,17 @@ def test_conformance_runs_the_shipped_suite() -> None:
     assert "PASS  list_models" in proc.stdout
 
 
+def test_conformance_takes_a_local_path(tmp_path: Path) -> None:
+    """A path without a scheme is a folder on local disk, as for every other command
+    (relative to where the command runs, though the suite runs in a folder of its own)."""
+    proc = run("conformance", "./models", "-k", "list_models or stored_model", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert f"tfjs-store conformance: {tmp_path / 'models'}" in proc.stdout
+    assert "PASS  stored_model_is_valid_tfjs (4/4)" in proc.stdout
+    assert "PASS  list_models" in proc.stdout
+    assert list((tmp_path / "models").iterdir()) == []  # every test's folder removed
+
+
 def test_conformance_without_its_runner_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
