@@ -10,11 +10,12 @@ TARGET is one of:
 a URL, or a local path
     The suite runs against the handler that URL resolves to, with fresh locations made
     under it. A path without a scheme (``./models``, ``/tmp/models``) is a folder on
-    local disk, made absolute, as every other command takes it. The test class comes from, in order: a distribution's entry point in the
-    group ``tfjs_store.conformance`` named after the URL's scheme (a ``HandlerTests``
-    subclass with its back door; this is how a plugin makes its scheme testable by
-    URL); ``FsspecHandlerTests`` for any scheme fsspec knows (the back door is fsspec);
-    otherwise a black-box class without a back door.
+    local disk, made absolute, as every other command takes it. The test class comes
+    from, in order: a distribution's entry point in the group ``tfjs_store.conformance``
+    named after the URL's scheme (a ``HandlerTests`` subclass with its back door; this is
+    how a plugin makes its scheme testable by URL); ``FsspecHandlerTests`` for any scheme
+    fsspec knows (the back door is fsspec); otherwise a black-box class without a back
+    door.
 """
 
 from __future__ import annotations
