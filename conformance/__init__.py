@@ -2,7 +2,7 @@
 
 Subclass ``HandlerTests`` (``ReadOnlyHandlerTests`` for a load-only handler, or
 ``FsspecHandlerTests`` for a handler over an fsspec URL) in your own tests, or run
-``tfjs-store conformance TARGET`` (``python -m conformance TARGET``). The suite is a
+``tfjs-store conformance TARGET`` (``python -m tfjs_store.conformance TARGET``). The suite is a
 pytest plugin (entry point ``pytest11``); it adds ``--conformance-large`` and prints a
 summary table of the checks. See ``conformance/README.md`` in tfjs-store's repository.
 
@@ -26,23 +26,23 @@ __all__ = [
 ]
 
 _LAZY = {
-    "CAPABILITIES": "conformance.suite",
-    "ConformanceFailure": "conformance.suite",
-    "FaultyHandler": "conformance.suite",
-    "HandlerTests": "conformance.suite",
-    "Location": "conformance.suite",
-    "ReadOnlyHandlerTests": "conformance.suite",
-    "FsspecHandlerTests": "conformance.fsspec_target",
+    "CAPABILITIES": ".suite",
+    "ConformanceFailure": ".suite",
+    "FaultyHandler": ".suite",
+    "HandlerTests": ".suite",
+    "Location": ".suite",
+    "ReadOnlyHandlerTests": ".suite",
+    "FsspecHandlerTests": ".fsspec_target",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "corpus":
-        return importlib.import_module("conformance.corpus")
+        return importlib.import_module(".corpus", __name__)
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'conformance' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 

@@ -1,4 +1,4 @@
-"""``python -m conformance TARGET``: the same as ``tfjs-store conformance TARGET``."""
+"""``python -m tfjs_store.conformance TARGET``: the same as ``tfjs-store conformance TARGET``."""
 
 from .runner import main
 

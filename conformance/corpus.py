@@ -373,7 +373,7 @@ LAYOUTS: dict[str, str] = {
 def _corpus_dir(name: str) -> Any:
     if name not in LAYOUTS:
         raise KeyError(f"unknown layout {name!r}; choose from {sorted(LAYOUTS)}")
-    return resources.files("conformance").joinpath("corpus", name)
+    return resources.files(__package__).joinpath("corpus", name)
 
 
 def layout_expected(name: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``FsspecHandlerTests``: the suite for any handler over an fsspec URL.
 
 The back door is an fsspec filesystem opened on the same URL with the same
-``storage_options`` (listings cache off); fault injection wraps that filesystem in
-``tfjs_store.testing.FaultyFileSystem`` and hands it to the handler as
+``storage_options`` (an instance of its own, its listings cache dropped before every
+use, no option added that the filesystem might refuse); fault injection wraps that
+filesystem in ``tfjs_store.testing.FaultyFileSystem`` and hands it to the handler as
 ``filesystem=``. This is what ``tfjs-store conformance memory://x`` (or ``s3://…``, or
 a third-party fsspec protocol) runs.
 """
@@ -50,14 +51,21 @@ class FsspecHandlerTests(HandlerTests):
         cache: dict[Any, Any] = self.__dict__.setdefault("_fs_cache", {})
         fs = cache.get(key)
         if fs is None:
-            storage["use_listings_cache"] = False  # the back door never sees stale listings
+            # An instance apart from the handlers' (fsspec's instance cache would share
+            # theirs). skip_instance_cache is taken by fsspec itself, not the filesystem's
+            # constructor, so every backend accepts it; use_listings_cache=False is not
+            # (webdav4 and sshfs refuse it), so stale listings are dropped below instead.
+            storage["skip_instance_cache"] = True
             fs, _ = fsspec.core.url_to_fs(location.url, **storage)
             cache[key] = fs
+        fs.invalidate_cache()  # the back door never sees stale listings
         return fs, str(fs._strip_protocol(location.url)).rstrip("/")
 
     def _abs(self, location: Location, rel: str) -> tuple[Any, str]:
+        # Store paths are opaque strings: joined, never normalised, so a store whose
+        # paths hold "//" or other URL-shaped parts is read where the handler wrote.
         fs, root = self.filesystem(location)
-        return fs, posixpath.normpath(f"{root}/{rel}")
+        return fs, f"{root}/{rel}"
 
     def _is_local(self, fs: Any) -> bool:
         protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
@@ -73,7 +81,7 @@ class FsspecHandlerTests(HandlerTests):
     def backdoor_write(self, location: Location, path: str, data: bytes) -> None:
         fs, full = self._abs(location, path)
         if self._is_local(fs):
-            fs.makedirs(posixpath.dirname(full), exist_ok=True)
+            fs.makedirs(full.rpartition("/")[0], exist_ok=True)
         fs.pipe_file(full, data)
 
     def backdoor_list(self, location: Location) -> list[str]:

@@ -105,7 +105,7 @@ def _outcome(report: pytest.TestReport) -> tuple[str, str]:
         return "skipped", reason.removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     message = crash.message if crash is not None else str(report.longrepr)
-    for prefix in ("Failed: ", "conformance.suite.ConformanceFailure: ", "ConformanceFailure: "):
+    for prefix in ("Failed: ", f"{__package__}.suite.ConformanceFailure: ", "ConformanceFailure: "):
         message = message.removeprefix(prefix)
     if report.when != "call":
         message = f"({report.when}) {message}"

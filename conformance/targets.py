@@ -7,18 +7,21 @@ TARGET is one of:
     callable: a handler factory, called with no arguments for each fresh location and
     returning a handler for it. A bare factory gives no back door, so the checks that
     need one are skipped and say so.
-a URL
+a URL, or a local path
     The suite runs against the handler that URL resolves to, with fresh locations made
-    under it. The test class comes from, in order: a distribution's entry point in the
-    group ``tfjs_store.conformance`` named after the URL's scheme (a ``HandlerTests``
-    subclass with its back door; this is how a plugin makes its scheme testable by
-    URL); ``FsspecHandlerTests`` for any scheme fsspec knows (the back door is fsspec);
-    otherwise a black-box class without a back door.
+    under it. A path without a scheme (``./models``, ``/tmp/models``) is a folder on
+    local disk, made absolute, as every other command takes it. The test class comes
+    from, in order: a distribution's entry point in the group ``tfjs_store.conformance``
+    named after the URL's scheme (a ``HandlerTests`` subclass with its back door; this is
+    how a plugin makes its scheme testable by URL); ``FsspecHandlerTests`` for any scheme
+    fsspec knows (the back door is fsspec); otherwise a black-box class without a back
+    door.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -33,6 +36,7 @@ __all__ = [
     "HandlerFactoryTests",
     "TargetError",
     "UrlHandlerTests",
+    "resolve_target",
     "target_test_class",
 ]
 
@@ -117,6 +121,21 @@ def _fsspec_knows(scheme: str) -> bool:
     return scheme in registry or scheme in known_implementations
 
 
+def _is_object_ref(target: str) -> bool:
+    return "://" not in target and bool(_OBJECT_REF.match(target))
+
+
+def resolve_target(target: str) -> str:
+    """TARGET as the suite uses it: a local path (no scheme, not ``module:attribute``)
+    made absolute, so it names the same folder from any working directory; anything
+    else as it is."""
+    if not target.strip():
+        raise TargetError("TARGET is empty: give a URL, a local path or module:attribute")
+    if "://" in target or _is_object_ref(target):
+        return target
+    return os.path.abspath(os.path.expanduser(target))
+
+
 def target_test_class(
     target: str,
     *,
@@ -132,7 +151,7 @@ def target_test_class(
     if known_failures:
         attrs["known_failures"] = dict(known_failures)
     base: type[ReadOnlyHandlerTests]
-    if "://" not in target and _OBJECT_REF.match(target):
+    if _is_object_ref(target):
         obj = _load_object(target)
         if isinstance(obj, type) and issubclass(obj, ReadOnlyHandlerTests):
             base = obj
@@ -143,11 +162,12 @@ def target_test_class(
             attrs["factory"] = staticmethod(obj)
         else:
             raise TargetError(f"{target!r} is neither a HandlerTests class nor a handler factory")
-    elif "://" in target:
+    else:
         from tfjs_store.registry import url_scheme
 
+        target = resolve_target(target)
         scheme = url_scheme(target)
-        attrs["base_url"] = target.rstrip("/")
+        attrs["base_url"] = target.rstrip("/") or "/"
         attrs["handler_options"] = handler_options
         plugin_class = _entry_point_class(scheme)
         if plugin_class is not None:
@@ -167,6 +187,4 @@ def target_test_class(
                 }
         else:
             base = UrlHandlerTests
-    else:
-        raise TargetError(f"TARGET {target!r} is neither a URL (scheme://...) nor module:factory")
     return type("TestConformance", (base,), attrs)

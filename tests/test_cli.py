@@ -874,10 +874,21 @@ def test_conformance_runs_the_shipped_suite() -> None:
     assert "PASS  list_models" in proc.stdout
 
 
+def test_conformance_takes_a_local_path(tmp_path: Path) -> None:
+    """A path without a scheme is a folder on local disk, as for every other command
+    (relative to where the command runs, though the suite runs in a folder of its own)."""
+    proc = run("conformance", "./models", "-k", "list_models or stored_model", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert f"tfjs-store conformance: {tmp_path / 'models'}" in proc.stdout
+    assert "PASS  stored_model_is_valid_tfjs (4/4)" in proc.stdout
+    assert "PASS  list_models" in proc.stdout
+    assert list((tmp_path / "models").iterdir()) == []  # every test's folder removed
+
+
 def test_conformance_without_its_runner_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "conformance.runner", None)  # import fails
+    monkeypatch.setitem(sys.modules, "tfjs_store.conformance.runner", None)  # import fails
     assert main(["conformance", "memory://x"]) == EXIT_DEPENDENCY
     err = capsys.readouterr().err
     assert err.startswith("tfjs-store: error: the conformance suite's runner")
@@ -887,12 +898,40 @@ def test_conformance_passes_every_argument_to_the_runner(monkeypatch: pytest.Mon
     import types
 
     seen: list[list[str]] = []
-    runner = types.ModuleType("conformance.runner")
+    runner = types.ModuleType("tfjs_store.conformance.runner")
     runner.main = lambda argv: seen.append(list(argv)) or 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "conformance.runner", runner)
+    monkeypatch.setitem(sys.modules, "tfjs_store.conformance.runner", runner)
     assert main(["conformance", "s3://b/p", "-k", "save", "--storage-option", "a=1"]) == 3
     assert main(["--debug", "conformance", "--help"]) == 3
     assert seen == [["s3://b/p", "-k", "save", "--storage-option", "a=1"], ["--help"]]
+
+
+def test_conformance_adds_no_storage_option_the_store_refuses(tmp_path: Path) -> None:
+    """webdav4's filesystem refuses options it does not know (use_listings_cache): the
+    suite's back door passes only what the user gave, on a real WebDAV server."""
+    from support.servers import start_webdav
+
+    root = tmp_path / "dav"
+    root.mkdir()
+    server = start_webdav(root, tmp_path / "server")
+    try:
+        proc = run(
+            "conformance",
+            "webdav://models",
+            "-o",
+            f"base_url={server.url}",
+            "-k",
+            "roundtrip_every_dtype or stored_model_is_valid or list_models or remove_model",
+        )
+    finally:
+        server.stop()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "unexpected keyword argument" not in out
+    for check in ("roundtrip_every_dtype", "stored_model_is_valid_tfjs (4/4)", "list_models"):
+        assert f"PASS  {check}" in proc.stdout, proc.stdout
+    assert list(root.iterdir()) == [root / "models"]  # stored there, then cleaned up
+    assert list((root / "models").iterdir()) == []
 
 
 # -- S3 on moto -------------------------------------------------------------------------

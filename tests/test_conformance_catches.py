@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from conformance import FsspecHandlerTests
 from tfjs_store import ModelArtifacts, ModelNotFoundError, SaveResult, WeightSpec
+from tfjs_store.conformance import FsspecHandlerTests
 from tfjs_store.format.layout import ShardFile
 from tfjs_store.handlers.fsspec import FsspecHandler
 

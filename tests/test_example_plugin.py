@@ -102,13 +102,14 @@ def _python(env: Path) -> str:
 
 @pytest.mark.slow
 def test_fresh_venv_has_only_the_wheels(venv):
-    """Nothing leaks in from this checkout or the system's site-packages."""
+    """Nothing leaks in from this checkout or the system's site-packages; the suite is
+    tfjs_store.conformance, with no top-level ``conformance`` module of its own."""
     probe = _run(
         [
             _python(venv),
             "-c",
-            "import conformance, tfjs_store, tfjs_store_sqlite, sys;"
-            "print(conformance.__file__); print(tfjs_store.__file__);"
+            "import tfjs_store.conformance, tfjs_store, tfjs_store_sqlite, sys;"
+            "print(tfjs_store.conformance.__file__); print(tfjs_store.__file__);"
             "print(tfjs_store_sqlite.__file__); print(sys.prefix)",
         ],
         venv.parent,
@@ -116,6 +117,8 @@ def test_fresh_venv_has_only_the_wheels(venv):
     assert probe.returncode == 0, probe.stderr
     for line in probe.stdout.split():
         assert line.startswith(str(venv)), probe.stdout
+    top = _run([_python(venv), "-c", "import conformance"], venv.parent)
+    assert "No module named 'conformance'" in top.stderr, top.stdout + top.stderr
     moto = _run([_python(venv), "-c", "import moto"], venv.parent)
     assert moto.returncode != 0  # installed here, not in the fresh virtualenv
 
@@ -230,14 +233,18 @@ def example_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_example_plugin_passes_with_python_m_conformance(example_installed, tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(example_installed), str(ROOT)])}
-    proc = _run([sys.executable, "-m", "conformance", f"sqlite://{tmp_path}/m.db"], tmp_path, **env)
+    proc = _run(
+        [sys.executable, "-m", "tfjs_store.conformance", f"sqlite://{tmp_path}/m.db"],
+        tmp_path,
+        **env,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert f"sqlite://{tmp_path}/m.db: 71 checks: 70 passed, 1 skipped" in proc.stdout
 
 
 def test_unknown_target_is_a_usage_error(tmp_path):
     proc = _run(
-        [sys.executable, "-m", "conformance", "no_such_module_xyz:Tests"],
+        [sys.executable, "-m", "tfjs_store.conformance", "no_such_module_xyz:Tests"],
         tmp_path,
         PYTHONPATH=str(ROOT),
     )

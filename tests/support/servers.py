@@ -141,6 +141,26 @@ def _child_http(port_file: str, root: str) -> None:
     os._exit(0)
 
 
+def _child_webdav(port_file: str, root: str) -> None:
+    from cheroot import wsgi
+    from wsgidav.wsgidav_app import WsgiDAVApp
+
+    app = WsgiDAVApp(
+        {
+            "provider_mapping": {"/": root},
+            "simple_dc": {"user_mapping": {"*": True}},  # anonymous
+            "verbose": 1,
+            "logging": {"enable": False},
+        }
+    )
+    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=16)
+    server.prepare()
+    _write_port_file(port_file, server.bind_addr[1])
+    threading.Thread(target=server.serve, daemon=True).start()
+    _wait_for_stdin_eof()
+    os._exit(0)
+
+
 def _child_guard(argv: list[str]) -> None:
     """Run argv as a child and kill it when our stdin closes or we get SIGTERM."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
@@ -177,10 +197,15 @@ def _child_main(args: list[str]) -> None:
         _child_moto(args[1])
     elif args[:1] == ["http"]:
         _child_http(args[1], args[2])
+    elif args[:1] == ["webdav"]:
+        _child_webdav(args[1], args[2])
     elif args[:2] == ["guard", "--"]:
         _child_guard(args[2:])
     else:
-        sys.exit(f"usage: {sys.argv[0]} moto PORTFILE | http PORTFILE ROOT | guard -- CMD...")
+        sys.exit(
+            f"usage: {sys.argv[0]} moto PORTFILE | http PORTFILE ROOT | webdav PORTFILE ROOT"
+            " | guard -- CMD..."
+        )
 
 
 if __name__ == "__main__":
@@ -582,6 +607,12 @@ def start_http_static(root: Path, workdir: Path | None = None,
                       timeout: float = 30) -> RunningServer:
     """aiohttp static file server over root: GET/HEAD, Range, directory index pages."""
     return _start_python_child("http-static", "http", [str(root)], workdir, timeout, "/")
+
+
+def start_webdav(root: Path, workdir: Path | None = None, timeout: float = 30) -> RunningServer:
+    """wsgidav (on cheroot) serving root over WebDAV to anyone; fsspec's ``webdav://``
+    (webdav4) reaches it with ``base_url=<url>``."""
+    return _start_python_child("webdav", "webdav", [str(root)], workdir, timeout, "/")
 
 
 # ---- storage options ----------------------------------------------------------------

@@ -82,13 +82,13 @@ def conformance(args: argparse.Namespace) -> int:
     from ..errors import MissingDependencyError
 
     try:
-        runner = importlib.import_module("conformance.runner")
+        runner = importlib.import_module("tfjs_store.conformance.runner")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("conformance", "conformance.runner"):
+        if exc.name not in ("tfjs_store.conformance", "tfjs_store.conformance.runner"):
             raise
         raise MissingDependencyError(
-            "the conformance suite's runner (conformance.runner) is not installed with "
-            "this copy of tfjs-store"
+            "the conformance suite's runner (tfjs_store.conformance.runner) is not installed "
+            "with this copy of tfjs-store"
         ) from None
     run_conformance = runner.main
     result = run_conformance(list(args.args))

@@ -3,7 +3,7 @@
 import pytest
 from tfjs_store_sqlite.conformance import SQLiteHandlerTests
 
-from conformance import Location
+from tfjs_store.conformance import Location
 
 
 class TestSQLiteHandler(SQLiteHandlerTests):

@@ -11,7 +11,7 @@ import posixpath
 import sqlite3
 from typing import Any
 
-from conformance import FaultyHandler, HandlerTests, Location
+from tfjs_store.conformance import FaultyHandler, HandlerTests, Location
 
 from . import _SCHEMA, TABLE, SQLiteHandler, parse_url
 
