@@ -246,7 +246,7 @@ def parse_json_bytes(raw: bytes | bytearray | memoryview, where: str = "model.js
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidModelError(
-            f"{where} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            f"{where} is not valid UTF-8, so not valid JSON ({exc.reason} at byte {exc.start})"
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -41,10 +41,8 @@ from __future__ import annotations
 import binascii
 import contextlib
 import dataclasses
-import hashlib
 import http.client
 import json
-import posixpath
 import re
 import secrets
 import string
@@ -62,18 +60,16 @@ from typing import Any
 from ..errors import (
     HTTPNotFoundError,
     HTTPStatusError,
-    IntegrityError,
     InvalidModelError,
     StorageError,
     UnsafePathError,
-    WeightDataError,
 )
 from ..format.artifacts import ModelArtifacts
-from ..format.codec import weight_byte_ranges
+from ..format.integrity import check_file, check_groups
 from ..format.jsonfmt import js_stringify, model_json_object, parse_json_bytes
 from ..format.layout import manifest_paths, plan_storage, safe_relative_path
+from ..format.record import RECORD_KEY, SaveRecord
 from ..format.schemas import ModelJSON, SaveResult
-from ..format.shards import CompositeBuffer
 from .http_retry import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_BACKOFF,
@@ -102,7 +98,6 @@ DEFAULT_TIMEOUT = 60.0
 WEIGHTS_PART = "model.weights.bin"
 JSON_PART = "model.json"
 WEIGHTS_PATH = "./model.weights.bin"
-_RECORD_KEY = "tfjsStore"  # sizes/digests a tfjs-store bridge records in model.json
 _SCHEME = re.compile(r"^https?://", re.IGNORECASE)
 _BOUNDARY_CHARS = string.ascii_letters + string.digits
 _READ_CHUNK = 1 << 20
@@ -682,7 +677,7 @@ class HTTPHandler:
             self._check_urls(urls, paths)
         buffers = self._fetch_weights(urls, paths, method)
         self._check(model_json, urls, buffers)
-        return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(_RECORD_KEY,))
+        return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(RECORD_KEY,))
 
     def _parse(self, raw: bytes) -> ModelJSON:
         try:
@@ -763,40 +758,19 @@ class HTTPHandler:
             return list(pool.map(fetch, items))
 
     def _check(self, model_json: ModelJSON, urls: Sequence[str], buffers: Sequence[bytes]) -> None:
-        pos = 0
-        for g, group in enumerate(model_json.weights_manifest or [], start=1):
-            group_buffers = buffers[pos : pos + len(group.paths)]
-            group_urls = urls[pos : pos + len(group.paths)]
+        groups = model_json.weights_manifest or []
+        per_group, names, pos = [], [], 0
+        for group in groups:
+            per_group.append(list(buffers[pos : pos + len(group.paths)]))
+            names.append(list(urls[pos : pos + len(group.paths)]))
             pos += len(group.paths)
-            try:
-                weight_byte_ranges(group.weights, CompositeBuffer(list(group_buffers)))
-            except WeightDataError as exc:
-                sizes = ", ".join(
-                    f"{u} ({len(b)} bytes)" for u, b in zip(group_urls, group_buffers, strict=True)
-                )
-                raise WeightDataError(
-                    f"{self.url}: weights group {g} ({sizes or 'no files'}): {exc}"
-                ) from None
-        record = (model_json.model_extra or {}).get(_RECORD_KEY)
-        files = record.get("files") if isinstance(record, dict) else None
-        if not isinstance(files, dict):
+        check_groups(groups, per_group, where=self.url, names=names)
+        record = SaveRecord.of(model_json)
+        if record is None:
             return
         for path, url, buf in zip(model_json.weight_paths, urls, buffers, strict=True):
-            entry = files.get(path) or files.get(posixpath.normpath(path))
-            if not isinstance(entry, dict):
-                continue
-            size = entry.get("size")
-            if isinstance(size, int) and size != len(buf):
-                raise WeightDataError(
-                    f"weight file {url} is {len(buf)} bytes but {self.url} recorded {size} bytes"
-                )
-            digest = entry.get("sha256")
-            if not (self.verify and isinstance(digest, str)):
-                continue
-            if hashlib.sha256(buf).hexdigest() != digest:
-                raise IntegrityError(
-                    f"SHA-256 of weight file {url} does not match the digest recorded in {self.url}"
-                )
+            check_file(buf, record.entry(path), name=url, where=self.url,
+                       check_digest=self.verify)
 
 
 def _read_body(resp: Any) -> bytes | bytearray:

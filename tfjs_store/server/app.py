@@ -14,7 +14,6 @@ reads them with fsspec, restricted to ``model.json`` and the files its manifest 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import posixpath
@@ -33,9 +32,12 @@ from starlette.routing import Route
 
 import tfjs_store
 
+from ..format.jsonfmt import parse_json_bytes, parse_model_json
+from ..format.layout import safe_relative_path
+from ..format.record import RECORD_KEY, SaveRecord
 from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .guard import RequestGuard, check_allowed_host, error_response
-from .json_body import artifacts_from_json, parse_json
+from .json_body import artifacts_from_json
 from .openapi import openapi_document
 from .upload import (
     DRAIN_BYTES,
@@ -68,7 +70,6 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 4 * 1024 * 1024
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
-_RECORD_KEY = "tfjsStore"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -97,12 +98,10 @@ def check_model_name(name: str) -> str:
 
 def _safe_file(path: str) -> str | None:
     """A manifest path made relative and checked, or None if it would leave the folder."""
-    if not path or "\\" in path or "\x00" in path or "://" in path or path.startswith("/"):
+    try:
+        return safe_relative_path(path)
+    except tfjs_store.UnsafePathError:
         return None
-    norm = posixpath.normpath(path)
-    if norm in (".", "..") or norm.startswith("../") or "?" in norm or "#" in norm:
-        return None
-    return norm
 
 
 async def _encoded_separator(request: Request) -> Response | None:
@@ -409,12 +408,12 @@ class Bridge:
         tfjs_parts = received.tfjs_parts()
         if tfjs_parts is not None:  # TF.js's model.save(url): manifest paths are ignored
             where = "the uploaded model.json"
-            obj = parse_json(received.content(tfjs_parts[JSON_PART]), where)
+            obj = parse_json_bytes(received.content(tfjs_parts[JSON_PART]), where)
             model_json = tfjs_store.ModelJSON.parse(obj, where)
             weights = tfjs_parts.get(WEIGHTS_PART)
             data = received.content(weights) if weights is not None else None
             return tfjs_store.ModelArtifacts.from_model_json(
-                model_json, data, drop_keys=(_RECORD_KEY,)
+                model_json, data, drop_keys=(RECORD_KEY,)
             )
         return _file_set(received)
 
@@ -614,32 +613,18 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
 
 def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] | Literal[False]:
     """The recorded (size, SHA-256) of ``rel`` if the model.json names it (None where
-    not recorded); False if it does not name it (or the JSON cannot be read)."""
+    not recorded); False if it does not name it (or the model.json cannot be read)."""
     try:
-        obj = json.loads(raw)
-    except ValueError:
+        model_json = parse_model_json(raw)
+    except tfjs_store.InvalidModelError:
         return False
-    if not isinstance(obj, dict) or not isinstance(obj.get("weightsManifest"), list):
+    if not any(_safe_file(p) == rel for p in model_json.weight_paths):
         return False
-    named = False
-    for group in obj["weightsManifest"]:
-        paths = group.get("paths") if isinstance(group, dict) else None
-        for p in paths if isinstance(paths, list) else []:
-            if isinstance(p, str) and _safe_file(p) == rel:
-                named = True
-    if not named:
-        return False
-    record = obj.get(_RECORD_KEY)
-    files = record.get("files") if isinstance(record, dict) else None
-    if isinstance(files, dict):
-        for key, entry in files.items():
-            if _safe_file(str(key)) == rel and isinstance(entry, dict):
-                size = entry.get("size")
-                digest = entry.get("sha256")
-                return (
-                    size if isinstance(size, int) and size >= 0 else None,
-                    digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None,
-                )
+    record = SaveRecord.of(model_json)
+    for key, entry in (record.files.items() if record is not None else ()):
+        if _safe_file(key) == rel:
+            digest = entry.sha256
+            return entry.size, digest if digest and _SHA256.fullmatch(digest) else None
     return None, None
 
 

@@ -29,9 +29,11 @@ from typing import Any
 
 import tfjs_store
 
+from ..format.jsonfmt import parse_json_bytes
+from ..format.record import RECORD_KEY
 from .upload import UploadError
 
-__all__ = ["ARTIFACT_KEYS", "artifacts_from_json", "parse_json"]
+__all__ = ["ARTIFACT_KEYS", "artifacts_from_json"]
 
 ARTIFACT_KEYS = (
     "modelTopology",
@@ -60,7 +62,6 @@ _SNAKE_NAMES = {
     "initializer_signature": "initializerSignature",
     "weights_manifest": "weightsManifest",
 }
-_RECORD_KEY = "tfjsStore"
 MASK_MIN = 4096
 """Base64 strings at least this long are kept out of the parsed JSON (read from the map)."""
 _LONG_BASE64 = re.compile(rb'"(?:data:[^",\\]{0,200};base64,)?[A-Za-z0-9+/=]{%d,}"' % MASK_MIN)
@@ -201,21 +202,6 @@ class _Placeholders:
 # -- the artifacts --------------------------------------------------------------------
 
 
-def parse_json(raw: bytes, where: str) -> Any:
-    """JSON as ``JSON.parse`` accepts it; ``InvalidModelError`` naming ``where`` otherwise."""
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        text = raw.decode("utf-8")
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        return json.loads(text, parse_constant=reject)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise tfjs_store.InvalidModelError(f"{where} is not valid JSON: {exc}") from None
-
-
 def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArtifacts:
     """``ModelArtifacts`` from a JSON upload held in ``buf`` (bytes or a memory map).
 
@@ -225,7 +211,7 @@ def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArt
     if len(buf) == 0:
         raise UploadError(400, "the JSON upload is empty")
     masked, spans, prefix = _mask(buf, max_json_bytes)
-    obj = parse_json(masked, "the JSON upload")
+    obj = parse_json_bytes(masked, "the JSON upload")
     del masked
     if not isinstance(obj, dict):
         raise _bad("the body is not a JSON object")
@@ -263,5 +249,5 @@ def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> tfjs_store.ModelArt
         data = [placeholders.weights(v, f"'weightData'[{i}]") for i, v in enumerate(weight_data)]
     else:
         data = placeholders.weights(weight_data, "'weightData'")
-    fields = {k: v for k, v in obj.items() if k != _RECORD_KEY}
+    fields = {k: v for k, v in obj.items() if k != RECORD_KEY}
     return tfjs_store.ModelArtifacts.create(**fields, weightData=data)
