@@ -29,6 +29,7 @@ EXPECTED = [
     "ModelJSON",
     "ModelNotFoundError",
     "ModelStore",
+    "OptionError",
     "Problem",
     "Quantization",
     "SaveHandler",

@@ -7,12 +7,14 @@ exists for, not only the browser's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .errors import HandlerError
+from .errors import HandlerError, OptionError
 from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
+from .handler import ModelHandler
 from .registry import get_load_handlers, get_save_handlers, url_scheme
 
 __all__ = [
@@ -43,7 +45,25 @@ def _one_handler(url: str, handlers: list[Any], direction: str) -> Any:
     return handlers[0]
 
 
+_SAVE_ONLY = ("shard_size_bytes", "layout", "checksums")
+"""Options that shape what a save writes: given to a load they would do nothing."""
+_LOAD_ONLY = ("verify",)
+
+
+def _only(verb: str, options: Mapping[str, Any], refused: Sequence[str]) -> None:
+    wrong = sorted(k for k in options if k in refused)
+    if wrong:
+        raise OptionError(
+            f"{verb}() does not take {', '.join(wrong)}: "
+            + ("it shapes what a save writes" if verb == "load" else "it applies to loading"),
+            options=tuple(wrong),
+        )
+
+
 def _save_handler(target: Any, options: dict[str, Any]) -> Any:
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    _only("save", options, _LOAD_ONLY)
     if isinstance(target, str):
         return _one_handler(target, get_save_handlers(target, **options), "save")
     if options:
@@ -52,6 +72,9 @@ def _save_handler(target: Any, options: dict[str, Any]) -> Any:
 
 
 def _load_handler(target: Any, options: dict[str, Any]) -> Any:
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    _only("load", options, _SAVE_ONLY)
     if isinstance(target, str):
         return _one_handler(target, get_load_handlers(target, **options), "load")
     if options:
@@ -165,41 +188,59 @@ def copy_model(
     src: str,
     dst: str,
     *,
+    storage_options: Mapping[str, Any] | None = None,
     src_storage_options: Mapping[str, Any] | None = None,
     dst_storage_options: Mapping[str, Any] | None = None,
+    on_progress: Callable[[float], Any] | None = None,
     **save_options: Any,
 ) -> ModelArtifactsInfo:
     """Copy a model between any two URLs (schemes may differ), as ``tf.io.copyModel``.
 
-    ``save_options`` go to the destination's handler (e.g. ``shard_size_bytes``).
+    ``storage_options`` reach both ends; ``src_storage_options`` and
+    ``dst_storage_options`` replace them for one end. ``save_options`` go to the
+    destination's handler (``shard_size_bytes``, ``layout``, ``checksums``...); an option
+    it does not take is an ``OptionError``. ``on_progress(fraction)`` follows the copy.
+
+    Between two stores tfjs-store manages (file, memory, s3, gs, az, store plugins), the
+    weight files are streamed one by one, each checked against the source's record as it
+    passes: memory holds a few files, not the model. A changed ``shard_size_bytes`` or
+    one of TF.js's byte-exact layouts loads the model and saves it instead.
     """
-    return _clone(src, dst, src_storage_options, dst_storage_options, save_options, move=False)
+    return _clone(src, dst, storage_options, src_storage_options, dst_storage_options,
+                  on_progress, save_options, move=False)
 
 
 def move_model(
     src: str,
     dst: str,
     *,
+    storage_options: Mapping[str, Any] | None = None,
     src_storage_options: Mapping[str, Any] | None = None,
     dst_storage_options: Mapping[str, Any] | None = None,
+    on_progress: Callable[[float], Any] | None = None,
     **save_options: Any,
 ) -> ModelArtifactsInfo:
-    """Move a model. Unlike TF.js, the source is removed only after the destination
-    is saved, so a failed move loses nothing."""
-    return _clone(src, dst, src_storage_options, dst_storage_options, save_options, move=True)
+    """Move a model: ``copy_model``, then the source is removed. Unlike TF.js, the source
+    is removed only after the destination is saved, so a failed move loses nothing."""
+    return _clone(src, dst, storage_options, src_storage_options, dst_storage_options,
+                  on_progress, save_options, move=True)
 
 
 def _clone(
     src: str,
     dst: str,
+    both: Mapping[str, Any] | None,
     src_options: Mapping[str, Any] | None,
     dst_options: Mapping[str, Any] | None,
+    on_progress: Callable[[float], Any] | None,
     save_options: dict[str, Any],
     *,
     move: bool,
 ) -> ModelArtifactsInfo:
     if _same_url(src, dst):
         raise HandlerError(f"Old path and new path are the same: '{src}'")
+    src_options = src_options if src_options is not None else both
+    dst_options = dst_options if dst_options is not None else both
     loaders = get_load_handlers(src, **_options(src_options, {}))
     if not loaders:
         raise HandlerError(f"Copying failed because no load handler is found for source URL {src}.")
@@ -218,14 +259,30 @@ def _clone(
             f"Copying failed because more than one ({len(savers)}) save handlers "
             f"for destination URL {dst}."
         )
-    artifacts = load(loaders[0])
-    result = save(artifacts, savers[0])
+    loader, saver = loaders[0], savers[0]
+    if move and not callable(getattr(loader, "remove_model", None)):
+        raise HandlerError(
+            f"Cannot find model manager for scheme '{url_scheme(src)}': {src} cannot be "
+            "removed, so it cannot be moved (copy it instead)"
+        )
+    result = None
+    streams = "shard_size_bytes" not in save_options
+    if streams and isinstance(loader, ModelHandler) and isinstance(saver, ModelHandler):
+        saver.on_progress = on_progress
+        result = saver.copy_from(loader)
+    if result is None:
+        _follow(loader, on_progress, 0.0, 0.5)
+        artifacts = load(loader)
+        _follow(saver, on_progress, 0.5, 0.5)
+        result = save(artifacts, saver)
     if move:
-        manager = loaders[0]
-        if not callable(getattr(manager, "remove_model", None)):
-            raise HandlerError(
-                f"Cannot find model manager for scheme '{url_scheme(src)}': the copy to {dst} "
-                "was saved, the source was kept"
-            )
-        manager.remove_model()
+        loader.remove_model()
     return result.model_artifacts_info
+
+
+def _follow(
+    handler: Any, on_progress: Callable[[float], Any] | None, start: float, span: float
+) -> None:
+    """Report a handler's progress as a part of the whole copy, where it reports any."""
+    if on_progress is not None and hasattr(handler, "on_progress"):
+        handler.on_progress = lambda fraction: on_progress(start + span * fraction)

@@ -8,6 +8,7 @@
     │   ├── UnsafePathError            a manifest path would leave the model's folder
     │   └── IntegrityError             a recorded checksum does not match the bytes
     ├── HandlerError                   no handler, or several, for a URL (TF.js's wording)
+    ├── OptionError (TypeError)        a handler does not take an option it was given
     ├── ModelNotFoundError             nothing at the URL (also a FileNotFoundError)
     ├── StorageError (OSError)         the storage underneath failed
     │   └── HTTPStatusError            an HTTP peer answered with a non-2xx status
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidModelError",
     "MissingDependencyError",
     "ModelNotFoundError",
+    "OptionError",
     "StorageError",
     "TfjsStoreError",
     "UnsafePathError",
@@ -56,6 +58,15 @@ class IntegrityError(InvalidModelError):
 
 class HandlerError(TfjsStoreError):
     """No IOHandler, or more than one, was found for a URL."""
+
+
+class OptionError(TfjsStoreError, TypeError):
+    """A handler was given options it does not take (``options``, for ``url``)."""
+
+    def __init__(self, message: str, *, options: tuple[str, ...], url: str | None = None) -> None:
+        super().__init__(message)
+        self.options = options
+        self.url = url
 
 
 class ModelNotFoundError(TfjsStoreError, FileNotFoundError):

@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy
 
 from .errors import InvalidModelError, ModelNotFoundError, StorageError, WeightDataError
 from .format.artifacts import ModelArtifacts
-from .format.integrity import check_groups, digest_error, sha256_hex, size_error
+from .format.integrity import check_file, check_groups, digest_error, sha256_hex, size_error
 from .format.jsonfmt import (
     KeyOrder,
     js_stringify,
@@ -43,7 +43,7 @@ from .format.jsonfmt import (
 from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage, safe_relative_path
 from .format.record import RECORD_KEY, FileRecord, SaveRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
-from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_save_tag
+from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_save_tag
 from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
 
 __all__ = [
@@ -125,6 +125,24 @@ class ModelHandler:
     on_progress:
         Called with the fraction of weight files written or read so far (0 < f <= 1).
     """
+
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"layout", "shard_size_bytes", "checksums", "verify", "on_progress"}
+    )
+    """The options the handler takes; every other one goes to the store."""
+
+    @classmethod
+    def for_store(cls, store_class: type[ByteStore], url: str, **options: Any) -> ModelHandler:
+        """The handler over ``store_class.from_url(folder)`` for a URL naming a folder or
+        a model JSON file in one."""
+        own = {k: v for k, v in options.items() if k in cls.OPTIONS}
+        rest = {k: v for k, v in options.items() if k not in cls.OPTIONS}
+        base = url.split("?", 1)[0].rstrip("/")
+        if base.endswith(".json") and "/" in base:
+            folder, json_name = base.rsplit("/", 1)
+        else:
+            folder, json_name = base, "model.json"
+        return cls(store_class.from_url(folder, **rest), json_name=json_name, **own)
 
     def __init__(
         self,
@@ -430,6 +448,94 @@ class ModelHandler:
             pos += len(group.paths)
         return out
 
+    # -- copy ------------------------------------------------------------------------
+
+    def copy_from(self, source: ModelHandler) -> SaveResult | None:
+        """Save the model of ``source`` here file by file, never holding more than a few
+        weight files in memory: each source file is read, checked against the source's
+        record, written under this save's name and dropped. None when that cannot keep
+        the files as they are (this handler writes TF.js's byte-exact layouts); the
+        caller then loads and saves."""
+        if self.layout != "shards":
+            return None
+        source.store.refresh()
+        raw = source._read_json()
+        for _attempt in range(_LOAD_RETRIES):
+            try:
+                return self._copy_files(source, parse_model_json(raw, source.json_url))
+            except ModelNotFoundError:
+                latest = source._read_json()
+                if latest == raw:
+                    raise
+                raw = latest  # replaced by a concurrent save: copy the new model
+        raise StorageError(
+            f"{source.json_url} kept changing while it was copied ({_LOAD_RETRIES} tries)"
+        )
+
+    def _copy_files(self, source: ModelHandler, model_json: ModelJSON) -> SaveResult:
+        rel_paths = manifest_paths(model_json)
+        record = SaveRecord.of(model_json)
+        tag = new_save_tag()
+        groups: list[Any] = []
+        jobs: list[tuple[str, int]] = []
+        sources: list[tuple[str, FileRecord | None]] = []
+        for g, group in enumerate(model_json.weights_manifest or [], start=1):
+            count = len(group.paths)
+            names = [shard_name(g, i, count, tag) for i in range(1, count + 1)]
+            groups.append(group.model_copy(update={"paths": names}))
+            for path, name in zip(group.paths, names, strict=True):
+                entry = record.entry(path) if record is not None else None
+                sources.append((rel_paths[len(sources)], entry))
+                size = entry.size if entry is not None and entry.size is not None else None
+                jobs.append((name, size or self.shard_size_bytes))
+        got: dict[str, FileRecord] = {}
+
+        def reader(i: int) -> Callable[[], Any]:
+            def chunks() -> Any:
+                src_rel, entry = sources[i]
+                try:
+                    data = source.store.read(src_rel)
+                except FileNotFoundError as exc:
+                    raise source._missing(exc, src_rel) from None
+                check_file(data, entry, name=source.store.file_url(src_rel),
+                           where=source.json_name, check_digest=source.verify)
+                digest = sha256_hex(data) if self.checksums else None
+                got[jobs[i][0]] = FileRecord(size=memoryview(data).nbytes, sha256=digest)
+                yield memoryview(data).cast("B")
+
+            return chunks
+
+        previous = self._read_previous_paths()
+        self.store.prepare()
+        progress = _Progress(self.on_progress, len(jobs))
+        try:
+            self.store.write_many(
+                [WriteJob(name, size, reader(i)) for i, (name, size) in enumerate(jobs)],
+                lambda _i: progress.step(),
+            )
+            _check_group_sizes(groups, [got[name].size or 0 for name, _ in jobs], source.json_url)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.remove([name for name, _ in jobs])
+            raise
+        extra = model_json.model_extra or {}
+        copied = model_json.model_copy(update={"weights_manifest": groups})
+        copied.__pydantic_extra__ = {k: v for k, v in extra.items() if k != RECORD_KEY}
+        record_json = None
+        if self.checksums:
+            ordered = {name: got[name] for name, _ in jobs}
+            record_json = {RECORD_KEY: SaveRecord(save_id=tag, files=ordered).to_json()}
+        body = js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
+            "utf-8", "surrogatepass"
+        )
+        self._commit_json(body, tag)
+        keep = {name for name, _ in jobs}
+        self._remove_replaced(previous - keep, keep)
+        sizes = {name: got[name].size or 0 for name, _ in jobs}
+        return SaveResult(
+            model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url
+        )
+
     # -- management ------------------------------------------------------------------
 
     def remove_model(self) -> ModelArtifactsInfo:
@@ -482,6 +588,21 @@ class ModelHandler:
             url = self.store.file_url(folder) if folder else self.store.url
             out[url] = info_from_model_json(model_json, sizes, found[path])
         return out
+
+
+def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) -> None:
+    """Copied files hold what their groups' specs describe (groups of fixed-size weights;
+    a string weight's length is only known by walking its bytes)."""
+    pos = 0
+    for g, group in enumerate(groups, start=1):
+        held = sum(sizes[pos : pos + len(group.paths)])
+        pos += len(group.paths)
+        lengths = [w.byte_length for w in group.weights]
+        if all(n is not None for n in lengths) and held != sum(n or 0 for n in lengths):
+            raise WeightDataError(
+                f"{where}: weights group {g}: its files hold {held} bytes but its weight "
+                f"specs describe {sum(n or 0 for n in lengths)} bytes"
+            )
 
 
 def _chunks(

@@ -20,10 +20,21 @@ In the plugin's ``pyproject.toml``::
     [project.entry-points."tfjs_store.handlers"]
     sqlite = "my_plugin:SQLiteHandler"
 
-The object is called as ``factory(url, **options)`` and returns an object with
-``save(artifacts)`` and/or ``load()`` (and, for management, ``list_models()`` and
-``remove_model()``). Options the user passes to ``save``/``load`` (such as
-``storage_options``) reach the factory unchanged.
+The object is either
+
+- a ``tfjs_store.stores.ByteStore`` subclass (the easy way: implement reading, writing,
+  committing, removing and listing the files of one folder, and declare what the store
+  can do with its ``supports_*`` flags). tfjs-store calls
+  ``StoreClass.from_url(folder_url, **store_options)`` and puts its one model handler
+  on top, so the commit protocol, save record, integrity checks, ``clean`` and listing
+  come for free; or
+- any callable ``factory(url, **options)`` returning an object with ``save(artifacts)``
+  and/or ``load()`` (and, for management, ``list_models()`` and ``remove_model()``):
+  TF.js's IOHandler, for handlers that do their own format work.
+
+Options the user passes to ``save``/``load`` (such as ``storage_options``) reach the
+store or factory; an option it does not take (read from its signature) is an
+``OptionError`` (a ``TypeError``) before any I/O.
 
 When two distributions claim one scheme
 ---------------------------------------
@@ -38,12 +49,12 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from .errors import HandlerError, MissingDependencyError
+from .errors import HandlerError, MissingDependencyError, OptionError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,6 +67,7 @@ __all__ = [
     "register_handler",
     "register_load_router",
     "register_save_router",
+    "unaccepted_options",
     "url_scheme",
 ]
 
@@ -251,7 +263,50 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             f"the handler for {scheme}:// ({entry.target}, from {entry.source}) cannot be "
             f"imported: {exc}"
         ) from None
+    from .handler import ModelHandler
+    from .stores.base import ByteStore
+
+    store_class = (
+        factory if isinstance(factory, type) and issubclass(factory, ByteStore) else None
+    )
+    if store_class is not None:
+        store_options = {k: v for k, v in options.items() if k not in ModelHandler.OPTIONS}
+        unknown = unaccepted_options(store_class.from_url, store_options)
+    else:
+        unknown = unaccepted_options(factory, options)
+    if unknown:
+        raise OptionError(
+            f"the handler for {scheme}:// URLs ({entry.target}) does not take the "
+            f"option(s) {', '.join(unknown)} (given for {url})",
+            options=tuple(unknown),
+            url=url,
+        )
+    if store_class is not None:
+        return ModelHandler.for_store(store_class, url, **options)
     return factory(url, **options)
+
+
+def unaccepted_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> list[str]:
+    """The names in ``options`` that ``factory`` does not take, read from its signature
+    (a class's ``**options`` passed on to its base class are followed up the MRO)."""
+    import inspect
+
+    accepted: set[str] = set()
+    callables: list[Any] = (
+        [vars(c)["__init__"] for c in factory.__mro__ if "__init__" in vars(c)]
+        if isinstance(factory, type) else [factory]
+    )
+    for call in callables:
+        try:
+            params = list(inspect.signature(call).parameters.values())
+        except (TypeError, ValueError):
+            return []  # a builtin or C callable: it will say itself
+        accepted |= {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    else:
+        return []  # takes any keyword
+    return sorted(k for k in options if k not in accepted)
 
 
 def _handlers(url: str, routers: list[Router], options: dict[str, Any]) -> list[Any]:

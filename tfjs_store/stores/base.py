@@ -65,6 +65,12 @@ class ByteStore(ABC):
     max_concurrency: int = 16
     """Files in flight at once in the batch methods."""
 
+    @classmethod
+    def from_url(cls, url: str, /, *args: Any, **options: Any) -> ByteStore:
+        """The store of the folder at ``url`` (what the registry calls for a store
+        registered by entry point); ``options`` are the user's (``storage_options``...)."""
+        raise NotImplementedError(f"{cls.__name__} does not open URLs")
+
     # -- where ----------------------------------------------------------------------
 
     @property

@@ -118,6 +118,7 @@ class FsspecStore(ByteStore):
     def from_url(
         cls,
         url: str,
+        /,
         storage_options: Mapping[str, Any] | None = None,
         *,
         filesystem: Any = None,
