@@ -477,7 +477,7 @@ class ModelHandler:
         record = SaveRecord.of(model_json)
         tag = new_save_tag()
         groups: list[Any] = []
-        jobs: list[tuple[str, int]] = []
+        new_names: list[str] = []
         sources: list[tuple[str, FileRecord | None]] = []
         for g, group in enumerate(model_json.weights_manifest or [], start=1):
             count = len(group.paths)
@@ -486,52 +486,51 @@ class ModelHandler:
             for path, name in zip(group.paths, names, strict=True):
                 entry = record.entry(path) if record is not None else None
                 sources.append((rel_paths[len(sources)], entry))
-                size = entry.size if entry is not None and entry.size is not None else None
-                jobs.append((name, size or self.shard_size_bytes))
+                new_names.append(name)
         got: dict[str, FileRecord] = {}
+        progress = _Progress(self.on_progress, len(new_names))
 
-        def reader(i: int) -> Callable[[], Any]:
-            def chunks() -> Any:
-                src_rel, entry = sources[i]
-                try:
-                    data = source.store.read(src_rel)
-                except FileNotFoundError as exc:
-                    raise source._missing(exc, src_rel) from None
-                check_file(data, entry, name=source.store.file_url(src_rel),
-                           where=source.json_name, check_digest=source.verify)
-                digest = sha256_hex(data) if self.checksums else None
-                got[jobs[i][0]] = FileRecord(size=memoryview(data).nbytes, sha256=digest)
-                yield memoryview(data).cast("B")
-
-            return chunks
+        def copy_one(i: int) -> None:
+            # Read here, write with a plain call: a source read made from inside the
+            # destination's event loop could wait on that very loop.
+            src_rel, entry = sources[i]
+            try:
+                data = source.store.read(src_rel)
+            except FileNotFoundError as exc:
+                raise source._missing(exc, src_rel) from None
+            check_file(data, entry, name=source.store.file_url(src_rel),
+                       where=source.json_name, check_digest=source.verify)
+            view = memoryview(data).cast("B")
+            digest = sha256_hex(view) if self.checksums else None
+            name = new_names[i]
+            got[name] = FileRecord(size=view.nbytes, sha256=digest)
+            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,))))
+            progress.step()
 
         previous = self._read_previous_paths()
         self.store.prepare()
-        progress = _Progress(self.on_progress, len(jobs))
         try:
-            self.store.write_many(
-                [WriteJob(name, size, reader(i)) for i, (name, size) in enumerate(jobs)],
-                lambda _i: progress.step(),
-            )
-            _check_group_sizes(groups, [got[name].size or 0 for name, _ in jobs], source.json_url)
+            # A few files in flight, each dropped once written: memory holds a few shards.
+            map_until_error(copy_one, range(len(new_names)), min(self.store.max_concurrency, 8))
+            _check_group_sizes(groups, [got[n].size or 0 for n in new_names], source.json_url)
         except BaseException:
             with contextlib.suppress(Exception):
-                self.store.remove([name for name, _ in jobs])
+                self.store.remove(new_names)
             raise
         extra = model_json.model_extra or {}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         copied.__pydantic_extra__ = {k: v for k, v in extra.items() if k != RECORD_KEY}
         record_json = None
         if self.checksums:
-            ordered = {name: got[name] for name, _ in jobs}
+            ordered = {n: got[n] for n in new_names}
             record_json = {RECORD_KEY: SaveRecord(save_id=tag, files=ordered).to_json()}
         body = js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
             "utf-8", "surrogatepass"
         )
         self._commit_json(body, tag)
-        keep = {name for name, _ in jobs}
+        keep = set(new_names)
         self._remove_replaced(previous - keep, keep)
-        sizes = {name: got[name].size or 0 for name, _ in jobs}
+        sizes = {n: got[n].size or 0 for n in new_names}
         return SaveResult(
             model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url
         )
