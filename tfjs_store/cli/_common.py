@@ -300,6 +300,41 @@ def writable_url(url: str) -> str:
     return url
 
 
+def durable_url(
+    url: str, what: str, lost: str = "the model would be gone when tfjs-store exits"
+) -> str:
+    """Refuse ``memory://`` (also at the end of a chained URL) where the command would
+    leave a model there: the memory store ends with this process, so the model would be
+    lost the moment the command returns (and ``mv`` would have removed the source)."""
+    last = url.rsplit("::", 1)[-1]
+    if last.lower().startswith("memory:"):
+        raise UsageError(
+            f"{what} cannot be memory:// ({url}): the memory store ends with this process; " + lost,
+            "use a folder or a bucket; memory:// is for Python code in one process",
+        )
+    return url
+
+
+def known_fsspec_url(url: str) -> str:
+    """A usage error for a URL naming a protocol fsspec does not know (a typo like
+    ``fiel://``); an ImportError (exit 4) when its package is missing."""
+    import fsspec
+    from fsspec.core import split_protocol
+
+    for part in url.split("::"):
+        protocol, _ = split_protocol(part)
+        if protocol is None:
+            continue
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise UsageError(
+                f"unknown URL scheme {protocol!r} in {url}",
+                "check the spelling; `tfjs-store plugins --all` lists the schemes",
+            ) from None
+    return url
+
+
 # -- output -----------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from ._common import (
     UsageError,
     check_headers_used,
+    durable_url,
     http_options,
     human_bytes,
     merge_options,
@@ -121,7 +122,11 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
     import tfjs_store
 
     verb = "mv" if move else "cp"
-    src_given, dst = args.src, writable_url(args.dst)
+    lost = "the model would be gone when tfjs-store exits" + (
+        ", after the source was removed" if move else ""
+    )
+    src_given = args.src
+    dst = durable_url(writable_url(args.dst), f"the destination of {verb}", lost)
     src = writable_url(src_given) if move else source_url(src_given)
     base = parse_storage_options(args.storage_option)
     src_opts = storage_options_or_none(
