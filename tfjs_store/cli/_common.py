@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,14 @@ class UsageError(Exception):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class SaveInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a command was saving to ``url``: the message names the cleanup."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
 
 
 class CommandFailed(Exception):
@@ -77,7 +86,14 @@ def handle_error(exc: BaseException) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_FAILED)
     if isinstance(exc, KeyboardInterrupt):
-        say(f"{PROG}: interrupted")
+        settle_abandoned_io()
+        if isinstance(exc, SaveInterrupted):
+            import shlex
+
+            url = shlex.quote(exc.url)
+            say(f"{PROG}: interrupted; `{PROG} clean {url}` removes what the save left behind")
+        else:
+            say(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     if isinstance(exc, CommandFailed):
         return exc.code
@@ -132,6 +148,39 @@ def handle_error(exc: BaseException) -> int:
         "this is likely a bug in tfjs-store; run `tfjs-store --debug …` for the traceback",
     )
     return EXIT_FAILED
+
+
+def settle_abandoned_io(timeout: float = 2.0) -> None:
+    """After Ctrl-C: cancel and await what is still running on fsspec's event loop.
+
+    Ctrl-C stops the main thread, but the requests of an S3/GCS/Azure transfer run on in
+    fsspec's own I/O thread; when the process then closed their connections, asyncio
+    printed "Task exception was never retrieved … ClientConnectionResetError" for each
+    request in flight. They are cancelled and awaited here, and the loop drops what its
+    tasks report from now on: the user asked to stop, and `interrupted` says so.
+    """
+    asyn = sys.modules.get("fsspec.asyn")  # never import fsspec just for this
+    loop = getattr(asyn, "loop", [None])[0] if asyn is not None else None
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+    import asyncio
+
+    loop.set_exception_handler(lambda loop, context: None)
+
+    async def cancel_all() -> None:
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nothing left to report
+
+    # Best effort: a second Ctrl-C (or a loop that does not answer) ends the wait too.
+    with contextlib.suppress(BaseException):
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout + 1)
 
 
 def _option_not_taken(exc: TypeError) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._common import (
+    SaveInterrupted,
     UsageError,
     check_headers_used,
     durable_url,
@@ -194,6 +195,8 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                 if move:
                     progress.phase("removing source")
                     tfjs_store.remove_model(src, storage_options=src_opts)
+    except KeyboardInterrupt:
+        raise SaveInterrupted(dst) from None
     except TypeError as exc:
         usage = unexpected_option(exc, dst, save_options) if save_options else None
         if usage is None:
