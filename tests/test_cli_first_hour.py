@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import ENTRY_POINTS, one_error_line, run, save_model
+from test_cli import ENTRY_POINTS, EXAMPLE, one_error_line, run, save_model
 
-from tfjs_store.cli import EXIT_USAGE
+from tfjs_store.cli import EXIT_NOT_FOUND, EXIT_STORAGE, EXIT_USAGE
 
 # -- memory:// ends with the process -----------------------------------------------------
 
@@ -228,3 +228,104 @@ def test_abandoned_storage_tasks_report_nothing_after_ctrl_c() -> None:
     )
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.splitlines() == ["tfjs-store: interrupted"], proc.stderr
+
+
+# -- over http(s): exit codes and hints that fit ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A bridge with a token and a small upload limit, holding the example as ``m``."""
+    pytest.importorskip("starlette")
+    from support.browser import running_bridge
+
+    import tfjs_store
+
+    root = tmp_path_factory.mktemp("bridge")
+    tfjs_store.copy_model(str(EXAMPLE), str(root / "m"))
+    with running_bridge(str(root), token="s3cret", max_upload_bytes=300) as base:
+        yield base
+
+
+AUTH = ["-H", "Authorization: Bearer s3cret"]
+
+
+def test_a_missing_model_over_http_exits_3(bridge: str) -> None:
+    proc = run("info", f"{bridge}/models/nope/model.json", *AUTH)
+    assert proc.returncode == EXIT_NOT_FOUND, proc.stderr
+    assert "404" in one_error_line(proc)
+    there = run("info", f"{bridge}/models/m/model.json", *AUTH)
+    assert there.returncode == 0, there.stderr
+
+
+def test_http_401_and_413_hints_name_the_header_not_storage_options(
+    bridge: str, tmp_path: Path
+) -> None:
+    denied = run("info", f"{bridge}/models/m/model.json")
+    assert denied.returncode == EXIT_STORAGE
+    one_error_line(denied)
+    assert "-H 'Authorization: Bearer" in denied.stderr, denied.stderr
+    assert "-o" not in denied.stderr.split("hint:", 1)[1], denied.stderr
+    too_big = run("cp", "example", f"{bridge}/models/big", *AUTH)
+    assert too_big.returncode == EXIT_STORAGE, too_big.stderr
+    assert "413" in one_error_line(too_big)
+    hint = too_big.stderr.split("hint:", 1)[1]
+    assert "--max-upload" in hint and "-o" not in hint, too_big.stderr
+
+
+@pytest.mark.parametrize(("command", "what"), [("ls", "list models"), ("rm", "remove models")])
+def test_ls_and_rm_over_http_say_plainly_that_http_cannot(command: str, what: str) -> None:
+    proc = run(command, "http://127.0.0.1:9/models/m")
+    assert proc.returncode == EXIT_USAGE
+    line = one_error_line(proc)
+    assert f"http(s) URLs cannot {what}" in line, line
+    assert "plugins" not in proc.stderr and "model manager" not in proc.stderr
+
+
+# -- ls of nothing ----------------------------------------------------------------------
+
+
+def test_ls_of_a_folder_that_does_not_exist_exits_3(tmp_path: Path) -> None:
+    for args in (["ls", "nonexistent-folder"], ["ls", "nonexistent-folder", "--json"]):
+        proc = run(*args, cwd=tmp_path)
+        assert proc.returncode == EXIT_NOT_FOUND, proc.stderr
+        assert "no such folder or bucket: nonexistent-folder" in one_error_line(proc)
+        assert proc.stdout == ""
+    empty = run("ls", str(tmp_path))  # there, but empty: still "no models", exit 0
+    assert empty.returncode == 0 and "no models under" in empty.stderr
+
+
+@pytest.mark.s3
+def test_ls_of_a_bucket_that_does_not_exist_exits_3(s3_endpoint: str) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    flags = [
+        "-o", f"endpoint_url={s3_endpoint}",
+        "-o", "key=testing",
+        "-o", "secret=testing",
+        "-o", "client_kwargs.region_name=us-west-2",
+    ]  # fmt: skip
+    proc = run("ls", "s3://no-such-bucket-tfjs-store", *flags, env=env)
+    assert proc.returncode == EXIT_NOT_FOUND, proc.stderr
+    assert "no such folder or bucket" in one_error_line(proc)
+
+
+# -- downloads:// says where it wrote ---------------------------------------------------
+
+
+def test_downloads_prints_the_files_it_wrote(tmp_path: Path) -> None:
+    folder = tmp_path / "dl"
+    env = {"TFJS_STORE_DOWNLOADS": str(folder)}
+    proc = run("cp", "example", "downloads://mymodel", env=env)
+    assert proc.returncode == 0, proc.stderr
+    json_file, weights = folder / "mymodel.json", folder / "mymodel.weights.bin"
+    assert proc.stdout.splitlines()[-1] == f"wrote {json_file} and {weights}"
+    assert json_file.is_file() and weights.is_file()
+    out = run("cp", "example", "downloads://other", "--json", env=env)
+    import json
+
+    assert json.loads(out.stdout)["files"] == [
+        str(folder / "other.json"),
+        str(folder / "other.weights.bin"),
+    ]

@@ -43,6 +43,14 @@ class SaveInterrupted(KeyboardInterrupt):
         self.url = url
 
 
+class NothingThere(Exception):
+    """The URL names no folder, bucket or model: exit 3 with the message and a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 class CommandFailed(Exception):
     """The command ran but did not succeed (the details were already printed)."""
 
@@ -108,6 +116,9 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, UsageError):
         error(str(exc), exc.hint)
         return EXIT_USAGE
+    if isinstance(exc, NothingThere):
+        error(str(exc), exc.hint)
+        return EXIT_NOT_FOUND
     if isinstance(exc, errors.MissingDependencyError):
         error(str(exc), "`tfjs-store plugins` shows what each URL scheme needs")
         return EXIT_DEPENDENCY
@@ -120,6 +131,8 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, errors.InvalidModelError):
         error(str(exc), "`tfjs-store verify URL` lists every problem of a stored model")
         return EXIT_FAILED
+    if isinstance(exc, errors.HTTPStatusError):
+        return _http_status(exc)
     if isinstance(exc, errors.StorageError):
         error(str(exc), _storage_hint())
         return EXIT_STORAGE
@@ -181,6 +194,26 @@ def settle_abandoned_io(timeout: float = 2.0) -> None:
     # Best effort: a second Ctrl-C (or a loop that does not answer) ends the wait too.
     with contextlib.suppress(BaseException):
         asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout + 1)
+
+
+def _http_status(exc: Any) -> int:
+    """An http(s) peer's refusal: a missing model JSON is exit 3; hints name -H, since
+    http(s) URLs take headers, not storage options."""
+    status = exc.status
+    if status in (404, 410) and "weight file" not in str(exc):
+        error(str(exc), "check the URL: it names the model JSON (…/model.json on a bridge)")
+        return EXIT_NOT_FOUND
+    if status in (401, 403):
+        hint = "the server wants a credential: pass it with -H 'Authorization: Bearer TOKEN'"
+    elif status == 413:
+        hint = (
+            "the server refused the upload's size; a tfjs-store bridge takes more with "
+            "`serve --max-upload SIZE`, and --quantize uint8 makes the model smaller"
+        )
+    else:
+        hint = "check the URL and the server; send headers it needs with -H 'NAME: VALUE'"
+    error(str(exc), hint)
+    return EXIT_STORAGE
 
 
 def _option_not_taken(exc: TypeError) -> str | None:
@@ -268,6 +301,18 @@ def http_options(url: str, headers: Sequence[str]) -> dict[str, Any]:
             )
         parsed[name.strip()] = value.strip()
     return {"request_init": {"headers": parsed}}
+
+
+def no_http_management(url: str, what: str) -> str:
+    """``ls``/``rm``/``clean`` on an http(s) URL: TF.js's http protocol only loads and
+    saves, so say that plainly (not "no model manager", not `plugins`)."""
+    if is_http(url):
+        raise UsageError(
+            f"http(s) URLs cannot {what}: TF.js's http protocol only loads and saves a model",
+            "a tfjs-store bridge lists its models at GET /models and removes one with "
+            "DELETE /models/NAME; or run the command on the bridge's storage URL",
+        )
+    return url
 
 
 def check_headers_used(headers: Sequence[str], *urls: str) -> None:
