@@ -2,8 +2,8 @@
 
 A user who picks files (a web form, a file dialog, an upload) holds one model JSON and
 its weight files, named but not placed: nothing says which folder they came from. TF.js
-(spec §9) matches each manifest path to a picked file by **basename** and refuses a set
-that does not fit, with these checks, in this order::
+(docs/tfjs-format.md §9) matches each manifest path to a picked file by **basename** and
+refuses a set that does not fit, with these checks, in this order::
 
     modelTopology field is missing from file <name>
     weightManifest field is missing from file <name>
@@ -136,8 +136,9 @@ def load_files(
     """Load a model from its model JSON and weight files, matched by basename.
 
     What ``tf.loadLayersModel(tf.io.browserFiles([jsonFile, ...weightFiles]))`` reads
-    (spec §9): each path in the JSON's ``weightsManifest`` names, by its basename, one of
-    ``weight_files``; folders in the paths and in the files' names do not matter.
+    (docs/tfjs-format.md §9): each path in the JSON's ``weightsManifest`` names, by its
+    basename, one of ``weight_files``; folders in the paths and in the files' names do not
+    matter.
 
     Parameters
     ----------
