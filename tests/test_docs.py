@@ -131,3 +131,37 @@ def test_class_scoped_conformance_fixtures_are_classmethods() -> None:
             class_scoped = any("fixture" in d and "scope='class'" in d for d in decorators)
             if class_scoped and node.args.args[0].arg == "self":
                 pytest.fail(f"{path.name}: fixture {node.name} is class-scoped but takes self")
+
+
+# -- the documentation site --------------------------------------------------------------
+
+
+def test_the_docs_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    """`nox -s docs` in-process: mkdocs --strict over the API (mkdocstrings), the CLI, the
+    bridge's OpenAPI document, the conformance guide and the format."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    api = (site / "api" / "index.html").read_text(encoding="utf-8")
+    for name in USER_FUNCTIONS:
+        assert 'id="tfjs_store.' in api and name in api, name
+    cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
+    for command in _subparsers():
+        assert f"tfjs-store {command}" in cli, command
+    http_api = (site / "http-api" / "index.html").read_text(encoding="utf-8")
+    assert "/models/{name}/model.json" in http_api and "413" in http_api
+    assert (site / "conformance" / "index.html").is_file()
+    assert (site / "tfjs-format" / "index.html").is_file()
