@@ -157,7 +157,8 @@ def test_the_docs_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     for name in USER_FUNCTIONS:
-        assert 'id="tfjs_store.' in api and name in api, name
+        assert re.search(rf'id="tfjs_store\.[a-z]+\.{name}"', api), name
+    assert 'id="tfjs_store.errors.TfjsStoreError"' in api
     cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
     for command in _subparsers():
         assert f"tfjs-store {command}" in cli, command
