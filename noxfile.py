@@ -23,6 +23,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs + mkdocstrings), warnings as errors."""
+    session.install("-e", ".[docs,server]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp() + "/site"))
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark harness (see BENCHMARKS.md)."""
     session.install("-e", ".[test]")

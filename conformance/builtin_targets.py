@@ -162,9 +162,10 @@ class HTTPBridgeTests(FsspecHandlerTests):
     }
 
     @pytest.fixture(scope="class")
-    def bridge(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    @classmethod
+    def bridge(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         root = str(tmp_path_factory.mktemp("bridge-root"))
-        with running_serve(root, *self.serve_args) as url:
+        with running_serve(root, *cls.serve_args) as url:
             yield url, root
 
     @pytest.fixture

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         import pytest
     except ImportError:
         print(
-            "tfjs-store conformance needs pytest: pip install pytest",
+            "tfjs-store conformance needs pytest: pip install 'tfjs-store[conformance]'",
             file=sys.stderr,
         )
         return EXIT_DEPENDENCY

@@ -747,7 +747,10 @@ class HandlerTests(ReadOnlyHandlerTests):
         except ValueError:
             enabled = False
         if not enabled:
-            pytest.skip("the large tier (over 1 GiB) is opt-in: run with --conformance-large")
+            pytest.skip(
+                "the large tier (over 1 GiB) is opt-in: tfjs-store conformance TARGET --large "
+                "(--conformance-large under pytest)"
+            )
         import hashlib
 
         model = large_model()

@@ -858,3 +858,29 @@ def test_load_files_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "model.json").write_text("[1]")
     with pytest.raises(tfjs_store.InvalidModelError, match="not a JSON object"):
         load_files(tmp_path / "model.json")
+
+
+def test_load_files_matches_files_before_looking_at_the_topology() -> None:
+    """Ported from TF.js's browser_files_test.ts: a manifest naming one file, given two,
+    fails with TF.js's count message even though modelTopology is an array there
+    (browserFiles treats it as opaque JSON; load_files refused the topology first)."""
+    spec = {"name": "dense/kernel", "shape": [1], "dtype": "float32"}
+    obj = {
+        "modelTopology": [{"class_name": "Dense", "config": {"units": 1}}],
+        "weightsManifest": [{"paths": ["weights.1.bin"], "weights": [spec]}],
+    }
+    json_bytes = json.dumps(obj).encode()
+    one, two = ("weights.1.bin", bytes(4)), ("weights.2.bin", bytes(4))
+    with pytest.raises(tfjs_store.InvalidModelError) as info:
+        load_files(("model.json", json_bytes), one, two)
+    assert str(info.value) == (
+        "Mismatch in the number of files in weights manifest (1) and the number of weight "
+        "files provided (2)."
+    )
+    with pytest.raises(tfjs_store.InvalidModelError) as info:
+        load_files(("model.json", json_bytes), two)
+    assert str(info.value) == "Weight file with basename 'weights.1.bin' is not provided."
+    twice = {**obj, "weightsManifest": [{"paths": ["a/w.bin", "b/w.bin"], "weights": [spec]}]}
+    with pytest.raises(tfjs_store.InvalidModelError) as info:
+        load_files(("model.json", json.dumps(twice).encode()), ("w.bin", bytes(4)))
+    assert str(info.value) == "Duplicate file basename found in weights manifest: 'w.bin'"

@@ -1,5 +1,34 @@
 """tfjs-store: save, load, check and move TensorFlow.js models on any fsspec storage.
 
+The functions you call (``help(tfjs_store.load)`` etc. for the details; every URL may be
+a local path, ``file://``, ``memory://``, ``s3://``, ``gs://``, ``az://``, ``http(s)://``,
+``downloads://NAME`` or any fsspec URL, with ``storage_options=`` for fsspec):
+
+Load and save
+    load(url)                     the model at ``url`` -> ``ModelArtifacts``
+                                  (``.weights()``: name -> numpy array)
+    save(model, url)              ``ModelArtifacts`` or ``{name: numpy array}`` -> ``url``,
+                                  crash-safe; returns a ``SaveResult``
+    load_files(json_file, *weight_files)
+                                  a model from loose files, as ``tf.io.browserFiles``
+
+Manage models
+    list_models(prefix_url)       model URL -> ``ModelArtifactsInfo`` for each model
+    copy_model(src, dst)          between any two URLs (re-shard with ``shard_size_bytes=``)
+    move_model(src, dst)          copy, then remove the source
+    remove_model(url)             model.json first, then its weight files
+    clean(url, older_than=0)      remove leftovers of saves that died
+
+Check models
+    verify(url)                   every problem of a stored model -> ``VerifyReport``
+    inspect_model(url)            what a model is, from its model JSON -> ``ModelInspection``
+
+Weights and handlers
+    encode_weights / decode_weights    TF.js's weight codec (every dtype, quantization)
+    register_handler(scheme, factory)  add a URL scheme (or an entry point; see registry)
+
+Every error raised on purpose is a ``TfjsStoreError`` (the tree: ``tfjs_store.errors``).
+
 >>> import tfjs_store
 >>> artifacts = tfjs_store.load("s3://bucket/models/m1")           # doctest: +SKIP
 >>> tfjs_store.save(artifacts, "gs://other/models/m1")             # doctest: +SKIP

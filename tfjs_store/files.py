@@ -2,8 +2,8 @@
 
 A user who picks files (a web form, a file dialog, an upload) holds one model JSON and
 its weight files, named but not placed: nothing says which folder they came from. TF.js
-(spec §9) matches each manifest path to a picked file by **basename** and refuses a set
-that does not fit, with these checks, in this order::
+(docs/tfjs-format.md §9) matches each manifest path to a picked file by **basename** and
+refuses a set that does not fit, with these checks, in this order::
 
     modelTopology field is missing from file <name>
     weightManifest field is missing from file <name>
@@ -128,8 +128,9 @@ def load_files(
     """Load a model from its model JSON and weight files, matched by basename.
 
     What ``tf.loadLayersModel(tf.io.browserFiles([jsonFile, ...weightFiles]))`` reads
-    (spec §9): each path in the JSON's ``weightsManifest`` names, by its basename, one of
-    ``weight_files``; folders in the paths and in the files' names do not matter.
+    (docs/tfjs-format.md §9): each path in the JSON's ``weightsManifest`` names, by its
+    basename, one of ``weight_files``; folders in the paths and in the files' names do not
+    matter.
 
     Parameters
     ----------
@@ -186,18 +187,39 @@ def load_files(
         raise InvalidModelError(f"modelTopology field is missing from file {json_name}")
     if obj.get("weightsManifest") is None:
         raise InvalidModelError(f"weightManifest field is missing from file {json_name}")
+    # TF.js's order: the files are matched to the manifest's paths before anything else of
+    # the JSON is looked at (modelTopology is opaque JSON to browserFiles).
+    wanted = bool(sources) or require_weights
+    names = [src.name or "" for src in sources]
+    paths = _manifest_paths(obj["weightsManifest"])
+    order = _match_paths(paths, names) if wanted and paths is not None else None
     model_json = ModelJSON.parse(obj, json_name)
 
-    if not sources and not require_weights:
+    if not wanted:
         topology_only = model_json.model_copy(update={"weights_manifest": None})
         return ModelArtifacts.from_model_json(topology_only, None, drop_keys=(RECORD_KEY,))
 
-    order = match_files(model_json, [src.name or "" for src in sources])
+    if order is None:
+        order = match_files(model_json, names)
     buffers = [sources[i].read("weight file") for i in order]
     _check_groups(model_json, buffers, json_name)
     if verify:
         _check_record(model_json, buffers, json_name)
     return ModelArtifacts.from_model_json(model_json, buffers, drop_keys=(RECORD_KEY,))
+
+
+def _manifest_paths(manifest: Any) -> list[str] | None:
+    """The paths of a raw ``weightsManifest`` in order, as TF.js walks them; None when it
+    is not shaped like one (the schema check then names what is wrong)."""
+    if not isinstance(manifest, list):
+        return None
+    paths: list[str] = []
+    for group in manifest:
+        group_paths = group.get("paths") if isinstance(group, dict) else None
+        if not isinstance(group_paths, list) or not all(isinstance(p, str) for p in group_paths):
+            return None
+        paths.extend(group_paths)
+    return paths
 
 
 def match_files(model_json: ModelJSON, file_names: Sequence[str]) -> list[int]:
@@ -208,13 +230,17 @@ def match_files(model_json: ModelJSON, file_names: Sequence[str]) -> list[int]:
     are ``InvalidModelError`` with TF.js's messages. Of several files with one basename
     the first is taken (and the count check then fails, as in TF.js).
     """
+    return _match_paths(model_json.weight_paths, file_names)
+
+
+def _match_paths(paths: Sequence[str], file_names: Sequence[str]) -> list[int]:
     names = [tfjs_basename(n) for n in file_names]
     first: dict[str, int] = {}
     for i, name in enumerate(names):
         first.setdefault(name, i)
     seen: set[str] = set()
     order = []
-    for path in model_json.weight_paths:
+    for path in paths:
         base = tfjs_basename(path)
         if base in seen:
             raise InvalidModelError(f"Duplicate file basename found in weights manifest: '{base}'")

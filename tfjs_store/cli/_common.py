@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,22 @@ EXAMPLE_NAMES = ("example", "example:")
 
 class UsageError(Exception):
     """A mistake in the command line: exit 2 with the message and a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class SaveInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a command was saving to ``url``: the message names the cleanup."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class NothingThere(Exception):
+    """The URL names no folder, bucket or model: exit 3 with the message and a hint."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -77,7 +94,14 @@ def handle_error(exc: BaseException) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_FAILED)
     if isinstance(exc, KeyboardInterrupt):
-        say(f"{PROG}: interrupted")
+        settle_abandoned_io()
+        if isinstance(exc, SaveInterrupted):
+            import shlex
+
+            url = shlex.quote(exc.url)
+            say(f"{PROG}: interrupted; `{PROG} clean {url}` removes what the save left behind")
+        else:
+            say(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     if isinstance(exc, CommandFailed):
         return exc.code
@@ -92,6 +116,9 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, UsageError):
         error(str(exc), exc.hint)
         return EXIT_USAGE
+    if isinstance(exc, NothingThere):
+        error(str(exc), exc.hint)
+        return EXIT_NOT_FOUND
     if isinstance(exc, errors.MissingDependencyError):
         error(str(exc), "`tfjs-store plugins` shows what each URL scheme needs")
         return EXIT_DEPENDENCY
@@ -104,6 +131,8 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, errors.InvalidModelError):
         error(str(exc), "`tfjs-store verify URL` lists every problem of a stored model")
         return EXIT_FAILED
+    if isinstance(exc, errors.HTTPStatusError):
+        return _http_status(exc)
     if isinstance(exc, errors.StorageError):
         error(str(exc), _storage_hint())
         return EXIT_STORAGE
@@ -132,6 +161,59 @@ def handle_error(exc: BaseException) -> int:
         "this is likely a bug in tfjs-store; run `tfjs-store --debug …` for the traceback",
     )
     return EXIT_FAILED
+
+
+def settle_abandoned_io(timeout: float = 2.0) -> None:
+    """After Ctrl-C: cancel and await what is still running on fsspec's event loop.
+
+    Ctrl-C stops the main thread, but the requests of an S3/GCS/Azure transfer run on in
+    fsspec's own I/O thread; when the process then closed their connections, asyncio
+    printed "Task exception was never retrieved … ClientConnectionResetError" for each
+    request in flight. They are cancelled and awaited here, and the loop drops what its
+    tasks report from now on: the user asked to stop, and `interrupted` says so.
+    """
+    asyn = sys.modules.get("fsspec.asyn")  # never import fsspec just for this
+    loop = getattr(asyn, "loop", [None])[0] if asyn is not None else None
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+    import asyncio
+
+    loop.set_exception_handler(lambda loop, context: None)
+
+    async def cancel_all() -> None:
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nothing left to report
+
+    # Best effort: a second Ctrl-C (or a loop that does not answer) ends the wait too.
+    with contextlib.suppress(BaseException):
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout + 1)
+
+
+def _http_status(exc: Any) -> int:
+    """An http(s) peer's refusal: a missing model JSON is exit 3; hints name -H, since
+    http(s) URLs take headers, not storage options."""
+    status = exc.status
+    if status in (404, 410) and "weight file" not in str(exc):
+        error(str(exc), "check the URL: it names the model JSON (…/model.json on a bridge)")
+        return EXIT_NOT_FOUND
+    if status in (401, 403):
+        hint = "the server wants a credential: pass it with -H 'Authorization: Bearer TOKEN'"
+    elif status == 413:
+        hint = (
+            "the server refused the upload's size; a tfjs-store bridge takes more with "
+            "`serve --max-upload SIZE`, and --quantize uint8 makes the model smaller"
+        )
+    else:
+        hint = "check the URL and the server; send headers it needs with -H 'NAME: VALUE'"
+    error(str(exc), hint)
+    return EXIT_STORAGE
 
 
 def _option_not_taken(exc: TypeError) -> str | None:
@@ -221,6 +303,18 @@ def http_options(url: str, headers: Sequence[str]) -> dict[str, Any]:
     return {"request_init": {"headers": parsed}}
 
 
+def no_http_management(url: str, what: str) -> str:
+    """``ls``/``rm``/``clean`` on an http(s) URL: TF.js's http protocol only loads and
+    saves, so say that plainly (not "no model manager", not `plugins`)."""
+    if is_http(url):
+        raise UsageError(
+            f"http(s) URLs cannot {what}: TF.js's http protocol only loads and saves a model",
+            "a tfjs-store bridge lists its models at GET /models and removes one with "
+            "DELETE /models/NAME; or run the command on the bridge's storage URL",
+        )
+    return url
+
+
 def check_headers_used(headers: Sequence[str], *urls: str) -> None:
     if headers and not any(is_http(u) for u in urls):
         raise UsageError("--header only applies to http(s):// URLs")
@@ -297,6 +391,41 @@ def writable_url(url: str) -> str:
             "the bundled example model is read-only",
             "copy it first: tfjs-store cp example ./models/example",
         )
+    return url
+
+
+def durable_url(
+    url: str, what: str, lost: str = "the model would be gone when tfjs-store exits"
+) -> str:
+    """Refuse ``memory://`` (also at the end of a chained URL) where the command would
+    leave a model there: the memory store ends with this process, so the model would be
+    lost the moment the command returns (and ``mv`` would have removed the source)."""
+    last = url.rsplit("::", 1)[-1]
+    if last.lower().startswith("memory:"):
+        raise UsageError(
+            f"{what} cannot be memory:// ({url}): the memory store ends with this process; " + lost,
+            "use a folder or a bucket; memory:// is for Python code in one process",
+        )
+    return url
+
+
+def known_fsspec_url(url: str) -> str:
+    """A usage error for a URL naming a protocol fsspec does not know (a typo like
+    ``fiel://``); an ImportError (exit 4) when its package is missing."""
+    import fsspec
+    from fsspec.core import split_protocol
+
+    for part in url.split("::"):
+        protocol, _ = split_protocol(part)
+        if protocol is None:
+            continue
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise UsageError(
+                f"unknown URL scheme {protocol!r} in {url}",
+                "check the spelling; `tfjs-store plugins --all` lists the schemes",
+            ) from None
     return url
 
 

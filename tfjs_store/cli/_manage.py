@@ -9,11 +9,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._common import (
+    NothingThere,
+    SaveInterrupted,
     UsageError,
     check_headers_used,
+    durable_url,
     http_options,
     human_bytes,
     merge_options,
+    no_http_management,
     parse_size,
     parse_storage_options,
     print_json,
@@ -49,8 +53,14 @@ def ls(args: argparse.Namespace) -> int:
     import tfjs_store
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
-    prefix = source_url(args.prefix)
+    prefix = no_http_management(source_url(args.prefix), "list models")
     models = tfjs_store.list_models(prefix, storage_options=options)
+    if not models and not _folder_exists(prefix, options):
+        raise NothingThere(
+            f"no such folder or bucket: {args.prefix}",
+            "check the URL (and -o options such as endpoint_url); an empty folder that "
+            "exists lists as 'no models'",
+        )
     if args.json:
         print_json([{"url": url, **_info_json(info)} for url, info in sorted(models.items())])
         return 0
@@ -65,6 +75,18 @@ def ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder_exists(url: str, options: Mapping[str, Any] | None) -> bool:
+    """Whether ``url`` names something on its fsspec filesystem (True when fsspec does not
+    handle the URL: then the scheme's own handler had its say)."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **(options or {}))
+    except (ValueError, ImportError):
+        return True
+    return bool(fs.exists(path))
+
+
 # -- rm ---------------------------------------------------------------------------------
 
 
@@ -72,7 +94,7 @@ def rm(args: argparse.Namespace) -> int:
     import tfjs_store
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
-    url = writable_url(args.url)
+    url = no_http_management(writable_url(args.url), "remove models")
     try:
         info = tfjs_store.remove_model(url, storage_options=options)
     except tfjs_store.ModelNotFoundError:
@@ -92,7 +114,7 @@ def clean(args: argparse.Namespace) -> int:
     import tfjs_store
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
-    url = writable_url(args.url)
+    url = no_http_management(writable_url(args.url), "clean up after saves")
     removed = tfjs_store.clean(url, older_than=args.older_than, storage_options=options)
     if args.json:
         print_json({"removed": removed})
@@ -121,7 +143,11 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
     import tfjs_store
 
     verb = "mv" if move else "cp"
-    src_given, dst = args.src, writable_url(args.dst)
+    lost = "the model would be gone when tfjs-store exits" + (
+        ", after the source was removed" if move else ""
+    )
+    src_given = args.src
+    dst = durable_url(writable_url(args.dst), f"the destination of {verb}", lost)
     src = writable_url(src_given) if move else source_url(src_given)
     base = parse_storage_options(args.storage_option)
     src_opts = storage_options_or_none(
@@ -189,18 +215,23 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                 if move:
                     progress.phase("removing source")
                     tfjs_store.remove_model(src, storage_options=src_opts)
+    except KeyboardInterrupt:
+        raise SaveInterrupted(dst) from None
     except TypeError as exc:
         usage = unexpected_option(exc, dst, save_options) if save_options else None
         if usage is None:
             raise
         raise usage from None
 
+    written = _downloads_files(dst, dst_opts)
     if args.json:
         out: dict[str, Any] = {
             "source": src_given,
             "destination": dst,
             "modelArtifactsInfo": _info_json(info),
         }
+        if written:
+            out["files"] = written
         if args.quantize:
             out["quantized"] = {"dtype": args.quantize, "weights": quantized}
         print_json(out)
@@ -210,7 +241,26 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
     if args.quantize:
         extra = f", {len(quantized)} quantized to {args.quantize}"
     print(f"{what} {src_given} -> {dst} ({human_bytes(info.weight_data_bytes)} of weights{extra})")
+    if written:
+        print("wrote " + " and ".join(written))
     return 0
+
+
+def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
+    """The files a ``downloads://NAME`` save wrote (NAME.json and its weight files, in
+    $TFJS_STORE_DOWNLOADS or ~/Downloads), so the user learns where they went."""
+    if not dst.lower().startswith("downloads://"):
+        return []
+    import json
+    import posixpath
+
+    from ..handlers.downloads import DownloadsHandler
+
+    handler = DownloadsHandler(dst, storage_options=options)
+    model_json = json.loads(handler.fs.cat_file(handler.json_path))
+    weights = [p for g in model_json.get("weightsManifest") or [] for p in g.get("paths", [])]
+    folder = handler.folder
+    return [handler.json_path, *(posixpath.normpath(posixpath.join(folder, p)) for p in weights)]
 
 
 def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:

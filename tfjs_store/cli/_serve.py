@@ -6,7 +6,15 @@ import argparse
 import os
 from typing import Any
 
-from ._common import UsageError, parse_size, parse_storage_options, say, storage_options_or_none
+from ._common import (
+    UsageError,
+    durable_url,
+    known_fsspec_url,
+    parse_size,
+    parse_storage_options,
+    say,
+    storage_options_or_none,
+)
 
 TOKEN_ENV = "TFJS_STORE_TOKEN"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -23,6 +31,8 @@ def serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    lost = "every model saved to the bridge would be gone when it stops"
+    durable_url(known_fsspec_url(args.root), "the root of serve", lost)
     token = args.token or os.environ.get(TOKEN_ENV) or None
     options: dict[str, Any] = {
         "host": args.host,
