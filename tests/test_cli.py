@@ -640,6 +640,7 @@ def test_progress_shows_on_a_terminal_for_big_transfers_only(
 def test_progress_line_follows_phases_and_handler_reports() -> None:
     import io
 
+    from tfjs_store import OptionError
     from tfjs_store.cli._manage import _reporting
     from tfjs_store.cli._progress import Progress
 
@@ -660,8 +661,8 @@ def test_progress_line_follows_phases_and_handler_reports() -> None:
         return "took"
 
     def refuses_it(url: str, **options: Any) -> str:
-        if "on_progress" in options:
-            raise TypeError("Handler.__init__() got an unexpected keyword argument 'on_progress'")
+        if "on_progress" in options:  # as the registry refuses an option, before any I/O
+            raise OptionError("the handler does not take on_progress", options=("on_progress",))
         calls.append(options)
         return "without"
 

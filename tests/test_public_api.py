@@ -60,6 +60,7 @@ EXPECTED = [
     "register_load_router",
     "register_save_router",
     "remove_model",
+    "requantize",
     "save",
     "verify",
 ]

@@ -63,6 +63,7 @@ if _typing.TYPE_CHECKING:
     from .files import load_files
     from .format.artifacts import ModelArtifacts
     from .format.codec import decode_weights, encode_weights
+    from .format.requantize import requantize
     from .format.schemas import (
         ManifestGroup,
         ModelArtifactsInfo,
@@ -99,6 +100,7 @@ _LAZY: dict[str, str] = {
     "ModelArtifacts": ".format.artifacts",
     "decode_weights": ".format.codec",
     "encode_weights": ".format.codec",
+    "requantize": ".format.requantize",
     **dict.fromkeys(
         [
             "ManifestGroup",
@@ -189,6 +191,7 @@ __all__ = [
     "register_load_router",
     "register_save_router",
     "remove_model",
+    "requantize",
     "save",
     "verify",
 ]

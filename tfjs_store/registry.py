@@ -34,7 +34,8 @@ The object is either
 
 Options the user passes to ``save``/``load`` (such as ``storage_options``) reach the
 store or factory; an option it does not take (read from its signature) is an
-``OptionError`` (a ``TypeError``) before any I/O.
+``OptionError`` (a ``TypeError``) before any I/O, with the hint the factory gives for
+it in its ``OPTION_HINTS`` mapping, if any.
 
 When two distributions claim one scheme
 ---------------------------------------
@@ -275,9 +276,12 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
     else:
         unknown = unaccepted_options(factory, options)
     if unknown:
+        hints = getattr(factory, "OPTION_HINTS", {})
+        said = "; ".join(hints[k] for k in unknown if k in hints)
         raise OptionError(
-            f"the handler for {scheme}:// URLs ({entry.target}) does not take the "
-            f"option(s) {', '.join(unknown)} (given for {url})",
+            f"the handler for {scheme}:// URLs ({entry.target}) got an unexpected keyword "
+            f"argument {', '.join(repr(k) for k in unknown)} (given for {url})"
+            + (f": {said}" if said else ""),
             options=tuple(unknown),
             url=url,
         )

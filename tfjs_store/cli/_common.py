@@ -136,20 +136,19 @@ def handle_error(exc: BaseException) -> int:
     if isinstance(exc, errors.StorageError):
         error(str(exc), _storage_hint())
         return EXIT_STORAGE
+    if isinstance(exc, errors.OptionError):
+        error(
+            str(exc),
+            "-o/--storage-option is for fsspec URLs (file, s3, gs, az, ...); "
+            "-H/--header is for http(s) URLs",
+        )
+        return EXIT_USAGE
     if isinstance(exc, errors.TfjsStoreError):
         error(str(exc))
         return EXIT_FAILED
     if isinstance(exc, ImportError):
         error(f"a needed package cannot be imported: {exc}")
         return EXIT_DEPENDENCY
-    if isinstance(exc, TypeError) and _option_not_taken(exc) is not None:
-        option = _option_not_taken(exc)
-        error(
-            f"the handler for this URL does not take the option {option!r} ({exc})",
-            "-o/--storage-option is for fsspec URLs (file, s3, gs, az, ...); "
-            "-H/--header is for http(s) URLs",
-        )
-        return EXIT_USAGE
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         error(f"{exc}", "check the path")
         return EXIT_NOT_FOUND
@@ -216,30 +215,10 @@ def _http_status(exc: Any) -> int:
     return EXIT_STORAGE
 
 
-def _option_not_taken(exc: TypeError) -> str | None:
-    text = str(exc)
-    marker = "got an unexpected keyword argument "
-    if marker not in text:
-        return None
-    return text.split(marker, 1)[1].strip("'\"")
-
-
 def _storage_hint() -> str:
     return (
         "check the URL, your credentials and network; pass endpoint or credentials with "
         "-o KEY=VALUE (see `tfjs-store --help`)"
-    )
-
-
-def unexpected_option(exc: TypeError, url: str, options: Iterable[str]) -> UsageError | None:
-    """A handler's constructor refused an option: a usage error, not a crash."""
-    text = str(exc)
-    if "unexpected keyword argument" not in text:
-        return None
-    given = ", ".join(sorted(options))
-    return UsageError(
-        f"the handler for {url} does not take the option(s) {given} ({text})",
-        "--layout, --shard-size and --checksums apply to fsspec URLs (file, s3, gs, az, …)",
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from ..errors import OptionError
 from ._common import (
     NothingThere,
     SaveInterrupted,
@@ -25,7 +25,6 @@ from ._common import (
     source_url,
     storage_options_or_none,
     table,
-    unexpected_option,
     writable_url,
 )
 
@@ -173,22 +172,23 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
     show = should_show(sys.stderr, total, args.no_progress)
     quantized: list[str] = []
     try:
-        if not show and not args.quantize and not src_handler_options:
-            if move:
-                info = tfjs_store.move_model(
+        if not args.quantize and not src_handler_options:
+            # The library's own copy/move: streamed file by file between managed stores.
+            with Progress(sys.stderr, total or 0, verb, ["reading", "writing"],
+                          enabled=show) as progress:
+                progress.phase("reading")  # model.json, then files stream through
+
+                def on_written(fraction: float) -> None:
+                    if progress.phases[progress.current] != "writing":
+                        progress.phase("writing")
+                    progress.on_progress(fraction)
+
+                info = (tfjs_store.move_model if move else tfjs_store.copy_model)(
                     src,
                     dst,
                     src_storage_options=src_opts,
                     dst_storage_options=dst_opts,
-                    **save_options,
-                    **dst_handler_options,
-                )
-            else:
-                info = tfjs_store.copy_model(
-                    src,
-                    dst,
-                    src_storage_options=src_opts,
-                    dst_storage_options=dst_opts,
+                    on_progress=on_written if show else None,
                     **save_options,
                     **dst_handler_options,
                 )
@@ -200,7 +200,14 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                     tfjs_store.load, progress, src, storage_options=src_opts, **src_handler_options
                 )
                 if args.quantize:
-                    artifacts, quantized = requantize(artifacts, args.quantize, args.match)
+                    try:
+                        artifacts, quantized = tfjs_store.requantize(
+                            artifacts, args.quantize, match=args.match
+                        )
+                    except ValueError as exc:
+                        raise UsageError(
+                            f"--quantize: {exc}", "`tfjs-store info` lists the weight names"
+                        ) from None
                 progress.phase("writing")
                 result = _reporting(
                     tfjs_store.save,
@@ -217,11 +224,11 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                     tfjs_store.remove_model(src, storage_options=src_opts)
     except KeyboardInterrupt:
         raise SaveInterrupted(dst) from None
-    except TypeError as exc:
-        usage = unexpected_option(exc, dst, save_options) if save_options else None
-        if usage is None:
-            raise
-        raise usage from None
+    except OptionError as exc:
+        raise UsageError(
+            str(exc),
+            "--layout, --shard-size and --checksums apply to fsspec URLs (file, s3, gs, az, …)",
+        ) from None
 
     written = _downloads_files(dst, dst_opts)
     if args.json:
@@ -265,13 +272,13 @@ def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
 
 def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:
     """``call`` with ``on_progress`` feeding the bar when the handler takes that option
-    (tfjs-store's http handler does, as TF.js's do); without it otherwise."""
+    (tfjs-store's handlers do, as TF.js's do); without it otherwise."""
     if not progress.enabled:
         return call(*args, **kwargs)
     try:
         return call(*args, on_progress=progress.on_progress, **kwargs)
-    except TypeError as exc:
-        if "on_progress" not in str(exc):
+    except OptionError as exc:
+        if "on_progress" not in exc.options:
             raise
         return call(*args, **kwargs)  # the handler was refused before any I/O
 
@@ -292,60 +299,3 @@ def _weight_bytes(src: str, options: Mapping[str, Any] | None) -> int | None:
         return sum(s for s in sizes if s is not None)
     spec_sizes = [s.byte_length for s in inspection.model_json.weight_specs]
     return sum(b for b in spec_sizes if b is not None)
-
-
-def requantize(artifacts: Any, dtype: str, patterns: Sequence[str]) -> tuple[Any, list[str]]:
-    """Decode the weights and encode them again with ``dtype`` quantization, as the
-    converter does: every float32 weight, or those matching ``patterns``. Weights
-    already quantized that no pattern selects keep their quantization dtype; optimizer
-    weights are never quantized. Returns the new artifacts and the names quantized."""
-    import fnmatch
-
-    import tfjs_store
-
-    if isinstance(artifacts.model_topology, (bytes, bytearray)):
-        raise UsageError("--quantize needs a JSON model topology (this one is binary)")
-    specs = list(artifacts.weight_specs or [])
-    model_specs = [s for s in specs if s.group != "optimizer"]
-    names = [s.name for s in model_specs]
-    for pattern in patterns:
-        if not fnmatch.filter(names, pattern):
-            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-            raise UsageError(
-                f"--match {pattern!r} matches no weight of the model",
-                f"weight names: {shown or '(none)'}; `tfjs-store info` lists them all",
-            )
-    plan: dict[str, str] = {}
-    for spec in model_specs:
-        if spec.dtype != "float32":
-            continue
-        if not patterns or any(fnmatch.fnmatchcase(spec.name, p) for p in patterns):
-            plan[spec.name] = dtype
-        elif spec.quantization is not None:
-            plan[spec.name] = spec.quantization.dtype
-    by_dtype: dict[str, list[str]] = {}
-    for name, d in plan.items():
-        by_dtype.setdefault(d, []).append(glob.escape(name))
-
-    arrays = artifacts.weights()
-    model = {s.name: arrays[s.name] for s in model_specs}
-    optimizer = {s.name: arrays[s.name] for s in specs if s.group == "optimizer"}
-    skip = {"model_topology", "weight_specs", "weight_data"}
-    fields = {
-        name: getattr(artifacts, name)
-        for name in artifacts.model_fields_set
-        if name in type(artifacts).model_fields and name not in skip
-    }
-    fields.update(artifacts.model_extra or {})
-    new = tfjs_store.ModelArtifacts.from_weights(
-        model,
-        model_topology=artifacts.model_topology,
-        optimizer_weights=optimizer or None,
-        quantize=by_dtype or None,
-        **fields,
-    )
-    groups = {s.name: s.group for s in specs}
-    for spec in new.weight_specs or []:  # keep groups other than "optimizer" too
-        if groups.get(spec.name) and spec.group != groups[spec.name]:
-            spec.group = groups[spec.name]
-    return new, [n for n, d in plan.items() if d == dtype]

@@ -90,6 +90,11 @@ class Progress:
         if self.enabled:
             self._draw()  # a phase change shows at once, however fast the transfer
 
+    @property
+    def current(self) -> int:
+        """The index of the current phase."""
+        return self._phase
+
     def advance(self, nbytes: int) -> None:
         with self._lock:
             self._phase_bytes += nbytes

@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.client import HTTPException
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import (
     HTTPNotFoundError,
@@ -435,6 +435,12 @@ class HTTPHandler:
     with ``weight_url_converter`` the paths are the converter's to judge.
     """
 
+    OPTION_HINTS: ClassVar[dict[str, str]] = {
+        "storage_options": "http(s) URLs take no storage_options; pass headers as "
+        "request_init={'headers': {...}} (TF.js's requestInit)",
+    }
+    """What to say when the registry refuses one of these options (it is not taken)."""
+
     def __init__(
         self,
         url: str,
@@ -449,14 +455,7 @@ class HTTPHandler:
         timeout: float = DEFAULT_TIMEOUT,
         verify: bool = True,
         body: str = "multipart",
-        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if storage_options:
-            raise TypeError(  # what Python says of any keyword a callable does not take
-                "HTTPHandler() got an unexpected keyword argument 'storage_options': "
-                "http(s) URLs take no storage_options; pass headers as "
-                "request_init={'headers': {...}} (TF.js's requestInit)"
-            )
         if not isinstance(url, str) or not url:
             raise ValueError("URL path for http must not be null, undefined or empty.")
         if not _SCHEME.match(url):
