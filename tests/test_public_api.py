@@ -46,6 +46,7 @@ EXPECTED = [
     "clean",
     "copy_model",
     "decode_weights",
+    "describe_model",
     "encode_weights",
     "get_load_handlers",
     "get_save_handlers",

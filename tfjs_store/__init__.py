@@ -14,7 +14,8 @@ Load and save
 
 Manage models
     list_models(prefix_url)       model URL -> ``ModelArtifactsInfo`` for each model
-    copy_model(src, dst)          between any two URLs (re-shard with ``shard_size_bytes=``)
+    copy_model(src, dst)          between any two URLs, streamed file by file
+                                  (``src_storage_options=``/``dst_storage_options=``)
     move_model(src, dst)          copy, then remove the source
     remove_model(url)             model.json first, then its weight files
     clean(url, older_than=0)      remove leftovers of saves that died
@@ -22,10 +23,13 @@ Manage models
 Check models
     verify(url)                   every problem of a stored model -> ``VerifyReport``
     inspect_model(url)            what a model is, from its model JSON -> ``ModelInspection``
+    describe_model(url)           the same as a JSON-ready dict (``tfjs-store info``)
 
 Weights and handlers
     encode_weights / decode_weights    TF.js's weight codec (every dtype, quantization)
-    register_handler(scheme, factory)  add a URL scheme (or an entry point; see registry)
+    requantize(artifacts, "uint8")     quantize weights as the converter does
+    register_handler(scheme, factory)  add a URL scheme (or an entry point; see registry;
+                                       a ``tfjs_store.stores.ByteStore`` subclass is enough)
 
 Every error raised on purpose is a ``TfjsStoreError`` (the tree: ``tfjs_store.errors``).
 
@@ -60,6 +64,7 @@ from .errors import (
 if _typing.TYPE_CHECKING:
     from .api import clean, copy_model, list_models, load, move_model, remove_model, save
     from .checks import ModelInspection, Problem, VerifyReport, WeightFile, inspect_model, verify
+    from .describe import describe_model
     from .files import load_files
     from .format.artifacts import ModelArtifacts
     from .format.codec import decode_weights, encode_weights
@@ -97,6 +102,7 @@ _LAZY: dict[str, str] = {
         ".checks",
     ),
     "load_files": ".files",
+    "describe_model": ".describe",
     "ModelArtifacts": ".format.artifacts",
     "decode_weights": ".format.codec",
     "encode_weights": ".format.codec",
@@ -177,6 +183,7 @@ __all__ = [
     "clean",
     "copy_model",
     "decode_weights",
+    "describe_model",
     "encode_weights",
     "get_load_handlers",
     "get_save_handlers",

@@ -280,7 +280,14 @@ class _Read:
 def verify(
     url: str, *, storage_options: Mapping[str, Any] | None = None, **handler_options: Any
 ) -> VerifyReport:
-    """Check the model at ``url`` and report every problem found (see the module doc).
+    """Check the model at ``url`` and report every problem found, not only the first.
+
+    Checked: model.json parses and follows the schema; every manifest path stays in the
+    model's folder; every weight file is present and readable, has the size recorded at
+    save time, and matches its recorded checksum; each group of files holds exactly the
+    bytes its weight specs describe; every weight decodes. Weights holding NaN or
+    infinite values are warnings. A handler without file access (http) is checked by
+    loading the model, which stops at its first problem.
 
     Other keyword arguments go to the handler (e.g. ``request_init`` for http).
 
