@@ -152,6 +152,13 @@ def _strict_number(value: Any, what: str) -> float:
     return number
 
 
+def _one_of(value: Any, allowed: Any, message: str) -> Any:
+    """``value`` if it is one of ``allowed``, else ``ValueError(message.format(value))``."""
+    if value not in allowed:
+        raise ValueError(message.format(value))
+    return value
+
+
 class Quantization(_JSONModel):
     """How a weight is stored: ``{dtype, min?, scale?}`` (the converter adds ``original_dtype``)."""
 
@@ -162,12 +169,8 @@ class Quantization(_JSONModel):
     @field_validator("dtype", mode="before")
     @classmethod
     def _known_dtype(cls, value: Any) -> Any:
-        if value not in QUANTIZATION_DTYPES:
-            raise ValueError(
-                f"unknown quantization dtype {value!r}; supported quantization dtypes are "
-                "'uint8', 'uint16' and 'float16'"
-            )
-        return value
+        return _one_of(value, QUANTIZATION_DTYPES, "unknown quantization dtype {!r}; supported "
+                       "quantization dtypes are 'uint8', 'uint16' and 'float16'")
 
     @field_validator("min", "scale", mode="before")
     @classmethod
@@ -225,12 +228,8 @@ class WeightSpec(_JSONModel):
     @field_validator("dtype", mode="before")
     @classmethod
     def _known_dtype(cls, value: Any) -> Any:
-        if value not in DTYPES:
-            raise ValueError(
-                f"unsupported dtype {value!r}; TF.js weights are one of "
-                "float32, int32, bool, string, complex64"
-            )
-        return value
+        return _one_of(value, DTYPES, "unsupported dtype {!r}; TF.js weights are one of "
+                       "float32, int32, bool, string, complex64")
 
     @model_validator(mode="after")
     def _quantization_fits_dtype(self) -> WeightSpec:
