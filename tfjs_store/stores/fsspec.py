@@ -13,7 +13,7 @@ import contextlib
 import os
 import posixpath
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -314,7 +314,7 @@ class FsspecStore(ByteStore):
                     for view in job.chunks():
                         out.write(view)
             else:
-                self.fs.pipe_file(path, b"".join(job.chunks()))
+                self.fs.pipe_file(path, _joined(job.chunks()))
 
     def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
         if self.local:  # more threads only queue on the disk
@@ -336,7 +336,7 @@ class FsspecStore(ByteStore):
                 await cond.wait_for(lambda: budget[0] >= need)
                 budget[0] -= need
             try:
-                chunk = await loop.run_in_executor(None, lambda: b"".join(job.chunks()))
+                chunk = await loop.run_in_executor(None, lambda: _joined(job.chunks()))
                 with self._errors("writing", job.name):
                     await self.fs._pipe_file(self.path(job.name), chunk)
                 del chunk
@@ -416,6 +416,17 @@ class FsspecStore(ByteStore):
             rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
             out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
         return out
+
+
+def _joined(chunks: Iterable[memoryview]) -> bytes:
+    """One request body: the bytes object itself when one view covers all of it (a file
+    just read), else one joined copy."""
+    views = list(chunks)
+    if len(views) == 1 and isinstance(views[0].obj, bytes) and views[0].nbytes == len(
+        views[0].obj
+    ):
+        return views[0].obj
+    return b"".join(views)
 
 
 class _LazyCondition:
