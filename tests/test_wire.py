@@ -169,6 +169,7 @@ def test_json_body_round_trips_any_bytes_in_any_buffers(data: bytes, cuts: list[
 def test_encoded_artifacts_are_byte_identical_to_what_node_tfjs_sends(name: str) -> None:
     body = encode_artifacts(_fixture(name), "multipart", boundary=NODE_BOUNDARY)
     captured = (FIXTURES / name / "request.body").read_bytes()
+    assert isinstance(body, MultipartBody)
     assert body.to_bytes() == captured
     assert body.content_type == (FIXTURES / name / "request.content-type").read_text()
     _assert_same(_decode_multipart(body, 1 << 16), _fixture(name))
