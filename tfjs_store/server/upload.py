@@ -24,7 +24,7 @@ import contextlib
 import gc
 import mmap
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -310,6 +310,45 @@ class _Receiver:
             self.spool = None
 
 
+class _Limited:
+    """A body's non-empty chunks, refused (413) once more than ``max_bytes`` came,
+    whatever the declared Content-Length."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], max_bytes: int) -> None:
+        self._chunks = chunks
+        self.max_bytes = max_bytes
+        self.received = 0
+
+    def __aiter__(self) -> _Limited:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = b""
+        while not chunk:
+            chunk = await self._chunks.__anext__()
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise UploadError(413, f"the upload is larger than the limit of {self.max_bytes} bytes")
+        return chunk
+
+
+@contextlib.asynccontextmanager
+async def _dropped_on_failure(
+    chunks: AsyncIterator[bytes], discard: Callable[[], None]
+) -> AsyncIterator[None]:
+    """What was spooled is dropped (``discard``) if receiving fails; on a refusal the
+    rest of the body is read and dropped too, so the client gets the answer."""
+    try:
+        yield
+    except UploadError:
+        discard()
+        await drain(chunks)
+        raise
+    except BaseException:
+        discard()
+        raise
+
+
 async def receive_multipart(
     chunks: AsyncIterator[bytes],
     content_type: str | None,
@@ -335,14 +374,8 @@ async def receive_multipart(
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     except (FormParserError, ValueError) as exc:
         raise UploadError(400, f"malformed multipart boundary: {exc}") from None
-    received = 0
-    try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > max_bytes:
-                raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+    async with _dropped_on_failure(chunks, receiver.discard):
+        async for chunk in _Limited(chunks, max_bytes):
             try:
                 parser.write(chunk)
             except UploadError:
@@ -365,13 +398,6 @@ async def receive_multipart(
             )
         if not receiver.parts:
             raise UploadError(400, "the multipart upload has no parts")
-    except UploadError:
-        receiver.discard()
-        await drain(chunks)
-        raise
-    except BaseException:
-        receiver.discard()
-        raise
     return ReceivedUpload("multipart", receiver.parts, receiver.spool, receiver.spool_size)
 
 
@@ -380,23 +406,11 @@ async def receive_json(
 ) -> ReceivedUpload:
     """Spill a JSON body to a temporary file as it streams in (413 past ``max_bytes``)."""
     spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
-    received = 0
-    try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > max_bytes:
-                raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+    body = _Limited(chunks, max_bytes)
+    async with _dropped_on_failure(chunks, spool.close):
+        async for chunk in body:
             spool.write(chunk)
-    except UploadError:
-        spool.close()
-        await drain(chunks)
-        raise
-    except BaseException:
-        spool.close()
-        raise
-    return ReceivedUpload("json", [], spool, received)
+    return ReceivedUpload("json", [], spool, body.received)
 
 
 def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> ModelArtifacts:
