@@ -251,3 +251,16 @@ def test_json_decoder_refuses_with_wire_format_errors() -> None:
         assert not info.value.too_large
     with pytest.raises(InvalidModelError, match="the JSON upload"):
         decode_json(b"{", max_json_bytes=LIMIT)  # not JSON at all: the one JSON parser says so
+
+
+def test_the_wire_module_needs_neither_the_server_nor_storage() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tfjs_store.format.wire; "
+        "print(sorted(m for m in sys.modules if m.startswith(('starlette', 'python_multipart', "
+        "'anyio', 'fsspec', 'tfjs_store.server', 'tfjs_store.handlers', 'tfjs_store.stores'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
