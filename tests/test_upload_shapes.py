@@ -732,7 +732,7 @@ def test_openapi_describes_every_shape(tmp_path: Path) -> None:
         assert body["application/json"]["schema"]["$ref"] == "#/components/schemas/ArtifactsJSON"
     schemas = doc["components"]["schemas"]
     props = schemas["ArtifactsJSON"]["properties"]
-    from tfjs_store.server.json_body import ARTIFACT_KEYS
+    from tfjs_store.format.wire import ARTIFACT_KEYS
 
     assert list(props) == list(ARTIFACT_KEYS)
     assert "trainingConfig" in props

@@ -6,7 +6,8 @@
     ├── InvalidModelError (ValueError) a model.json, artifact or weight buffer is malformed
     │   ├── WeightDataError            weight bytes do not match the weight specs
     │   ├── UnsafePathError            a manifest path would leave the model's folder
-    │   └── IntegrityError             a recorded checksum does not match the bytes
+    │   ├── IntegrityError             a recorded checksum does not match the bytes
+    │   └── WireFormatError            an HTTP body is not the multipart or JSON body it claims
     ├── HandlerError                   no handler, or several, for a URL (TF.js's wording)
     ├── OptionError (TypeError)        a handler does not take an option it was given
     ├── ModelNotFoundError             nothing at the URL (also a FileNotFoundError)
@@ -33,6 +34,7 @@ __all__ = [
     "TfjsStoreError",
     "UnsafePathError",
     "WeightDataError",
+    "WireFormatError",
 ]
 
 
@@ -54,6 +56,16 @@ class UnsafePathError(InvalidModelError):
 
 class IntegrityError(InvalidModelError):
     """A checksum recorded at save time does not match the stored bytes."""
+
+
+class WireFormatError(InvalidModelError):
+    """A model's HTTP body (TF.js's multipart upload, or the JSON body with base64
+    weights) breaks its format (``format.wire``); ``too_large`` when it breaks a size
+    limit the reader set."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 class HandlerError(TfjsStoreError):

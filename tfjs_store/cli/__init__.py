@@ -76,29 +76,10 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _storage_parent() -> argparse.ArgumentParser:
+def _repeatable_option(flags: Sequence[str], metavar: str, help: str) -> argparse.ArgumentParser:
+    """A parent parser holding one option that may be given several times."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "-o",
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec storage option (repeatable); see `tfjs-store --help`",
-    )
-    return parent
-
-
-def _header_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="HTTP header for http(s):// URLs (repeatable), e.g. 'Authorization: Bearer TOKEN'",
-    )
+    parent.add_argument(*flags, action="append", default=[], metavar=metavar, help=help)
     return parent
 
 
@@ -115,8 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the Python traceback of an error"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    storage = _storage_parent()
-    headers = _header_parent()
+    storage = _repeatable_option(
+        ["-o", "--storage-option"],
+        "KEY=VALUE",
+        "fsspec storage option (repeatable); see `tfjs-store --help`",
+    )
+    headers = _repeatable_option(
+        ["-H", "--header"],
+        "'NAME: VALUE'",
+        "HTTP header for http(s):// URLs (repeatable), e.g. 'Authorization: Bearer TOKEN'",
+    )
     fmt = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser(

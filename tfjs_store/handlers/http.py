@@ -33,25 +33,23 @@ written with ``%2e%2e``) is refused with ``UnsafePathError`` before anything is 
 TF.js would follow it. ``weight_path_prefix`` and ``weight_url_converter`` remain the
 ways to put weights elsewhere: they are the caller's choice, not the manifest's.
 
-Only the standard library is used (``urllib.request``).
+The bodies are made by ``format.wire``, where the bridge reads them too. Only the
+standard library is used (``urllib.request``).
 """
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import dataclasses
 import http.client
 import json
 import re
-import secrets
-import string
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.client import HTTPException
@@ -66,10 +64,20 @@ from ..errors import (
 )
 from ..format.artifacts import ModelArtifacts
 from ..format.integrity import check_file, check_groups
-from ..format.jsonfmt import js_stringify, model_json_object, parse_json_bytes
-from ..format.layout import manifest_paths, plan_storage, safe_relative_path
+from ..format.jsonfmt import parse_json_bytes
+from ..format.layout import manifest_paths, safe_relative_path
 from ..format.record import RECORD_KEY, SaveRecord
 from ..format.schemas import ModelJSON, SaveResult
+from ..format.wire import (  # the bodies' home; re-exported here, where they were first
+    ARTIFACT_KEYS,
+    BODY_KINDS,
+    BodyKind,
+    JSONBody,
+    MultipartBody,
+    encode_artifacts,
+    encode_json,
+    encode_multipart,
+)
 from .http_retry import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_BACKOFF,
@@ -95,29 +103,9 @@ __all__ = [
 DEFAULT_TIMEOUT = 60.0
 """Seconds a socket may wait for the peer (per operation, not for the whole transfer)."""
 
-WEIGHTS_PART = "model.weights.bin"
-JSON_PART = "model.json"
-WEIGHTS_PATH = "./model.weights.bin"
 _SCHEME = re.compile(r"^https?://", re.IGNORECASE)
-_BOUNDARY_CHARS = string.ascii_letters + string.digits
 _READ_CHUNK = 1 << 20
-_BASE64_CHUNK = 3 << 18  # bytes encoded at a time: 768 KiB in, 1 MiB of text out
 _LOAD_TRIES = 8  # model.json reads when weight files keep vanishing under concurrent saves
-ARTIFACT_KEYS = (
-    "modelTopology",
-    "trainingConfig",
-    "weightSpecs",
-    "weightData",
-    "format",
-    "generatedBy",
-    "convertedBy",
-    "signature",
-    "userDefinedMetadata",
-    "modelInitializer",
-    "initializerSignature",
-)
-"""TF.js's ``ModelArtifacts`` keys (types.ts), in its order: the JSON body's key order."""
-BODY_FORMATS = ("multipart", "json")
 
 
 # -- responses -------------------------------------------------------------------------
@@ -153,147 +141,6 @@ class HTTPResponse:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-# -- the multipart body ------------------------------------------------------------------
-
-
-def new_boundary() -> str:
-    """A boundary in the style browsers use (``----`` plus 16 random letters and digits)."""
-    return "----tfjsStoreBoundary" + "".join(secrets.choice(_BOUNDARY_CHARS) for _ in range(16))
-
-
-class MultipartBody:
-    """A multipart/form-data body made of byte views, iterated without joining them.
-
-    Iterating it (as ``http.client`` does) yields the parts' bytes in order; it can be
-    iterated again (a redirect re-sends it). ``content_length`` is known up front.
-    """
-
-    def __init__(self, boundary: str, parts: Sequence[tuple[str, str, Sequence[Any]]]) -> None:
-        if not re.fullmatch(r"[0-9A-Za-z'()+_,./:=?-]{1,70}", boundary):
-            raise ValueError(f"invalid multipart boundary {boundary!r}")
-        self.boundary = boundary
-        self._chunks: list[memoryview] = []
-        for name, content_type, views in parts:
-            head = (
-                f"--{boundary}\r\n"
-                f'Content-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                f"Content-Type: {content_type}\r\n\r\n"
-            )
-            self._chunks.append(memoryview(head.encode("ascii")))
-            self._chunks.extend(memoryview(v).cast("B") for v in views if len(memoryview(v)))
-            self._chunks.append(memoryview(b"\r\n"))
-        self._chunks.append(memoryview(f"--{boundary}--\r\n".encode("ascii")))
-        self.content_length = sum(len(c) for c in self._chunks)
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def __iter__(self) -> Iterator[memoryview]:
-        return iter(self._chunks)
-
-    def __len__(self) -> int:
-        return self.content_length
-
-    def to_bytes(self) -> bytes:
-        """The whole body as one bytes object (a copy; for tests and small models)."""
-        return b"".join(self._chunks)
-
-
-def encode_multipart(
-    model_json: bytes, weight_data: Sequence[Any] | None, *, boundary: str | None = None
-) -> MultipartBody:
-    """The body TF.js's http save sends: ``model.json`` then ``model.weights.bin``.
-
-    ``weight_data`` is a list of byte buffers sent one after the other as the weights
-    part; ``None`` leaves the part out, as TF.js does when a model has no weight data.
-    """
-    parts: list[tuple[str, str, Sequence[Any]]] = [(JSON_PART, "application/json", [model_json])]
-    if weight_data is not None:
-        parts.append((WEIGHTS_PART, "application/octet-stream", list(weight_data)))
-    return MultipartBody(boundary or new_boundary(), parts)
-
-
-def _base64_chunks(buffers: Sequence[Any]) -> Iterator[bytes]:
-    """Base64 of the buffers read one after the other, in chunks (no joined copy)."""
-    carry = b""
-    for buf in buffers:
-        view = memoryview(buf).cast("B")
-        pos = 0
-        if carry:
-            piece = carry + bytes(view[: 3 - len(carry)])
-            pos = len(piece) - len(carry)
-            if len(piece) < 3:
-                carry = piece
-                continue
-            yield binascii.b2a_base64(piece, newline=False)
-            carry = b""
-        usable = (len(view) - pos) // 3 * 3
-        for start in range(pos, pos + usable, _BASE64_CHUNK):
-            end = min(start + _BASE64_CHUNK, pos + usable)
-            yield binascii.b2a_base64(view[start:end], newline=False)
-        carry = bytes(view[pos + usable :])
-    if carry:
-        yield binascii.b2a_base64(carry, newline=False)
-
-
-class JSONBody:
-    """An ``application/json`` body: the artifacts, ``weightData`` as base64 made on the fly.
-
-    Iterating it yields the JSON text in chunks; it can be iterated again (a redirect
-    re-sends it). ``content_length`` is known up front.
-    """
-
-    def __init__(self, head: bytes, weight_data: Sequence[Any] | None, tail: bytes) -> None:
-        self._head = head
-        self._buffers = [memoryview(b).cast("B") for b in weight_data or []]
-        self._tail = tail
-        total = sum(len(b) for b in self._buffers)
-        self.content_length = len(head) + 4 * -(-total // 3) + len(tail)
-
-    content_type = "application/json"
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._head
-        yield from _base64_chunks(self._buffers)
-        yield self._tail
-
-    def __len__(self) -> int:
-        return self.content_length
-
-    def to_bytes(self) -> bytes:
-        """The whole body as one bytes object (a copy; for tests and small models)."""
-        return b"".join(self)
-
-
-def encode_json(model_json_obj: Mapping[str, Any], weight_data: Sequence[Any] | None) -> JSONBody:
-    """The JSON body for a model.json object (as ``model_json_object`` makes it).
-
-    ``weightsManifest`` becomes the flat ``weightSpecs``; ``weightData`` is the base64 of
-    ``weight_data`` (left out when it is None). Keys follow TF.js's ``ModelArtifacts``
-    order, unknown keys after them; numbers are written as JSON.stringify writes them.
-    """
-    rest = dict(model_json_obj)
-    manifest = rest.pop("weightsManifest", None) or []
-    specs = [w for group in manifest for w in group["weights"]]
-    marker = "tfjs-store-weight-data-" + secrets.token_hex(16)
-    obj: dict[str, Any] = {}
-    for key in ARTIFACT_KEYS:
-        if key == "weightSpecs":
-            obj[key] = specs
-        elif key == "weightData":
-            if weight_data is not None:
-                obj[key] = marker
-        elif key in rest:
-            obj[key] = rest.pop(key)
-    obj.update(rest)
-    text = js_stringify(obj).encode("utf-8", "surrogatepass")
-    if weight_data is None:
-        return JSONBody(text, None, b"")
-    head, tail = text.split(marker.encode("ascii"))
-    return JSONBody(head, weight_data, tail)
 
 
 # -- URL rules ---------------------------------------------------------------------------
@@ -483,7 +330,7 @@ class HTTPHandler:
             raise TypeError("weight_url_converter must be callable")
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
-        if body not in BODY_FORMATS:
+        if body not in BODY_KINDS:
             raise ValueError(f"body must be 'multipart' or 'json', got {body!r}")
         self.url = url
         self.method: str | None = method.upper() if method else None
@@ -496,7 +343,7 @@ class HTTPHandler:
         self.retry_backoff = float(retry_backoff)
         self.timeout = timeout
         self.verify = verify
-        self.body = body
+        self.body: BodyKind = "json" if body == "json" else "multipart"
         self._opener = urllib.request.build_opener()
 
     # -- transport -------------------------------------------------------------------
@@ -600,15 +447,7 @@ class HTTPHandler:
                 "request_init headers must not set Content-Type for a save: tfjs-store sets "
                 "it (the multipart boundary goes there; or application/json)"
             )
-        plan = plan_storage(artifacts, layout="single", single_path=WEIGHTS_PATH)
-        json_obj = model_json_object(plan.model_json, "tfjs")
-        weights = plan.data.buffers if artifacts.weight_data is not None else None
-        body: MultipartBody | JSONBody
-        if self.body == "json":
-            body = encode_json(json_obj, weights)
-        else:
-            model_json = js_stringify(json_obj).encode("utf-8", "surrogatepass")
-            body = encode_multipart(model_json, weights)
+        body = encode_artifacts(artifacts, self.body)
         method = self.method or "POST"
         response = self._request(
             self.url,

@@ -32,12 +32,12 @@ from starlette.routing import Route
 
 import tfjs_store
 
-from ..format.jsonfmt import parse_json_bytes, parse_model_json
+from ..format.jsonfmt import parse_model_json
 from ..format.layout import safe_relative_path
-from ..format.record import RECORD_KEY, SaveRecord
+from ..format.record import SaveRecord
+from ..format.wire import decode_multipart_parts
 from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .guard import RequestGuard, check_allowed_host, error_response
-from .json_body import artifacts_from_json
 from .openapi import openapi_document
 from .upload import (
     DRAIN_BYTES,
@@ -46,6 +46,7 @@ from .upload import (
     ReceivedUpload,
     TimedBody,
     UploadError,
+    artifacts_from_json,
     body_kind,
     drain,
     receive_json,
@@ -406,14 +407,11 @@ class Bridge:
         if received.kind == "json":
             return artifacts_from_json(received.mapped(), max_json_bytes=self.max_json_bytes)
         tfjs_parts = received.tfjs_parts()
-        if tfjs_parts is not None:  # TF.js's model.save(url): manifest paths are ignored
-            where = "the uploaded model.json"
-            obj = parse_json_bytes(received.content(tfjs_parts[JSON_PART]), where)
-            model_json = tfjs_store.ModelJSON.parse(obj, where)
+        if tfjs_parts is not None:  # TF.js's model.save(url)
             weights = tfjs_parts.get(WEIGHTS_PART)
-            data = received.content(weights) if weights is not None else None
-            return tfjs_store.ModelArtifacts.from_model_json(
-                model_json, data, drop_keys=(RECORD_KEY,)
+            return decode_multipart_parts(
+                received.content(tfjs_parts[JSON_PART]),
+                received.content(weights) if weights is not None else None,
             )
         return _file_set(received)
 

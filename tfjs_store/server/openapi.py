@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from ..format.wire import (
+    ARTIFACT_KEYS,
+    JSON_CONTENT_TYPE,
+    JSON_PART,
+    WEIGHTS_CONTENT_TYPE,
+    WEIGHTS_PART,
+)
 
 __all__ = ["openapi_document"]
 
@@ -21,6 +30,26 @@ def _json_response(description: str, schema: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
+
+
+def _or_null(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+def _artifact_property(key: str) -> dict[str, Any]:
+    """The schema of one key of the JSON body (``format.wire.ARTIFACT_KEYS``)."""
+    if key == "weightSpecs":
+        return {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/WeightSpec"}}
+    if key == "weightData":
+        return {
+            "anyOf": [
+                {"$ref": "#/components/schemas/Base64"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/Base64"}},
+                {"type": "null"},
+            ]
+        }
+    return _or_null("string" if key in ("format", "generatedBy", "convertedBy") else "object")
+
 
 
 _NAME_PARAM = {
@@ -132,10 +161,10 @@ _SCHEMAS: dict[str, Any] = {
             },
         ],
         "properties": {
-            "modelTopology": {"type": ["object", "null"]},
-            "format": {"type": ["string", "null"]},
-            "generatedBy": {"type": ["string", "null"]},
-            "convertedBy": {"type": ["string", "null"]},
+            "modelTopology": _or_null("object"),
+            "format": _or_null("string"),
+            "generatedBy": _or_null("string"),
+            "convertedBy": _or_null("string"),
             "weightsManifest": {
                 "type": ["array", "null"],
                 "items": {
@@ -150,11 +179,16 @@ _SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
-            "trainingConfig": {"type": ["object", "null"]},
-            "userDefinedMetadata": {"type": ["object", "null"]},
-            "signature": {"type": ["object", "null"]},
-            "modelInitializer": {"type": ["object", "null"]},
-            "initializerSignature": {"type": ["object", "null"]},
+            **{
+                key: _or_null("object")
+                for key in (
+                    "trainingConfig",
+                    "userDefinedMetadata",
+                    "signature",
+                    "modelInitializer",
+                    "initializerSignature",
+                )
+            },
         },
     },
     "Upload": {
@@ -162,13 +196,13 @@ _SCHEMAS: dict[str, Any] = {
         "description": "The body TF.js's model.save('http://…') sends (tf.io.http): exactly "
         "the parts 'model.json' and (when the model has weights) 'model.weights.bin'. A "
         "body with other parts is read as a FileSet.",
-        "required": ["model.json"],
+        "required": [JSON_PART],
         "additionalProperties": False,
         "properties": {
-            "model.json": {"$ref": "#/components/schemas/ModelJSON"},
-            "model.weights.bin": {
+            JSON_PART: {"$ref": "#/components/schemas/ModelJSON"},
+            WEIGHTS_PART: {
                 "type": "string",
-                "contentMediaType": "application/octet-stream",
+                "contentMediaType": WEIGHTS_CONTENT_TYPE,
                 "description": "All weight bytes, concatenated in manifest order.",
             },
         },
@@ -215,28 +249,7 @@ _SCHEMAS: dict[str, Any] = {
             {"required": ["weightSpecs"], "properties": {"weightSpecs": {"type": "array"}}},
         ],
         "not": {"required": ["weightsManifest"]},
-        "properties": {
-            "modelTopology": {"type": ["object", "null"]},
-            "trainingConfig": {"type": ["object", "null"]},
-            "weightSpecs": {
-                "type": ["array", "null"],
-                "items": {"$ref": "#/components/schemas/WeightSpec"},
-            },
-            "weightData": {
-                "anyOf": [
-                    {"$ref": "#/components/schemas/Base64"},
-                    {"type": "array", "items": {"$ref": "#/components/schemas/Base64"}},
-                    {"type": "null"},
-                ]
-            },
-            "format": {"type": ["string", "null"]},
-            "generatedBy": {"type": ["string", "null"]},
-            "convertedBy": {"type": ["string", "null"]},
-            "signature": {"type": ["object", "null"]},
-            "userDefinedMetadata": {"type": ["object", "null"]},
-            "modelInitializer": {"type": ["object", "null"]},
-            "initializerSignature": {"type": ["object", "null"]},
-        },
+        "properties": {key: _artifact_property(key) for key in ARTIFACT_KEYS},
     },
     "Base64": {
         "type": "string",
@@ -255,6 +268,11 @@ _IF_NONE_MATCH = {
     "schema": {"type": "string"},
 }
 _NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current; no body."}
+_ANY_JSON = {"application/json": {"schema": {"type": "object"}}}
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_STORAGE_FAILED = {"502": _error_response("The storage behind the bridge failed.")}
+_BAD_NAME = {"400": _error_response("Invalid model name.")}
+_NO_MODEL = {"404": _error_response("No such model.")}
 
 
 def openapi_document(
@@ -281,11 +299,22 @@ def openapi_document(
         )
     }
 
-    def op(security: list[dict[str, list[str]]], **fields: Any) -> dict[str, Any]:
-        out = dict(fields)
-        out["security"] = security
-        out["responses"] = {**out["responses"], **misdirected}
-        return out
+    def op(
+        security: list[dict[str, list[str]]],
+        operation_id: str,
+        summary: str,
+        *responses: Mapping[str, Any],
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """One operation; its responses merged in order, then the Host guard's."""
+        merged = {k: v for part in (*responses, misdirected) for k, v in part.items()}
+        return {
+            "operationId": operation_id,
+            "summary": summary,
+            **fields,
+            "responses": merged,
+            "security": security,
+        }
 
     upload_responses = {
         "200": _json_response("Stored. TF.js's save() resolves.", "ModelEntry"),
@@ -298,7 +327,7 @@ def openapi_document(
         **cross_site,
         "413": _error_response(f"Body larger than the limit ({max_upload_bytes} bytes)."),
         "415": _error_response("Content-Type is neither multipart/form-data nor application/json."),
-        "502": _error_response("The storage behind the bridge failed."),
+        **_STORAGE_FAILED,
     }
     upload_body = {
         "required": True,
@@ -315,13 +344,24 @@ def openapi_document(
                     ]
                 },
                 "encoding": {
-                    "model.json": {"contentType": "application/json"},
-                    "model.weights.bin": {"contentType": "application/octet-stream"},
+                    JSON_PART: {"contentType": JSON_CONTENT_TYPE},
+                    WEIGHTS_PART: {"contentType": WEIGHTS_CONTENT_TYPE},
                 },
             },
             "application/json": {"schema": {"$ref": "#/components/schemas/ArtifactsJSON"}},
         },
     }
+
+    def uploads(operation_id: str, post: str, put: str) -> dict[str, Any]:
+        """POST and PUT of an upload (TF.js sends either, by ``requestInit.method``)."""
+        return {
+            method: op(
+                write_security, operation_id + suffix, summary, upload_responses,
+                requestBody=upload_body,
+            )
+            for method, suffix, summary in [("post", "", post), ("put", "Put", put)]
+        }
+
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -337,91 +377,49 @@ def openapi_document(
         "paths": {
             "/models": {
                 "get": op(
-                    read_security,
-                    operationId="listModels",
-                    summary="List stored models",
-                    responses={
-                        "200": _json_response("Every model under the root.", "ModelList"),
-                        **read_unauthorized,
-                        "502": _error_response("The storage behind the bridge failed."),
-                    },
+                    read_security, "listModels", "List stored models",
+                    {"200": _json_response("Every model under the root.", "ModelList")},
+                    read_unauthorized, _STORAGE_FAILED,
                 )
             },
             "/models/{name}": {
                 "parameters": [_NAME_PARAM],
-                "post": op(
-                    write_security,
-                    operationId="uploadModel",
-                    summary="Store a model sent by TF.js's model.save(url)",
-                    requestBody=upload_body,
-                    responses=upload_responses,
-                ),
-                "put": op(
-                    write_security,
-                    operationId="uploadModelPut",
-                    summary="Store a model (requestInit: {method: 'PUT'})",
-                    requestBody=upload_body,
-                    responses=upload_responses,
+                **uploads(
+                    "uploadModel",
+                    "Store a model sent by TF.js's model.save(url)",
+                    "Store a model (requestInit: {method: 'PUT'})",
                 ),
                 "get": op(
-                    read_security,
-                    operationId="modelInfo",
-                    summary="A model's ModelArtifactsInfo",
-                    responses={
-                        "200": _json_response("The model's info.", "ModelEntry"),
-                        "400": _error_response("Invalid model name."),
-                        **read_unauthorized,
-                        "404": _error_response("No such model."),
-                        "502": _error_response("The storage behind the bridge failed."),
-                    },
+                    read_security, "modelInfo", "A model's ModelArtifactsInfo",
+                    {"200": _json_response("The model's info.", "ModelEntry")},
+                    _BAD_NAME, read_unauthorized, _NO_MODEL, _STORAGE_FAILED,
                 ),
                 "delete": op(
-                    write_security,
-                    operationId="removeModel",
-                    summary="Remove a model (model.json first, then its weight files)",
-                    responses={
-                        "200": _json_response("Removed; the info it had.", "Removed"),
-                        "400": _error_response("Invalid model name."),
-                        **unauthorized,
-                        **cross_site,
-                        "404": _error_response("No such model."),
-                        "502": _error_response("The storage behind the bridge failed."),
-                    },
+                    write_security, "removeModel",
+                    "Remove a model (model.json first, then its weight files)",
+                    {"200": _json_response("Removed; the info it had.", "Removed")},
+                    _BAD_NAME, unauthorized, cross_site, _NO_MODEL, _STORAGE_FAILED,
                 ),
             },
             "/models/{name}/model.json": {
                 "parameters": [_NAME_PARAM],
-                "post": op(
-                    write_security,
-                    operationId="uploadModelJson",
-                    summary="Store a model (the same as POST /models/{name})",
-                    requestBody=upload_body,
-                    responses=upload_responses,
-                ),
-                "put": op(
-                    write_security,
-                    operationId="uploadModelJsonPut",
-                    summary="Store a model (the same as PUT /models/{name})",
-                    requestBody=upload_body,
-                    responses=upload_responses,
+                **uploads(
+                    "uploadModelJson",
+                    "Store a model (the same as POST /models/{name})",
+                    "Store a model (the same as PUT /models/{name})",
                 ),
                 "get": op(
-                    read_security,
-                    operationId="getModelJson",
-                    summary="The stored model.json (for tf.loadLayersModel)",
-                    parameters=[_IF_NONE_MATCH],
-                    responses={
+                    read_security, "getModelJson", "The stored model.json (for tf.loadLayersModel)",
+                    {
                         "200": {
                             "description": "The model JSON as stored (ETag: a hash of its "
                             "bytes; Cache-Control: no-cache).",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
+                            "content": _ANY_JSON,
                         },
                         "304": _NOT_MODIFIED,
-                        "400": _error_response("Invalid model name."),
-                        **read_unauthorized,
-                        "404": _error_response("No such model."),
-                        "502": _error_response("The storage behind the bridge failed."),
                     },
+                    _BAD_NAME, read_unauthorized, _NO_MODEL, _STORAGE_FAILED,
+                    parameters=[_IF_NONE_MATCH],
                 ),
             },
             "/models/{name}/{weightPath}": {
@@ -437,9 +435,24 @@ def openapi_document(
                     },
                 ],
                 "get": op(
-                    read_security,
-                    operationId="getWeightFile",
-                    summary="A weight file named in the model's manifest (Range supported)",
+                    read_security, "getWeightFile",
+                    "A weight file named in the model's manifest (Range supported)",
+                    {
+                        "200": {
+                            "description": "The file's bytes (a file whose name carries its "
+                            "save's tag is Cache-Control: immutable).",
+                            "content": _BINARY,
+                        },
+                        "206": {"description": "The requested byte range.", "content": _BINARY},
+                        "400": _error_response("Invalid path."),
+                        **read_unauthorized,
+                        "404": _error_response(
+                            "No such model, or the file is not in its manifest."
+                        ),
+                        "304": _NOT_MODIFIED,
+                        "416": {"description": "The range is outside the file."},
+                        **_STORAGE_FAILED,
+                    },
                     parameters=[
                         {
                             "name": "Range",
@@ -449,33 +462,6 @@ def openapi_document(
                         },
                         _IF_NONE_MATCH,
                     ],
-                    responses={
-                        "200": {
-                            "description": "The file's bytes (a file whose name carries its "
-                            "save's tag is Cache-Control: immutable).",
-                            "content": {
-                                "application/octet-stream": {
-                                    "schema": {"type": "string", "format": "binary"}
-                                }
-                            },
-                        },
-                        "206": {
-                            "description": "The requested byte range.",
-                            "content": {
-                                "application/octet-stream": {
-                                    "schema": {"type": "string", "format": "binary"}
-                                }
-                            },
-                        },
-                        "400": _error_response("Invalid path."),
-                        **read_unauthorized,
-                        "404": _error_response(
-                            "No such model, or the file is not in its manifest."
-                        ),
-                        "304": _NOT_MODIFIED,
-                        "416": {"description": "The range is outside the file."},
-                        "502": _error_response("The storage behind the bridge failed."),
-                    },
                 ),
             },
             "/openapi.json": {
@@ -486,7 +472,7 @@ def openapi_document(
                     "responses": {
                         "200": {
                             "description": "The OpenAPI document.",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
+                            "content": _ANY_JSON,
                         },
                         **misdirected,
                     },

@@ -9,8 +9,10 @@ Two kinds of body arrive at ``/models/{name}``:
   other part is appended to one anonymous temporary file as it arrives, and later read
   through one memory map, so the save reads the weights straight from the page cache.
 * ``application/json``: the model's artifacts with base64 weights, spilled whole to a
-  temporary file and memory-mapped (``json_body`` decodes it).
+  temporary file and memory-mapped (``artifacts_from_json`` decodes it).
 
+What the bodies hold, and the rules for reading them, are in ``format.wire`` (where the
+http client makes them); here are the streaming, the spooling and the HTTP statuses.
 Every problem with the body is an ``UploadError`` carrying the HTTP status to answer with.
 A body read through ``TimedBody`` that stalls (no bytes for ``timeout`` seconds) is a
 408: the receivers then drop what they spooled, and nothing is stored.
@@ -22,13 +24,27 @@ import contextlib
 import gc
 import mmap
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ..errors import WireFormatError
+from ..format.artifacts import ModelArtifacts
+from ..format.wire import (
+    JSON_PART,
+    WEIGHTS_PART,
+    BodyKind,
+    decode_json,
+    form_part_names,
+    is_json_part,
+    is_tfjs_upload,
+    received_boundary,
+)
+from ..format.wire import body_kind as wire_body_kind
 
 __all__ = [
     "DRAIN_BYTES",
@@ -39,21 +55,19 @@ __all__ = [
     "ReceivedUpload",
     "TimedBody",
     "UploadError",
+    "artifacts_from_json",
     "body_kind",
     "drain",
     "receive_json",
     "receive_multipart",
 ]
 
-JSON_PART = "model.json"
-WEIGHTS_PART = "model.weights.bin"
 MAX_PARTS = 10_000
 """Most parts one multipart upload may have (a model of 10 000 weight files is unheard of)."""
 DRAIN_BYTES = 16 * 1024 * 1024
 """After a body turns out too large, up to this much more is read and dropped before the
 413 goes out, so a client still sending gets the answer rather than a reset connection."""
 
-BodyKind = Literal["multipart", "json"]
 
 
 class UploadError(Exception):
@@ -63,6 +77,11 @@ class UploadError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+    @classmethod
+    def of(cls, exc: WireFormatError) -> UploadError:
+        """The answer to a body that breaks its wire format: 413 past a limit, else 400."""
+        return cls(413 if exc.too_large else 400, str(exc))
 
 
 class TimedBody:
@@ -109,13 +128,10 @@ def body_kind(content_type: str | None) -> BodyKind:
     )
     if not content_type:
         raise UploadError(415, f"the upload has no Content-Type: {expected}")
-    kind, _ = parse_options_header(content_type)
-    if kind == b"multipart/form-data":
-        return "multipart"
-    if kind == b"application/json" or (
-        kind.startswith(b"application/") and kind.endswith(b"+json")
-    ):
-        return "json"
+    media_type, _ = parse_options_header(content_type)
+    kind = wire_body_kind(media_type.decode("latin-1"))
+    if kind is not None:
+        return kind
     raise UploadError(415, f"unsupported Content-Type {content_type!r}: {expected}")
 
 
@@ -165,8 +181,7 @@ class ReceivedUpload:
     def tfjs_parts(self) -> dict[str, Part] | None:
         """The parts by name if this is TF.js's upload (``model.json`` and, optionally,
         ``model.weights.bin``, each once); None for any other set of parts."""
-        names = [p.field for p in self.parts]
-        if sorted(names) in ([JSON_PART], sorted([JSON_PART, WEIGHTS_PART])):
+        if is_tfjs_upload([p.field for p in self.parts]):
             return {p.field: p for p in self.parts}
         return None
 
@@ -193,16 +208,10 @@ def multipart_boundary(content_type: str | None) -> str:
     if body_kind(content_type) != "multipart":
         raise UploadError(415, f"expected multipart/form-data, got {content_type!r}")
     _, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if not boundary:
-        raise UploadError(400, "the multipart/form-data Content-Type has no boundary")
-    if len(boundary) > 200:
-        raise UploadError(400, "the multipart boundary is longer than 200 characters")
-    return boundary.decode("latin-1")
-
-
-def _is_json_part(field: str, filename: str | None) -> bool:
-    return field == JSON_PART or (filename or "").lower().endswith(".json")
+    try:
+        return received_boundary(params.get(b"boundary"))
+    except WireFormatError as exc:
+        raise UploadError.of(exc) from None
 
 
 class _Receiver:
@@ -255,18 +264,15 @@ class _Receiver:
 
     def headers_finished(self) -> None:
         disposition = self.headers.get("content-disposition")
-        if disposition is None:
-            self.fail(400, "a multipart part has no Content-Disposition header")
-        kind, params = parse_options_header(disposition)
-        raw_name = params.get(b"name")
-        if kind != b"form-data" or raw_name is None:
-            self.fail(400, "a multipart part is not form-data with a name")
+        kind, params = (None, {}) if disposition is None else parse_options_header(disposition)
+        try:
+            field, filename = form_part_names(kind, params)
+        except WireFormatError as exc:
+            self.error = UploadError.of(exc)
+            raise self.error from None
         if len(self.parts) >= MAX_PARTS:
             self.fail(400, f"the upload has more than {MAX_PARTS} parts")
-        field = bytes(raw_name or b"").decode("utf-8", "replace")
-        raw_filename = params.get(b"filename")
-        filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
-        if _is_json_part(field, filename):
+        if is_json_part(field, filename):
             part = Part(field, filename, bytearray())
         else:
             if self.spool is None:
@@ -304,6 +310,45 @@ class _Receiver:
             self.spool = None
 
 
+class _Limited:
+    """A body's non-empty chunks, refused (413) once more than ``max_bytes`` came,
+    whatever the declared Content-Length."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], max_bytes: int) -> None:
+        self._chunks = chunks
+        self.max_bytes = max_bytes
+        self.received = 0
+
+    def __aiter__(self) -> _Limited:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = b""
+        while not chunk:
+            chunk = await self._chunks.__anext__()
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise UploadError(413, f"the upload is larger than the limit of {self.max_bytes} bytes")
+        return chunk
+
+
+@contextlib.asynccontextmanager
+async def _dropped_on_failure(
+    chunks: AsyncIterator[bytes], discard: Callable[[], None]
+) -> AsyncIterator[None]:
+    """What was spooled is dropped (``discard``) if receiving fails; on a refusal the
+    rest of the body is read and dropped too, so the client gets the answer."""
+    try:
+        yield
+    except UploadError:
+        discard()
+        await drain(chunks)
+        raise
+    except BaseException:
+        discard()
+        raise
+
+
 async def receive_multipart(
     chunks: AsyncIterator[bytes],
     content_type: str | None,
@@ -329,14 +374,8 @@ async def receive_multipart(
         parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     except (FormParserError, ValueError) as exc:
         raise UploadError(400, f"malformed multipart boundary: {exc}") from None
-    received = 0
-    try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > max_bytes:
-                raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+    async with _dropped_on_failure(chunks, receiver.discard):
+        async for chunk in _Limited(chunks, max_bytes):
             try:
                 parser.write(chunk)
             except UploadError:
@@ -359,13 +398,6 @@ async def receive_multipart(
             )
         if not receiver.parts:
             raise UploadError(400, "the multipart upload has no parts")
-    except UploadError:
-        receiver.discard()
-        await drain(chunks)
-        raise
-    except BaseException:
-        receiver.discard()
-        raise
     return ReceivedUpload("multipart", receiver.parts, receiver.spool, receiver.spool_size)
 
 
@@ -374,23 +406,23 @@ async def receive_json(
 ) -> ReceivedUpload:
     """Spill a JSON body to a temporary file as it streams in (413 past ``max_bytes``)."""
     spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
-    received = 0
-    try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > max_bytes:
-                raise UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+    body = _Limited(chunks, max_bytes)
+    async with _dropped_on_failure(chunks, spool.close):
+        async for chunk in body:
             spool.write(chunk)
-    except UploadError:
-        spool.close()
-        await drain(chunks)
-        raise
-    except BaseException:
-        spool.close()
-        raise
-    return ReceivedUpload("json", [], spool, received)
+    return ReceivedUpload("json", [], spool, body.received)
+
+
+def artifacts_from_json(buf: Any, *, max_json_bytes: int) -> ModelArtifacts:
+    """``ModelArtifacts`` from a JSON upload held in ``buf`` (bytes or a memory map).
+
+    Raises ``UploadError`` (400, or 413 when the JSON besides the weights is larger
+    than ``max_json_bytes``) or ``InvalidModelError`` (400).
+    """
+    try:
+        return decode_json(buf, max_json_bytes=max_json_bytes)
+    except WireFormatError as exc:
+        raise UploadError.of(exc) from None
 
 
 async def drain(chunks: AsyncIterator[bytes], limit: int = DRAIN_BYTES) -> None:
