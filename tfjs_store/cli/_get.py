@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if os.path.exists(temp):
             os.remove(temp)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"name": n, "dtype": str(a.dtype), "shape": list(a.shape), "bytes": int(a.nbytes),
          "checked": checks[n]}
         for n, a in arrays.items()
