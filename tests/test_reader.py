@@ -304,3 +304,37 @@ def test_cli_get(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no weight named 'nope'" in proc.stderr
     proc = _cli("get", str(tmp_path / "m"), "vocab", "q8", "-o", "x.npy", cwd=tmp_path)
     assert proc.returncode == 2 and not (tmp_path / "x.npy").exists()
+
+
+# -- the bridge's Range answers ---------------------------------------------------------------
+
+
+def test_bridge_range_edge_cases(tmp_path: Path) -> None:
+    import httpx
+
+    tfjs_store.save({"w": np.arange(64, dtype="f4"), "e": np.zeros(0, "f4")},
+                    str(tmp_path / "m"), shard_size_bytes=100)
+    (shard,) = [p.name for p in (tmp_path / "m").glob("group1-shard1of*.bin")]
+    data = (tmp_path / "m" / shard).read_bytes()
+    size = len(data)
+    with running_bridge(str(tmp_path)) as base, httpx.Client(base_url=base) as client:
+        def get(value: str) -> httpx.Response:
+            return client.get(f"/models/m/{shard}", headers={"Range": value})
+
+        for value, start, end in [("bytes=2-5", 2, 6), ("bytes=90-", 90, size),
+                                  ("bytes=-7", size - 7, size), ("bytes=0-9999", 0, size),
+                                  ("BYTES=1-1", 1, 2), ("bytes=-9999", 0, size)]:
+            resp = get(value)
+            assert resp.status_code == 206, value
+            assert resp.headers["content-range"] == f"bytes {start}-{end - 1}/{size}", value
+            assert resp.content == data[start:end], value
+        # several ranges, another unit, malformed: the Range is ignored, the file sent whole
+        for value in ("bytes=0-1,5-9", "bytes=0-1, 4-", "items=0-1", "bytes=5-2",
+                      "bytes=x-1", "bytes=-", "bytes=1-2-3"):
+            resp = get(value)
+            assert resp.status_code == 200 and resp.content == data, value
+            assert "content-range" not in resp.headers, value
+        for value in (f"bytes={size}-", "bytes=-0", f"bytes={size + 5}-{size + 9}"):
+            resp = get(value)
+            assert resp.status_code == 416, value
+            assert resp.headers["content-range"] == f"bytes */{size}", value
