@@ -67,8 +67,8 @@ def child(task: str, url: str, name: str) -> None:
     import tfjs_store
 
     tfjs_store.open_model, tfjs_store.load  # noqa: B018 - imports done before timing
-    import tfjs_store.handlers.fsspec  # noqa: F401
-    import tfjs_store.reader  # noqa: F401
+    import tfjs_store.handlers.fsspec
+    import tfjs_store.reader
 
     before = _rss_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak

@@ -159,11 +159,14 @@ def test_one_weight_from_s3_costs_its_bytes(s3_target: StoreTarget, s3_endpoint:
 def test_one_weight_through_the_bridge_costs_its_bytes(tmp_path: Path) -> None:
     weights = _big_model()
     tfjs_store.save(weights, str(tmp_path / "m"))
-    with running_bridge(str(tmp_path)) as base, counting_proxy(base) as proxy:
-        with tfjs_store.open_model(f"{proxy.url}/models/m/model.json") as reader:
-            mark = len(proxy.exchanges)
-            table = reader["table"]
-            _assert_only_the_weight(proxy.since(mark), weights["table"].nbytes)
+    with (
+        running_bridge(str(tmp_path)) as base,
+        counting_proxy(base) as proxy,
+        tfjs_store.open_model(f"{proxy.url}/models/m/model.json") as reader,
+    ):
+        mark = len(proxy.exchanges)
+        table = reader["table"]
+        _assert_only_the_weight(proxy.since(mark), weights["table"].nbytes)
     assert table.tobytes() == weights["table"].tobytes()
 
 
@@ -210,7 +213,7 @@ def test_flipped_byte_in_a_whole_file_names_the_weight(tmp_path: Path) -> None:
     (shard1,) = tmp_path.glob("m/group1-shard1of*.bin")
     _flip(shard1, 10)
     with tfjs_store.open_model(str(tmp_path / "m")) as reader:
-        with pytest.raises(IntegrityError, match="'a'.*SHA-256"):
+        with pytest.raises(IntegrityError, match=r"'a'.*SHA-256"):
             reader["a"]
         # "b" fills shard 2 and part of shard 3: read, but not checked, and said so
         assert reader["b"].tobytes() == weights["b"].tobytes()
@@ -222,7 +225,7 @@ def test_flipped_byte_in_a_whole_file_names_the_weight(tmp_path: Path) -> None:
     _flip(shard3, 200)  # in "c"
     with tfjs_store.open_model(str(tmp_path / "m")) as reader:
         assert reader["c"][0] == 0  # part of shard 3 only: not checked
-        with pytest.raises(IntegrityError, match="'b', 'c'.*shard3of3"):
+        with pytest.raises(IntegrityError, match=r"'b', 'c'.*shard3of3"):
             reader.read(["b", "c"])
 
 
@@ -250,7 +253,7 @@ def test_per_weight_crc32c(tmp_path: Path) -> None:
     _flip(shard2, 1)  # inside "b", in a file "b" only partly covers
     with tfjs_store.open_model(str(tmp_path / "m")) as reader:
         assert reader["a"].tobytes() == weights["a"].tobytes()
-        with pytest.raises(IntegrityError, match="weight 'b'.*CRC32C"):
+        with pytest.raises(IntegrityError, match=r"weight 'b'.*CRC32C"):
             reader["b"]
     with tfjs_store.open_model(str(tmp_path / "m"), verify=False) as reader:
         reader["b"]
@@ -274,7 +277,7 @@ def test_a_short_file_is_a_weight_data_error(
     with pytest.raises(tfjs_store.WeightDataError, match="100 bytes"):  # a stat tells
         tfjs_store.open_model(file_target.url)
     with tfjs_store.open_model(memory_target.url) as reader, pytest.raises(
-        tfjs_store.WeightDataError, match="weights.bin ends at byte 100"
+        tfjs_store.WeightDataError, match=r"weights.bin ends at byte 100"
     ):
         reader["a"]  # no size without a request: the short read tells
 
