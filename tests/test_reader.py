@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -341,3 +342,37 @@ def test_bridge_range_edge_cases(tmp_path: Path) -> None:
             resp = get(value)
             assert resp.status_code == 416, value
             assert resp.headers["content-range"] == f"bytes */{size}", value
+
+
+# -- local: a mapped weight costs its pages -----------------------------------------------------
+
+HEAVY = os.environ.get("TFJS_STORE_HEAVY", "") not in ("", "0")
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "partial_read.py"
+
+
+def _measure(task: str, url: str, name: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(BENCH.parent.parent)}
+    out = subprocess.run([sys.executable, str(BENCH), "--child", task, url, name],
+                         capture_output=True, text=True, env=env, timeout=600, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_local_weight_costs_its_pages(tmp_path: Path) -> None:
+    """open_model + one 6 MiB weight, in a fresh process: RSS <= weight + 16 MiB; under
+    TFJS_STORE_HEAVY=1 on a 1 GiB model, also <= 1/20 of a full load's time."""
+    total = 1024 * MiB if HEAVY else 64 * MiB
+    rng = np.random.default_rng(3)
+    weights = {"head": rng.standard_normal(MiB // 4).astype("f4")}
+    for i in range((total - MiB) // (6 * MiB)):
+        weights[f"w{i}"] = rng.standard_normal(6 * MiB // 4).astype("f4")
+    tfjs_store.save(weights, str(tmp_path / "m"))
+    del weights
+    name = "w5"
+    opened = min((_measure("open", str(tmp_path / "m"), name) for _ in range(2)),
+                 key=lambda r: r["seconds"])
+    assert opened["bytes"] == 6 * MiB
+    assert opened["rss_extra"] <= 6 * MiB + 16 * MiB, opened
+    if HEAVY:
+        loaded = min((_measure("load", str(tmp_path / "m"), name) for _ in range(2)),
+                     key=lambda r: r["seconds"])
+        assert opened["seconds"] <= loaded["seconds"] / 20, (opened, loaded)
