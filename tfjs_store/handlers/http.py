@@ -435,6 +435,10 @@ class HTTPHandler:
     with ``weight_url_converter`` the paths are the converter's to judge.
     """
 
+    supports_ranges = True
+    """``read_range`` reads a byte range of a weight file (``Range``; a server that
+    ignores it answers the whole file, which is cut)."""
+
     def __init__(
         self,
         url: str,
