@@ -376,3 +376,14 @@ def test_local_weight_costs_its_pages(tmp_path: Path) -> None:
         loaded = min((_measure("load", str(tmp_path / "m"), name) for _ in range(2)),
                      key=lambda r: r["seconds"])
         assert opened["seconds"] <= loaded["seconds"] / 20, (opened, loaded)
+
+
+def test_a_missing_file_is_model_not_found(memory_target: StoreTarget) -> None:
+    weights = {"a": np.arange(64, dtype="f4"), "b": np.arange(100, dtype="f4")}
+    tfjs_store.save(weights, memory_target.url, shard_size_bytes=256)
+    (gone,) = [p for p in memory_target.files() if "shard2of" in p]
+    memory_target.fs.rm_file(f"{memory_target.path}/{gone}")
+    with tfjs_store.open_model(memory_target.url) as reader:
+        assert reader["a"].tobytes() == weights["a"].tobytes()  # its file is still there
+        with pytest.raises(tfjs_store.ModelNotFoundError, match=gone):
+            reader["b"]

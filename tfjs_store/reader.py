@@ -141,9 +141,13 @@ class _StoreSource:
         return list(told) if told is not None else [None] * len(indices)
 
     def sizes(self, indices: Sequence[int]) -> list[int | None]:
-        return map_until_error(
-            lambda i: self.store.size(self.paths[i]), indices, self.store.max_concurrency
-        )
+        def one(i: int) -> int | None:
+            size = self.store.size(self.paths[i])
+            if size is None:
+                self.store.read(self.paths[i], limit=0)  # a missing file: FileNotFoundError
+            return size
+
+        return map_until_error(one, indices, self.store.max_concurrency)
 
     def read_ranges(self, jobs: Sequence[tuple[int, int, int]]) -> list[Any]:
         if self.store.supports_ranges:
@@ -406,7 +410,11 @@ class ModelReader(Mapping[str, np.ndarray]):
         sizes = [self._sizes[i] for i in g.files]
         if any(s is None for s in sizes) and ask:
             missing = [i for i in g.files if self._sizes[i] is None]
-            for i, size in zip(missing, self._source.sizes(missing), strict=True):
+            try:
+                told = self._source.sizes(missing)
+            except FileNotFoundError as exc:
+                raise self._gone(exc) from None
+            for i, size in zip(missing, told, strict=True):
                 if size is None:
                     raise WeightDataError(
                         f"{self.url}: the size of weight file {self._source.name(i)} is "
@@ -487,10 +495,7 @@ class ModelReader(Mapping[str, np.ndarray]):
             for (i, s, _e), buf in zip(jobs, self._source.read_ranges(jobs), strict=True):
                 got[(i, s)] = buf
         except FileNotFoundError as exc:
-            raise ModelNotFoundError(
-                f"weight file {exc.filename or '?'} named in {self.url} does not exist "
-                "(was the model replaced since it was opened? open it again)"
-            ) from None
+            raise self._gone(exc) from None
         checked: set[int] = set()
         for i, spans in merged.items():
             for s, e in spans:
@@ -538,11 +543,14 @@ class ModelReader(Mapping[str, np.ndarray]):
             try:
                 self._maps[i] = self._source.mmap(i)
             except FileNotFoundError as exc:
-                raise ModelNotFoundError(
-                    f"weight file {exc.filename or self._source.name(i)} named in "
-                    f"{self.url} does not exist"
-                ) from None
+                raise self._gone(exc) from None
         return self._maps[i]
+
+    def _gone(self, exc: FileNotFoundError) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"weight file {exc.filename or '?'} named in {self.url} does not exist "
+            "(if a save replaced the model since it was opened, open it again)"
+        )
 
     def _files_of(self, ranges: Sequence[tuple[int, int, int]]) -> str:
         return ", ".join(f"bytes {s}-{e} of {self._source.name(i)}" for i, s, e in ranges)
