@@ -526,6 +526,40 @@ class ReadOnlyHandlerTests:
         if problems:
             _fail(f"{layout} ({LAYOUTS[layout]}): " + "; ".join(problems))
 
+    @pytest.mark.parametrize("layout", sorted(LAYOUTS))
+    def test_partial_reads_equal_load(self, layout: str, location: Location) -> None:
+        """Where the store declares ranged reads, ``open_model`` gives every weight of
+        TF.js's layouts, each read alone, bit for bit as ``load`` does."""
+        self._require_backdoor()
+        self._write_files(location, layout_files(layout))
+        self._check_partial_reads(location, f"TF.js's {layout} layout")
+
+    def _check_partial_reads(self, location: Location, what: str) -> None:
+        handler = self.open_handler(location)
+        if not getattr(getattr(handler, "store", handler), "supports_ranges", False):
+            pytest.skip("the store does not declare ranged reads (supports_ranges)")
+        want = self._load(location, f"loading {what}").weights(strings="bytes")
+        problems = []
+        try:
+            with tfjs_store.open_model(self.open_handler(location)) as reader:
+                if list(reader) != list(want):
+                    problems.append(f"open_model lists {list(reader)}, load {list(want)}")
+                for name, arr in want.items():
+                    got = reader.read([name])[name]
+                    if got.dtype == object:  # strings: compare as load gives them as bytes
+                        got = np.array([v.encode("utf-8", "surrogateescape")
+                                        for v in got.reshape(-1)], dtype=object)
+                        same = got.tolist() == arr.reshape(-1).tolist()
+                    else:
+                        same = (got.dtype == arr.dtype and got.shape == arr.shape
+                                and got.tobytes() == arr.tobytes())
+                    if not same:
+                        problems.append(f"weight {name!r} read alone differs from load()'s")
+        except Exception as exc:
+            _fail(f"{what}: reading weights with open_model() raised {_describe(exc)}", exc)
+        if problems:
+            _fail(f"{what}: " + "; ".join(problems))
+
     def test_load_missing_model_raises(self, location: Location) -> None:
         """Loading where no model is raises ModelNotFoundError."""
         self._expect_load_error(location, ModelNotFoundError, "loading from an empty location")
@@ -728,6 +762,15 @@ class HandlerTests(ReadOnlyHandlerTests):
     def test_roundtrip_weight_straddling_shards(self, location: Location) -> None:
         """A weight handed over in pieces cut mid-element, and stored across files."""
         self._roundtrip(location, "straddle", **self._sharding())
+
+    def test_partial_reads_after_save(self, container: Location) -> None:
+        """Where the store declares ranged reads, weights saved across files and read
+        one by one with ``open_model`` equal ``load``'s (strings, quantized, straddling)."""
+        for name in ("straddle", "strings", "quantized"):
+            here = self.location_in(container, name)
+            self._save(here, corpus_model(name), f"saving corpus model {name!r}",
+                       **self._sharding())
+            self._check_partial_reads(here, f"corpus model {name!r}")
 
     def test_roundtrip_unicode_names(self, location: Location) -> None:
         """Unicode, quotes, backslashes and slashes in names, topology and metadata."""

@@ -162,7 +162,8 @@ def flip_bit(path: Path, offset: int = 17) -> None:
 def test_help_lists_every_command_and_the_exit_codes(entry: str) -> None:
     proc = run("--help", entry=entry)
     assert proc.returncode == EXIT_OK, proc.stderr
-    for command in ("info", "verify", "ls", "cp", "mv", "rm", "serve", "conformance", "plugins"):
+    for command in ("info", "verify", "get", "ls", "cp", "mv", "rm", "serve", "conformance",
+                    "plugins"):
         assert f"\n    {command}" in proc.stdout
     assert "Exit status: 0 ok" in proc.stdout
     version = run("--version", entry=entry)

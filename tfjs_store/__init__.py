@@ -62,7 +62,16 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
-    from .api import clean, copy_model, list_models, load, move_model, remove_model, save
+    from .api import (
+        clean,
+        copy_model,
+        list_models,
+        load,
+        move_model,
+        open_model,
+        remove_model,
+        save,
+    )
     from .checks import ModelInspection, Problem, VerifyReport, WeightFile, inspect_model, verify
     from .describe import describe_model
     from .files import load_files
@@ -79,6 +88,7 @@ if _typing.TYPE_CHECKING:
         WeightSpec,
     )
     from .handlers.base import IOHandler, LoadHandler, ModelStore, SaveHandler
+    from .reader import ModelReader
     from .registry import (
         HandlerConflictWarning,
         get_load_handlers,
@@ -94,7 +104,16 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
-        ["clean", "copy_model", "list_models", "load", "move_model", "remove_model", "save"],
+        [
+            "clean",
+            "copy_model",
+            "list_models",
+            "load",
+            "move_model",
+            "open_model",
+            "remove_model",
+            "save",
+        ],
         ".api",
     ),
     **dict.fromkeys(
@@ -103,6 +122,7 @@ _LAZY: dict[str, str] = {
     ),
     "load_files": ".files",
     "describe_model": ".describe",
+    "ModelReader": ".reader",
     "ModelArtifacts": ".format.artifacts",
     "decode_weights": ".format.codec",
     "encode_weights": ".format.codec",
@@ -165,6 +185,7 @@ __all__ = [
     "ModelInspection",
     "ModelJSON",
     "ModelNotFoundError",
+    "ModelReader",
     "ModelStore",
     "OptionError",
     "Problem",
@@ -193,6 +214,7 @@ __all__ = [
     "load",
     "load_files",
     "move_model",
+    "open_model",
     "prefer_handler",
     "register_handler",
     "register_load_router",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerError, OptionError
 from .format.artifacts import ModelArtifacts
@@ -17,12 +17,16 @@ from .format.schemas import ModelArtifactsInfo, SaveResult
 from .handler import ModelHandler
 from .registry import get_load_handlers, get_save_handlers, url_scheme
 
+if TYPE_CHECKING:
+    from .reader import ModelReader
+
 __all__ = [
     "clean",
     "copy_model",
     "list_models",
     "load",
     "move_model",
+    "open_model",
     "remove_model",
     "save",
 ]
@@ -286,3 +290,23 @@ def _follow(
     """Report a handler's progress as a part of the whole copy, where it reports any."""
     if on_progress is not None and hasattr(handler, "on_progress"):
         handler.on_progress = lambda fraction: on_progress(start + span * fraction)
+
+
+def open_model(
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, **options: Any
+) -> ModelReader:
+    """Open a stored model to read weights one by one, without reading the model.
+
+    Returns a ``ModelReader``: a read-only mapping of weight name -> numpy array that
+    reads only the byte ranges of the weights asked for (``reader[name]``,
+    ``reader.read(names)``), located with the sizes in the save record, coalesced per
+    file and fetched concurrently; local files are memory-mapped. Each weight is checked
+    against its recorded CRC32C where there is one (``reader.verified`` tells how each
+    was checked). Options go to the handler, as for ``load``.
+
+    >>> with tfjs_store.open_model("s3://bucket/models/m1") as reader:  # doctest: +SKIP
+    ...     table = reader["embedding/embeddings"]
+    """
+    from .reader import reader_for
+
+    return reader_for(_load_handler(url, _options(storage_options, options)))

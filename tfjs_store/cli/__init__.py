@@ -133,6 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser(
+        "get",
+        parents=[headers],
+        formatter_class=fmt,
+        help="write a few weights to a .npy/.npz file, reading only their bytes",
+        description=(
+            "Write the named weights to a .npy (one) or .npz file, reading only their\n"
+            "byte ranges (the rest of the model is not read), each checked where the\n"
+            "save recorded a checksum. Here -o is the output file; storage options go\n"
+            "with --storage-option KEY=VALUE."
+        ),
+    )
+    p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
+    p.add_argument("names", nargs="+", metavar="NAME", help="weight name (repeatable)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="FILE.npy (one weight) or FILE.npz (default: NAME.npy, or weights.npz)",
+    )
+    p.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
+        help="fsspec storage option (repeatable); see `tfjs-store --help`",
+    )
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p = sub.add_parser(
         "ls",
         parents=[storage],
         help="list the models under a prefix",
@@ -304,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMAND_MODULES = {
     "info": "_info",
     "verify": "_verify",
+    "get": "_get",
     "ls": "_manage",
     "cp": "_manage",
     "mv": "_manage",

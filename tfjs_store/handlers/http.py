@@ -275,8 +275,6 @@ class HTTPHandler:
         How a save sends the model: ``"multipart"`` (default; exactly TF.js's request) or
         ``"json"`` (one ``application/json`` object: the artifacts with ``weightSpecs``
         and base64 ``weightData``, for servers that only take that).
-    storage_options:
-        Not used by http(s); refused when not empty, with a pointer to ``request_init``.
 
     A manifest path that leaves the model's folder is refused (``UnsafePathError``);
     with ``weight_url_converter`` the paths are the converter's to judge.
@@ -287,6 +285,10 @@ class HTTPHandler:
         "request_init={'headers': {...}} (TF.js's requestInit)",
     }
     """What to say when the registry refuses one of these options (it is not taken)."""
+
+    supports_ranges = True
+    """``read_range`` reads a byte range of a weight file (``Range``; a server that
+    ignores it answers the whole file, which is cut)."""
 
     def __init__(
         self,
@@ -609,6 +611,73 @@ class HTTPHandler:
         for path, url, buf in zip(model_json.weight_paths, urls, buffers, strict=True):
             check_file(buf, record.entry(path), name=url, where=self.url,
                        check_digest=self.verify)
+
+    # -- partial reads (``tfjs_store.open_model``) -------------------------------------
+
+    def read_model_json(self) -> ModelJSON:
+        """The validated model.json (paths checked), without fetching any weight file."""
+        model_json = self._parse(self._read_model_json(self.method or "GET", first=True))
+        self._check_paths(model_json)
+        return model_json
+
+    def weight_file_urls(self, model_json: ModelJSON) -> list[str]:
+        """The URL of each manifest path, as ``load`` fetches them."""
+        paths = model_json.weight_paths
+        urls = weight_urls(self.url, paths, weight_path_prefix=self.weight_path_prefix,
+                           weight_url_converter=self.weight_url_converter)
+        if self.weight_url_converter is not None:
+            self._check_urls(urls, paths)
+        return urls
+
+    def read_range(self, url: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of a weight file (``end > start``): one GET with
+        ``Range``. A 206 must answer the range asked for; a server that ignores
+        ``Range`` answers 200 with the whole file, which is cut here. Fewer bytes come
+        back when the file ends before ``end``."""
+        resp = self._request(url, "GET", headers=[("Range", f"bytes={start}-{end - 1}")],
+                             retry_refused=True)
+        if resp.status == 206:
+            got = _content_range(resp.header("Content-Range"))[0]
+            if got != start:
+                raise StorageError(
+                    f"GET {url} asked for bytes {start}-{end - 1} but the answer holds "
+                    f"Content-Range {resp.header('Content-Range')!r}"
+                )
+            return resp.body[: end - start]
+        if resp.status == 200:
+            return resp.body[start:end]
+        if resp.status == 416:  # the file ends before start
+            return b""
+        message = f"Request to {url} failed with status code {resp.status}" + _tries_note(
+            resp.attempts
+        )
+        if resp.status == 404:
+            raise HTTPNotFoundError(message, url=url)
+        raise HTTPStatusError(message, status=resp.status, url=url)
+
+    def file_size(self, url: str) -> int | None:
+        """A weight file's size, from the answer to a one-byte ranged GET
+        (``Content-Range: bytes 0-0/SIZE``), or None when the server does not tell."""
+        resp = self._request(url, "GET", headers=[("Range", "bytes=0-0")], retry_refused=True)
+        if resp.status == 200:
+            return len(resp.body)
+        if resp.status in (206, 416):
+            return _content_range(resp.header("Content-Range"))[1]
+        if resp.status == 404:
+            raise HTTPNotFoundError(f"Request to {url} failed with status code 404", url=url)
+        return None
+
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """``Content-Range: bytes a-b/n`` (or ``bytes */n``) as (a, n); None where absent."""
+    m = _CONTENT_RANGE.match(value or "")
+    if m is None:
+        return None, None
+    start, total = m.group(1), m.group(2)
+    return (int(start) if start else None), (int(total) if total != "*" else None)
 
 
 def _read_body(resp: Any) -> bytes | bytearray:

@@ -71,7 +71,7 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 4 * 1024 * 1024
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Layout = Literal["shards", "single"]
@@ -511,13 +511,14 @@ class Bridge:
         range_header = request.headers.get("range")
         if range_header:
             parsed = _parse_range(range_header, size)
-            if parsed is None:
+            if parsed == "unsatisfiable":
                 return Response(
                     status_code=416, headers={"Content-Range": f"bytes */{size}", **headers}
                 )
-            start, end = parsed
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+            if isinstance(parsed, tuple):
+                start, end = parsed
+                status = 206
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         headers["Content-Length"] = str(end - start)
         if request.method == "HEAD":
             return Response(
@@ -626,19 +627,26 @@ def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] 
     return None, None
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+def _parse_range(header: str, size: int) -> tuple[int, int] | Literal["ignore", "unsatisfiable"]:
+    """The one byte range a ``Range`` header asks for, as ``(start, end)``, or what to do
+    instead (RFC 9110 §14.2): ``"ignore"`` it and send the whole file (200) for another
+    unit, a malformed header or several ranges (no multipart/byteranges here: any client
+    must take the whole file then); ``"unsatisfiable"`` (416) when the range starts at or
+    past the end (every range of an empty file does)."""
     m = _RANGE.match(header.strip())
     if m is None or (not m.group(1) and not m.group(2)):
-        return None
+        return "ignore"
     if m.group(1):
         start = int(m.group(1))
+        if m.group(2) and int(m.group(2)) < start:
+            return "ignore"  # last before first: an invalid range, not one to refuse
+        if start >= size:
+            return "unsatisfiable"
         end = int(m.group(2)) + 1 if m.group(2) else size
-        if start >= size or end <= start:
-            return None
         return start, min(end, size)
     suffix = int(m.group(2))
-    if suffix == 0:
-        return None
+    if suffix == 0 or size == 0:
+        return "unsatisfiable"
     return max(0, size - suffix), size
 
 

@@ -93,6 +93,16 @@ class ByteStore(ABC):
         """Bytes ``[start, end)`` of a file; only where ``supports_ranges``."""
         raise NotImplementedError(f"{type(self).__name__} does not read byte ranges")
 
+    def read_ranges(self, jobs: Sequence[tuple[str, int, int]]) -> list[Any]:
+        """``read_range`` for each ``(name, start, end)``, concurrently, results in order;
+        only where ``supports_ranges``. A range past a file's end comes back short."""
+        return map_until_error(lambda job: self.read_range(*job), jobs, self.max_concurrency)
+
+    def mmap(self, name: str) -> Any:
+        """A read-only memory map of a file (bytes-like; pages are read as they are
+        touched), or None where the store has no such thing (the default)."""
+        return None
+
     def read_into(self, name: str, out: memoryview) -> int:
         """Fill ``out`` with the file's bytes when the file has exactly ``len(out)`` bytes.
         Returns the file's size; a different size means ``out`` was not filled."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import os
 import posixpath
 import re
@@ -106,6 +107,8 @@ class FsspecStore(ByteStore):
     ``FsspecStore.from_url(url, storage_options)`` opens one as pandas, xarray and zarr
     do.
     """
+
+    supports_ranges = True  # every fsspec filesystem takes cat_file(start=, end=)
 
     def __init__(self, fs: Any, folder: str, *, max_concurrency: int = 16) -> None:
         self.fs = fs
@@ -260,7 +263,32 @@ class FsspecStore(ByteStore):
 
     def read_range(self, name: str, start: int, end: int) -> Any:
         with self._errors("reading", name):
+            if self.local:  # only the range is read and allocated
+                return _read_local_range(self.path(name), start, end)
             return self.fs.cat_file(self.path(name), start=start, end=end)
+
+    def read_ranges(self, jobs: Sequence[tuple[str, int, int]]) -> list[Any]:
+        if not self.is_async:
+            return super().read_ranges(jobs)
+        out: list[Any] = [None] * len(jobs)
+
+        async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
+            name, start, end = jobs[i]
+            with self._errors("reading", name):  # start and end given: one ranged GET
+                out[i] = await self.fs._cat_file(self.path(name), start=start, end=end)
+
+        self._run_async(one, len(jobs), max(self.max_concurrency, 32))
+        return out
+
+    def mmap(self, name: str) -> Any:
+        """A read-only map of a local file; None elsewhere, and for an empty file (which
+        cannot be mapped)."""
+        if not self.local:
+            return None
+        with self._errors("reading", name), open(self.path(name), "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return None
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
     def _run_async(
         self, one: Callable[[int, asyncio.AbstractEventLoop], Any], count: int, workers: int
@@ -427,6 +455,24 @@ def _joined(chunks: Iterable[memoryview]) -> bytes:
     ):
         return views[0].obj
     return b"".join(views)
+
+
+def _read_local_range(path: str, start: int, end: int) -> bytearray:
+    """Bytes ``[start, end)`` of a local file; fewer when the file ends before ``end``."""
+    out = bytearray(max(0, end - start))
+    view = memoryview(out)
+    got = 0
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        while got < len(out):
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
+    del view
+    if got < len(out):
+        del out[got:]
+    return out
 
 
 class _LazyCondition:
