@@ -176,3 +176,13 @@ def test_http_not_found_error_is_a_404() -> None:
 
 def test_version_is_a_string() -> None:
     assert isinstance(tfjs_store.__version__, str) and tfjs_store.__version__
+
+
+def test_readme_public_api_table_lists_every_exported_name() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Public API") : text.index("`tests/test_public_api.py` pins")]
+    listed = set(re.findall(r"`([A-Za-z_]+)`", table))
+    assert sorted(set(tfjs_store.__all__) - listed) == []
