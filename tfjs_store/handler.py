@@ -62,7 +62,14 @@ STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
 MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
 """A model.json larger than this is refused unread (real ones are at most a few MB)."""
-_LOAD_RETRIES = 5
+_LOAD_RETRIES = 10
+"""Reads of a model that a concurrent save keeps replacing, before giving up."""
+
+
+def _pause(attempt: int) -> None:
+    """A short, growing, jittered wait before reading a replaced model again: readers
+    racing a writer in a tight loop would otherwise keep missing its files."""
+    time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + secrets.randbelow(1000) / 1000))
 _TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -303,7 +310,7 @@ class ModelHandler:
         """Read model.json, then every weight file concurrently, checked as it lands."""
         self.store.refresh()
         raw = self._read_json()
-        for _attempt in range(_LOAD_RETRIES):
+        for attempt in range(_LOAD_RETRIES):
             model_json = parse_model_json(raw, self.json_url)
             try:
                 groups = self._read_weights(model_json)
@@ -312,6 +319,7 @@ class ModelHandler:
                 if latest == raw:
                     raise
                 raw = latest  # replaced by a concurrent save: read the new model
+                _pause(attempt)
                 continue
             return self._artifacts(model_json, groups)
         raise StorageError(
@@ -460,7 +468,7 @@ class ModelHandler:
             return None
         source.store.refresh()
         raw = source._read_json()
-        for _attempt in range(_LOAD_RETRIES):
+        for attempt in range(_LOAD_RETRIES):
             try:
                 return self._copy_files(source, parse_model_json(raw, source.json_url))
             except ModelNotFoundError:
@@ -468,6 +476,7 @@ class ModelHandler:
                 if latest == raw:
                     raise
                 raw = latest  # replaced by a concurrent save: copy the new model
+                _pause(attempt)
         raise StorageError(
             f"{source.json_url} kept changing while it was copied ({_LOAD_RETRIES} tries)"
         )
