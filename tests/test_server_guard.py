@@ -281,3 +281,41 @@ def test_create_app_rejects_malformed_allowed_hosts(tmp_path: Path) -> None:
     for bad in ("http://models.example", "models.example:8000", "models.example/x", ""):
         with pytest.raises(ValueError, match="allowed host"):
             create_app(str(tmp_path), allowed_hosts=[bad])
+
+
+# -- issue 19: what the bridge says to clients, and what our client understands -----------
+
+
+def test_bridge_errors_never_name_the_servers_storage(bridge: tuple[str, Path]) -> None:
+    base, root = bridge
+    status, _headers, data = call(base, "DELETE", "/models/absent")
+    message = json.loads(data)["error"]
+    assert status == 404
+    assert str(root) not in message and "file://" not in message, message
+    assert "/models/absent" in message
+
+
+def test_our_client_follows_the_bridges_model_url(bridge: tuple[str, Path]) -> None:
+    base, _root = bridge
+    via_name = tfjs_store.load(f"{base}/models/kept")  # GET /models/kept names the modelUrl
+    via_json = tfjs_store.load(f"{base}/models/kept/model.json")
+    assert via_name.weights().keys() == via_json.weights().keys()
+    for name, value in via_json.weights().items():
+        assert (via_name.weights()[name] == value).all()
+
+
+@pytest.mark.s3
+def test_bridge_says_at_start_that_its_bucket_does_not_exist(
+    s3_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from support.servers import s3_storage_options
+
+    options = s3_storage_options(s3_server.url)
+    with caplog.at_level(logging.WARNING, logger="tfjs_store.server"):
+        create_app("s3://no-such-bucket-for-the-bridge/models", storage_options=options)
+    assert any(
+        "does not exist" in r.getMessage() and "no-such-bucket-for-the-bridge" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]

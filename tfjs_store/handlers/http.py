@@ -501,7 +501,30 @@ class HTTPHandler:
             if response.status == 404:
                 raise HTTPNotFoundError(message, url=self.url)
             raise HTTPStatusError(message, status=response.status, url=self.url)
+        followed = self._model_url_of_bridge(response.body) if first else None
+        if followed is not None:  # a tfjs-store bridge's model URL: read its model.json
+            self.url = followed
+            return self._read_model_json(method, first=False)
         return response.body
+
+    def _model_url_of_bridge(self, body: bytes) -> str | None:
+        """The ``modelUrl`` a tfjs-store bridge answers for ``GET /models/NAME``, when
+        ``body`` is that answer (no model topology, no manifest) and the URL stays on
+        the same server; else None."""
+        try:
+            obj = parse_json_bytes(body, self.url)
+        except InvalidModelError:
+            return None
+        if not isinstance(obj, dict) or "modelTopology" in obj or "weightsManifest" in obj:
+            return None
+        target = obj.get("modelUrl")
+        if not isinstance(target, str):
+            return None
+        url = urllib.parse.urljoin(self.url, target)
+        here, there = urllib.parse.urlsplit(self.url), urllib.parse.urlsplit(url)
+        if (here.scheme, here.netloc) != (there.scheme, there.netloc) or url == self.url:
+            return None
+        return url
 
     def _load_from(self, raw: bytes, method: str) -> ModelArtifacts:
         model_json = self._parse(raw)

@@ -13,6 +13,7 @@ reads them with fsspec, restricted to ``model.json`` and the files its manifest 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -172,10 +173,36 @@ class Bridge:
         self.spool_dir = spool_dir
         self.body_timeout = body_timeout
         self._is_local = "file" in _protocols(self.fs)
+        self._private_prefixes = {self.root_url, self.root_path}
+        with contextlib.suppress(Exception):
+            self._private_prefixes.add(str(self.fs.unstrip_protocol(self.root_path)))
+        self._private_prefixes.discard("")
+        self._private_prefixes.discard("/")
         if self._is_local:
             os.makedirs(self.root_path, exist_ok=True)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _fail(self, status: int, message: str, headers: Any = None) -> JSONResponse:
+        """An error answer that names models as clients see them (``/models/NAME``),
+        never the server's storage URL or path."""
+        for private in sorted(self._private_prefixes, key=len, reverse=True):
+            message = message.replace(private, "/models")
+        return _error(status, message, headers)
+
+    def warn_if_root_is_missing(self) -> None:
+        """Say at start-up that the root (a bucket, a prefix) does not exist yet."""
+        if self._is_local:
+            return
+        try:
+            exists = bool(self.fs.exists(self.root_path))
+        except Exception as exc:
+            _log.warning("cannot check the root %s: %s: %s", self.root_url,
+                         type(exc).__name__, exc)
+            return
+        if not exists:
+            _log.warning("the root %s does not exist (yet): uploads will create it where "
+                         "the storage allows; a bucket must be created first", self.root_url)
 
     def model_url(self, name: str) -> str:
         return f"{self.root_url}/{name}" if self.root_url != "/" else f"/{name}"
@@ -230,7 +257,7 @@ class Bridge:
                 )
             )
         except tfjs_store.TfjsStoreError as exc:
-            return _error(_status_for(exc), str(exc))
+            return self._fail(_status_for(exc), str(exc))
         models = []
         prefix = self.root_path + "/"
         for url, info in found.items():
@@ -283,9 +310,9 @@ class Bridge:
                 return await self.model_json(request, name)
             return await self.info(request, name)
         except InvalidNameError as exc:
-            return _error(400, str(exc))
+            return self._fail(400, str(exc))
         except tfjs_store.StorageError as exc:
-            return _error(502, str(exc))
+            return self._fail(502, str(exc))
 
     async def file_route(self, request: Request) -> Response:
         """``/models/{name}/{path}``: a weight file named in that model's manifest."""
@@ -296,28 +323,30 @@ class Bridge:
         segments = request.path_params["path"].split("/")
         if name in (".", "..") or ".." in segments or "." in segments:
             await drain(request.stream())
-            return _error(400, f"invalid path {request.url.path!r}: '.' and '..' are not allowed")
+            return self._fail(
+                400, f"invalid path {request.url.path!r}: '.' and '..' are not allowed"
+            )
         if request.method not in ("GET", "HEAD"):
             # the other methods of /models/{name}/model.json end up here as well
             allow = "GET, HEAD, POST, PUT" if segments == ["model.json"] else "GET, HEAD"
             await drain(request.stream())
-            return _error(405, "Method Not Allowed", {"Allow": allow})
+            return self._fail(405, "Method Not Allowed", {"Allow": allow})
         if not self.authorized(request, write=False):
             return self.unauthorized()
         try:
             check_model_name(name)
         except InvalidNameError as exc:
-            return _error(400, str(exc))
+            return self._fail(400, str(exc))
         rel = "/".join(segments)
         try:
             raw = await self.read_model_json(name)
         except tfjs_store.StorageError as exc:
-            return _error(502, str(exc))
+            return self._fail(502, str(exc))
         if raw is None:
-            return _error(404, f"no model named {name!r}")
+            return self._fail(404, f"no model named {name!r}")
         entry = _manifest_file_entry(raw, rel)
         if entry is False:
-            return _error(404, f"{rel!r} is not a weight file of model {name!r}")
+            return self._fail(404, f"{rel!r} is not a weight file of model {name!r}")
         return await self.serve_file(request, self._path(name, rel), *entry)
 
     @property
@@ -328,7 +357,7 @@ class Bridge:
     async def model_json(self, request: Request, name: str) -> Response:
         raw = await self.read_model_json(name)
         if raw is None:
-            return _error(404, f"no model named {name!r}")
+            return self._fail(404, f"no model named {name!r}")
         headers = {
             "ETag": bytes_etag(raw),
             "Cache-Control": cache_control(None, private=self.private_reads),
@@ -348,12 +377,12 @@ class Bridge:
             check_model_name(name)
         except InvalidNameError as exc:
             await drain(stream)
-            return _error(400, str(exc))
+            return self._fail(400, str(exc))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
                 await drain(stream)
-            return _error(
+            return self._fail(
                 413,
                 f"the upload is {int(declared)} bytes, over the limit of "
                 f"{self.max_upload_bytes} bytes",
@@ -363,7 +392,7 @@ class Bridge:
             kind = body_kind(request.headers.get("content-type"))
         except UploadError as exc:
             await drain(stream)
-            return _error(exc.status, exc.message)
+            return self._fail(exc.status, exc.message)
         try:  # the receivers drain the body themselves before raising
             if kind == "multipart":
                 received = await receive_multipart(
@@ -379,7 +408,7 @@ class Bridge:
                 )
         except UploadError as exc:
             headers = {"Connection": "close"} if exc.status in (408, 413) else None
-            return _error(exc.status, exc.message, headers)
+            return self._fail(exc.status, exc.message, headers)
         except ClientDisconnect:
             # a user closing the tab mid-save: routine, and the spool file is gone
             _log.info(
@@ -393,7 +422,7 @@ class Bridge:
         finally:
             received.close()
         if isinstance(outcome, tuple):
-            return _error(*outcome)
+            return self._fail(*outcome)
         result = outcome
         body = {
             "name": name,
@@ -454,7 +483,7 @@ class Bridge:
         try:
             check_model_name(name)
         except InvalidNameError as exc:
-            return _error(400, str(exc))
+            return self._fail(400, str(exc))
         try:
             info = await anyio.to_thread.run_sync(
                 lambda: tfjs_store.remove_model(
@@ -462,12 +491,12 @@ class Bridge:
                 )
             )
         except tfjs_store.TfjsStoreError as exc:
-            return _error(_status_for(exc), str(exc))
+            return self._fail(_status_for(exc), str(exc))
         return JSONResponse({"name": name, "modelArtifactsInfo": _info_json(info)})
 
     async def info(self, request: Request, name: str) -> Response:
         if await self.read_model_json(name) is None:
-            return _error(404, f"no model named {name!r}")
+            return self._fail(404, f"no model named {name!r}")
         try:
             found = await anyio.to_thread.run_sync(
                 lambda: tfjs_store.list_models(
@@ -475,12 +504,12 @@ class Bridge:
                 )
             )
         except tfjs_store.TfjsStoreError as exc:
-            return _error(_status_for(exc), str(exc))
+            return self._fail(_status_for(exc), str(exc))
         target = self._path(name)
         for url, info in found.items():
             if str(self.fs._strip_protocol(url)).rstrip("/") == target:
                 return JSONResponse(self._entry(request, name, info))
-        return _error(404, f"no model named {name!r}")
+        return self._fail(404, f"no model named {name!r}")
 
     async def serve_file(
         self, request: Request, path: str, size: int | None, sha256: str | None = None
@@ -496,9 +525,9 @@ class Bridge:
             try:
                 info = await anyio.to_thread.run_sync(self._info, path)
             except FileNotFoundError:
-                return _error(404, "weight file listed in model.json is missing from storage")
+                return self._fail(404, "weight file listed in model.json is missing from storage")
             except Exception as exc:
-                return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
+                return self._fail(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
             if size is None:
                 size = int(info["size"])
             etag = stored_file_etag(sha256, info)
@@ -531,9 +560,9 @@ class Bridge:
                     self._read, path, start, min(end, start + READ_CHUNK)
                 )
             except FileNotFoundError:
-                return _error(404, "weight file listed in model.json is missing from storage")
+                return self._fail(404, "weight file listed in model.json is missing from storage")
             except Exception as exc:
-                return _error(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
+                return self._fail(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
         return StreamingResponse(
             self._stream(path, start + len(first), end, first),
             status_code=status,
@@ -752,6 +781,7 @@ def create_app(
         spool_dir=spool_dir,
         body_timeout=body_timeout,
     )
+    bridge.warn_if_root_is_missing()
     routes = [
         Route("/openapi.json", bridge.openapi, methods=["GET"]),
         Route("/models", bridge.list_models, methods=["GET"]),
