@@ -79,8 +79,13 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
     if protocol in ("gs", "gcs"):
         # gcsfs probes a gRPC endpoint on first use unless told not to (a ~60 s wait).
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    options = dict(storage_options or {})
+    if protocol in ONE_CONNECTION_PROTOCOLS:
+        # fsspec would share one instance (one connection) between every handler of
+        # the process, used from many threads at once: a connection of its own instead.
+        options.setdefault("skip_instance_cache", True)
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        fs, path = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
         hint = _INSTALL_HINTS.get(protocol)
         extra = f"; install it with: pip install '{hint}'" if hint else ""
@@ -136,8 +141,15 @@ def is_cache(fs: Any) -> bool:
 
 
 def protocols(fs: Any) -> frozenset[str]:
+    """The protocols a filesystem serves: what its class declares, or (for a class that
+    declares none, as sshfs's ``abstract``) the names fsspec registered it under."""
     value = getattr(fs, "protocol", ())
-    return frozenset(value if isinstance(value, (tuple, list)) else (value,))
+    declared = frozenset(value if isinstance(value, (tuple, list)) else (value,))
+    if declared - {"abstract"}:
+        return declared
+    from fsspec.registry import registry
+
+    return frozenset(name for name, cls in registry.items() if cls is type(fs)) or declared
 
 
 def one_connection(fs: Any) -> bool:
@@ -205,7 +217,8 @@ class FsspecStore(ByteStore):
     def _configure(self, max_concurrency: int | None) -> None:
         inner = unwrapped(self.fs)
         kinds = protocols(inner)
-        self.protocol = sorted(kinds)[0] if kinds else "?"
+        named = [self.fs.protocol] if isinstance(self.fs.protocol, str) else self.fs.protocol
+        self.protocol = next((p for p in (*named, *sorted(kinds)) if p in kinds), "?")
         # Writes, removes, listings and model.json reads go to the filesystem under a cache
         # (a cache serves only weight files, and is dropped for the folder on each load).
         self.cached = is_cache(self.fs)
@@ -267,7 +280,11 @@ class FsspecStore(ByteStore):
         inner = unwrapped(self.fs)
         if self.fs is inner:
             if self.protocol in ("ftp", "sftp", "ssh"):
-                host = getattr(inner, "host", None) or next(iter(inner.storage_args), None)
+                host = (
+                    getattr(inner, "host", None)
+                    or inner.storage_options.get("host")
+                    or next(iter(inner.storage_args), None)
+                )
                 port = getattr(inner, "port", None) or inner.storage_options.get("port")
                 if host:
                     where = f"{host}:{port}" if port else str(host)
