@@ -98,7 +98,21 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
         raise
     except OSError as exc:  # a client that connects when made (ftp://): refused, unreachable
         raise StorageError(f"opening {url} failed: {type(exc).__name__}: {exc}") from exc
-    return fs, str(path)
+    return _dir_at_parent(fs, str(path))
+
+
+def _dir_at_parent(fs: Any, path: str) -> tuple[Any, str]:
+    """``dir::file:///data/m1`` makes a DirFileSystem rooted at /data/m1 and hands back
+    the whole path again (which would land at /data/m1/data/m1): root it at the parent
+    and use the last name, so the URL names the same folder as without ``dir::``."""
+    from fsspec.implementations.dirfs import DirFileSystem
+
+    root = str(getattr(fs, "path", "")).rstrip("/")
+    if isinstance(fs, DirFileSystem) and root and path.rstrip("/") == root:
+        parent, name = posixpath.split(root)
+        if name:
+            return DirFileSystem(path=parent or "/", fs=fs.fs), name
+    return fs, path
 
 
 def ensure_protocol_known(protocol: str) -> bool:
@@ -277,7 +291,12 @@ class FsspecStore(ByteStore):
     def _unstrip(self, path: str) -> str:
         """A URL that opens ``path`` again: with the host and port of a server
         (``ftp://``, ``sftp://``), the archive of a ``zip://`` path."""
+        from fsspec.implementations.dirfs import DirFileSystem
+
         inner = unwrapped(self.fs)
+        if isinstance(self.fs, DirFileSystem):
+            with contextlib.suppress(Exception):
+                return f"dir::{self.fs.fs.unstrip_protocol(self.fs._join(path))}"
         if self.fs is inner:
             if self.protocol in ("ftp", "sftp", "ssh"):
                 host = (
@@ -651,7 +670,12 @@ class FsspecStore(ByteStore):
         prefix = self.folder.rstrip("/") + "/"
         out = {}
         for path, info in found.items():
-            rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+            if path.startswith(prefix):
+                rel = path[len(prefix):]
+            elif self.folder == "/":  # a root whose paths have no leading "/" (zip://)
+                rel = path.lstrip("/")
+            else:
+                rel = posixpath.basename(path)
             out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
         return out
 
