@@ -49,6 +49,12 @@ RENAME_REPLACES_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "webdav",
 servers that rename with the OS call, as pyftpdlib and most Unix servers do)."""
 READ_ONLY_PROTOCOLS = frozenset({"zip", "tar", "libarchive", "reference", "github", "git"})
 """Filesystems that read an archive or a fixed set of references: no writes, no removes."""
+MOVE_DELETES_FIRST_PROTOCOLS = frozenset({"webdav", "dav"})
+"""WebDAV's ``MOVE`` with ``Overwrite: T`` deletes the destination first (RFC 4918,
+9.9.3; wsgidav does so): a reader never sees a partial model.json, but may find none for
+a moment. A model.json read there waits out that gap (``GAP_WAITS``) before saying the
+file is not found."""
+GAP_WAITS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 ONE_CONNECTION_PROTOCOLS = frozenset({"ftp"})
 """Clients with one connection that garbles replies when used from several threads."""
 PROTOCOL_ALIASES = {"dav": "webdav"}
@@ -187,9 +193,15 @@ def is_local(fs: Any) -> bool:
 
 
 def is_not_found(exc: BaseException) -> bool:
-    return isinstance(exc, FileNotFoundError) or (
+    if isinstance(exc, FileNotFoundError) or (
         isinstance(exc, OSError) and getattr(exc, "errno", None) == 2
-    )
+    ):
+        return True
+    # Clients that let the server's answer through: webdav4 (httpx's 404), ftplib (550).
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) == 404:
+        return True
+    return type(exc).__name__ == "error_perm" and "No such file" in str(exc)
 
 
 def _mtime(info: Mapping[str, Any]) -> datetime | None:
@@ -367,16 +379,36 @@ class FsspecStore(ByteStore):
                     if limit is not None and size > limit:
                         return f.read(limit + 1)
                     return f.read()
+            if self.protocol == "ftp" and not self.cached:
+                return _ftp_retrieve(self.fs, path, limit)
             if limit is None:
                 return self.fs.cat_file(path)
             # A limited read is a model JSON: never from a cache, always the stored one.
-            fs = self.direct
+            if self.protocol in MOVE_DELETES_FIRST_PROTOCOLS:
+                return self._read_across_move_gap(path, limit)
+            return self._read_limited(path, limit)
+
+    def _read_limited(self, path: str, limit: int) -> Any:
+        fs = self.direct
+        try:
+            return fs.cat_file(path, start=0, end=limit + 1)
+        except OSError as exc:
+            if is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                raise
+            return fs.cat_file(path)  # S3 refuses a range of an empty object
+
+    def _read_across_move_gap(self, path: str, limit: int) -> Any:
+        """See ``MOVE_DELETES_FIRST_PROTOCOLS``."""
+        import time
+
+        for wait in (*GAP_WAITS, None):
             try:
-                return fs.cat_file(path, start=0, end=limit + 1)
-            except OSError as exc:
-                if is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                return self._read_limited(path, limit)
+            except Exception as exc:
+                if wait is None or not is_not_found(exc):
                     raise
-                return fs.cat_file(path)  # S3 refuses a range of an empty object
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read_into(self, name: str, out: memoryview) -> int:
         if not self.local:
@@ -678,6 +710,24 @@ class FsspecStore(ByteStore):
                 rel = posixpath.basename(path)
             out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
         return out
+
+
+def _ftp_retrieve(fs: Any, path: str, limit: int | None) -> bytes:
+    """A whole file over FTP, to its end: fsspec's ftp:// reads as many bytes as a
+    listing said the file had, and a file replaced since comes back cut (or padded)."""
+    import ftplib
+
+    out = bytearray()
+    fs.invalidate_cache(posixpath.dirname(path))
+    try:
+        fs.ftp.retrbinary(f"RETR {path}", out.extend, blocksize=1 << 16)
+    except ftplib.error_perm as exc:
+        if "550" in str(exc):
+            raise FileNotFoundError(2, "No such file", path) from None
+        raise
+    if limit is not None and len(out) > limit + 1:
+        del out[limit + 1 :]
+    return bytes(out)
 
 
 def _joined(chunks: Iterable[memoryview]) -> bytes:
