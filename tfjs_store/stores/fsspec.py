@@ -483,7 +483,7 @@ class FsspecStore(ByteStore):
         with self._errors("reading", name):
             if self.local:  # only the range is read and allocated
                 return _read_local_range(self.path(name), start, end)
-            return self.fs.cat_file(self.path(name), start=start, end=end)
+            return _in_range(self.fs.cat_file(self.path(name), start=start, end=end), start, end)
 
     def read_ranges(self, jobs: Sequence[tuple[str, int, int]]) -> list[Any]:
         if not self.is_async:
@@ -493,7 +493,8 @@ class FsspecStore(ByteStore):
         async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
             name, start, end = jobs[i]
             with self._errors("reading", name):  # start and end given: one ranged GET
-                out[i] = await self.fs._cat_file(self.path(name), start=start, end=end)
+                data = await self.fs._cat_file(self.path(name), start=start, end=end)
+                out[i] = _in_range(data, start, end)
 
         self._run_async(one, len(jobs), max(self.max_concurrency, 32))
         return out
@@ -710,6 +711,14 @@ class FsspecStore(ByteStore):
                 rel = posixpath.basename(path)
             out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
         return out
+
+
+def _in_range(data: Any, start: int, end: int) -> Any:
+    """A client that ignores ``start``/``end`` (sshfs) answers with the whole file: cut
+    the range out of it. One that honours them never returns more than ``end - start``."""
+    if len(data) > end - start:
+        return data[start:end]
+    return data
 
 
 def _ftp_retrieve(fs: Any, path: str, limit: int | None) -> bytes:
