@@ -288,3 +288,34 @@ class TestDirFileConformance(FsspecHandlerTests):
         return listed.startswith("dir::") and super().same_location(
             listed.removeprefix("dir::"), location
         )
+
+
+@pytest.mark.s3
+class TestSimplecacheS3Conformance(FsspecHandlerTests):
+    """simplecache:: over moto's S3. The back door is S3 itself (a cache of its own would
+    serve the back door stale bytes); fault injection wraps S3 under the same URL without
+    the cache (writes go past the cache anyway)."""
+
+    @pytest.fixture
+    def container(self, s3_target: Any) -> Location:
+        options = {k: v for k, v in s3_target.storage_options.items()
+                   if k != "skip_instance_cache"}
+        options["use_listings_cache"] = False
+        return Location(f"simplecache::{s3_target.url}", {"storage_options": {"s3": options}})
+
+    def _plain(self, location: Location) -> Location:
+        if not location.url.startswith("simplecache::"):
+            return location
+        options = dict(location.options)
+        options["storage_options"] = options["storage_options"]["s3"]
+        return Location(location.url.removeprefix("simplecache::"), options,
+                        location.json_name)
+
+    def filesystem(self, location: Location) -> tuple[Any, str]:
+        return super().filesystem(self._plain(location))
+
+    def same_location(self, listed: str, location: Location) -> bool:
+        return super().same_location(listed, self._plain(location))
+
+    def open_faulty_handler(self, location: Location, fail_at: int | None) -> Any:
+        return super().open_faulty_handler(self._plain(location), fail_at)
