@@ -191,15 +191,20 @@ def test_url_scheme_is_the_storage_under_the_wrappers() -> None:
 # -- caches never serve a removed or replaced model ---------------------------------------
 
 
+@pytest.mark.parametrize("layout", ["shards", "tfjs-node"])
 @pytest.mark.parametrize("cache", ["simplecache", "filecache", "blockcache"])
-def test_cache_never_serves_a_replaced_or_removed_model(cache: str, tmp_path: Path) -> None:
+def test_cache_never_serves_a_replaced_or_removed_model(
+    cache: str, layout: str, tmp_path: Path
+) -> None:
+    """model.json is read past the cache; weight files through it, dropped on each load
+    (tfjs-node's layout rewrites weights.bin under the same name)."""
     plain = (tmp_path / "m1").as_uri()
     cached = f"{cache}::{plain}"
     options = {"storage_options": {cache: {"cache_storage": str(tmp_path / "cache")}}}
-    tfjs_store.save(_weights(7), plain)
+    tfjs_store.save(_weights(7), plain, layout=layout)
     _same(tfjs_store.load(cached, **options), _weights(7))
-    for seed in (8, 9):  # replaced by another client, same shard names and sizes
-        tfjs_store.save(_weights(seed), plain)
+    for seed in (8, 9):  # replaced by another client
+        tfjs_store.save(_weights(seed), plain, layout=layout)
         _same(tfjs_store.load(cached, **options), _weights(seed))
     tfjs_store.remove_model(plain)
     with pytest.raises(FileNotFoundError):

@@ -369,6 +369,11 @@ class FsspecStore(ByteStore):
         for path in names:
             with contextlib.suppress(Exception):
                 self.fs.pop_from_cache(path)
+            # simplecache keeps no metadata to pop: its copy is the file _check_file finds.
+            with contextlib.suppress(Exception):
+                copy = self.fs._check_file(path)
+                if isinstance(copy, str) and os.path.isfile(copy):
+                    os.remove(copy)
 
     def read(self, name: str, *, limit: int | None = None) -> Any:
         path = self.path(name)
