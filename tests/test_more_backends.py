@@ -390,3 +390,13 @@ def _run_one(cls: type, name: str) -> str:
     except pytest.skip.Exception as exc:
         return "skipped: atomic_commit = False" if "atomic_commit = False" in str(exc) else str(exc)
     return "ran"
+
+
+def test_reference_filesystem_is_read_only(tmp_path: Path) -> None:
+    """reference:// maps names to bytes (kerchunk): it loads, and refuses writes."""
+    tfjs_store.save(_weights(15), tmp_path / "m1")
+    refs = {f"m1/{p.name}": (p.as_uri(),) for p in (tmp_path / "m1").iterdir()}
+    options = {"storage_options": {"fo": refs, "remote_protocol": "file"}}
+    _same(tfjs_store.load("reference://m1", **options), _weights(15))
+    with pytest.raises(StorageError, match=r"reference:// is read-only"):
+        tfjs_store.save(_weights(16), "reference://m1", **options)
