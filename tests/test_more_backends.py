@@ -6,6 +6,7 @@ conformance/README.md says what each declares and passes."""
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 import uuid
 import zipfile
@@ -288,6 +289,19 @@ class TestDirFileConformance(FsspecHandlerTests):
         from fsspec.implementations.local import LocalFileSystem
 
         return LocalFileSystem(), location.url.removeprefix("dir::file://").rstrip("/")
+
+    def open_handler(self, location: Location, **options: Any) -> Any:
+        faulty = options.pop("filesystem", None)
+        if faulty is None:
+            return super().open_handler(location, **options)
+        # Fault injection: the dir:: wrapper over the fault-injecting local disk.
+        from fsspec.implementations.dirfs import DirFileSystem
+
+        parent, name = posixpath.split(self.filesystem(location)[1])
+        options["filesystem"] = DirFileSystem(path=parent, fs=faulty)
+        return super().open_handler(
+            Location(name, location.options, location.json_name), **options
+        )
 
     def same_location(self, listed: str, location: Location) -> bool:
         return listed.startswith("dir::") and super().same_location(
