@@ -553,7 +553,9 @@ class FsspecStore(ByteStore):
             raise StorageError(
                 f"path {self.folder} exists as a file; it must be absent or a folder"
             ) from None
-        except OSError as exc:
+        except NotImplementedError:
+            self.needs_folders = False  # a plugin filesystem without folders
+        except Exception as exc:
             raise StorageError(f"creating folder {self.folder} failed: {exc}") from exc
 
     def write(self, job: WriteJob) -> None:
@@ -575,7 +577,8 @@ class FsspecStore(ByteStore):
         model folder by ``prepare``, deeper ones here."""
         parent = posixpath.dirname(path)
         if self.needs_folders and parent != self.folder:
-            self.direct.makedirs(parent, exist_ok=True)
+            with contextlib.suppress(NotImplementedError):
+                self.direct.makedirs(parent, exist_ok=True)
 
     def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
         if self.local:  # more threads only queue on the disk
