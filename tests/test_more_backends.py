@@ -414,3 +414,23 @@ def test_reference_filesystem_is_read_only(tmp_path: Path) -> None:
     _same(tfjs_store.load("reference://m1", **options), _weights(15))
     with pytest.raises(StorageError, match=r"reference:// is read-only"):
         tfjs_store.save(_weights(16), "reference://m1", **options)
+
+
+def test_conformance_cli_judges_dav_and_ftp_urls(dav: RunningServer, ftp: RunningServer) -> None:
+    """`tfjs-store conformance` takes these URLs as users write them (dav:// too) and the
+    torn-read check runs and passes on both."""
+    import subprocess
+    import sys
+
+    runs = {
+        "dav://cli-models": ["-o", f"base_url={dav.url}"],
+        f"{ftp.url}/cli-models": ["-o", f"username={FTP_USER}", "-o", f"password={FTP_PASSWORD}"],
+    }
+    for url, flags in runs.items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "tfjs_store.conformance", url, *flags,
+             "-k", "never_torn or roundtrip_every_dtype"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        assert "PASS  concurrent_saves_and_loads_never_torn" in proc.stdout, proc.stdout
