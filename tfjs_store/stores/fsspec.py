@@ -230,7 +230,7 @@ class FsspecStore(ByteStore):
     do.
     """
 
-    supports_ranges = True  # every fsspec filesystem takes cat_file(start=, end=)
+    supports_ranges = True  # cat_file(start=, end=); where a client ignores it, _in_range
 
     def __init__(self, fs: Any, folder: str, *, max_concurrency: int | None = None) -> None:
         self.fs = fs
@@ -243,7 +243,8 @@ class FsspecStore(ByteStore):
     def _configure(self, max_concurrency: int | None) -> None:
         inner = unwrapped(self.fs)
         kinds = protocols(inner)
-        named = [self.fs.protocol] if isinstance(self.fs.protocol, str) else self.fs.protocol
+        named = getattr(self.fs, "protocol", ())
+        named = [named] if isinstance(named, str) else list(named)
         self.protocol = next((p for p in (*named, *sorted(kinds)) if p in kinds), "?")
         # Writes, removes, listings and model.json reads go to the filesystem under a cache
         # (a cache serves only weight files, and is dropped for the folder on each load).
