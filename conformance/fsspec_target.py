@@ -79,9 +79,12 @@ class FsspecHandlerTests(HandlerTests):
             raise FileNotFoundError(full) from None
 
     def backdoor_write(self, location: Location, path: str, data: bytes) -> None:
+        from tfjs_store.stores.fsspec import FsspecStore
+
         fs, full = self._abs(location, path)
-        if self._is_local(fs):
-            fs.makedirs(full.rpartition("/")[0], exist_ok=True)
+        parent = full.rpartition("/")[0]
+        if self._is_local(fs) or FsspecStore(fs, parent).needs_folders:
+            fs.makedirs(parent, exist_ok=True)  # local disk, ftp://, sftp://, webdav://…
         fs.pipe_file(full, data)
 
     def backdoor_list(self, location: Location) -> list[str]:

@@ -24,8 +24,10 @@ else:  # pragma: no cover - Python 3.10
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
-BOUNDED = ("fsspec", "s3fs", "gcsfs", "adlfs", "aiobotocore", "botocore", "boto3", "moto")
-"""The packages pip backtracked through; each needs a lower and an upper bound."""
+BOUNDED = ("fsspec", "s3fs", "gcsfs", "adlfs", "aiobotocore", "botocore", "boto3", "moto",
+           "pyftpdlib", "sshfs", "asyncssh", "paramiko")
+"""The packages pip backtracked through, and the clients of the more backends
+(tests/test_more_backends.py); each needs a lower and an upper bound."""
 
 
 def _test_extra() -> dict[str, Requirement]:

@@ -204,6 +204,8 @@ def copy_model(
     ``dst_storage_options`` replace them for one end. ``save_options`` go to the
     destination's handler (``shard_size_bytes``, ``layout``, ``checksums``...); an option
     it does not take is an ``OptionError``. ``on_progress(fraction)`` follows the copy.
+    ``max_concurrency`` reaches the source's handler too, where it takes one (a store
+    whose client is not thread-safe, such as ftp://, stays at 1 either way).
 
     Between two stores tfjs-store manages (file, memory, s3, gs, az, store plugins), the
     weight files are streamed one by one, each checked against the source's record as it
@@ -245,7 +247,7 @@ def _clone(
         raise HandlerError(f"Old path and new path are the same: '{src}'")
     src_options = src_options if src_options is not None else both
     dst_options = dst_options if dst_options is not None else both
-    loaders = get_load_handlers(src, **_options(src_options, {}))
+    loaders = _source_handlers(src, src_options, save_options)
     if not loaders:
         raise HandlerError(f"Copying failed because no load handler is found for source URL {src}.")
     if len(loaders) > 1:
@@ -282,6 +284,20 @@ def _clone(
     if move:
         loader.remove_model()
     return result.model_artifacts_info
+
+
+def _source_handlers(
+    src: str, options: Mapping[str, Any] | None, save_options: Mapping[str, Any]
+) -> list[Any]:
+    """The load handlers of a copy's source, given ``max_concurrency`` where they take it."""
+    if "max_concurrency" in save_options:
+        extra = {"max_concurrency": save_options["max_concurrency"]}
+        try:
+            return get_load_handlers(src, **_options(options, extra))
+        except OptionError as exc:
+            if "max_concurrency" not in exc.options:
+                raise
+    return get_load_handlers(src, **_options(options, {}))
 
 
 def _follow(

@@ -520,7 +520,9 @@ class ModelHandler:
         self.store.prepare()
         try:
             # A few files in flight, each dropped once written: memory holds a few shards.
-            map_until_error(copy_one, range(len(new_names)), min(self.store.max_concurrency, 6))
+            # Both ends bound it: a source whose client is not thread-safe reads one by one.
+            workers = min(self.store.max_concurrency, source.store.max_concurrency, 6)
+            map_until_error(copy_one, range(len(new_names)), workers)
             _check_group_sizes(groups, [got[n].size or 0 for n in new_names], source.json_url)
         except BaseException:
             with contextlib.suppress(Exception):

@@ -171,9 +171,9 @@ class _Registry:
         return chosen
 
     def _fsspec_fallback(self, scheme: str) -> HandlerEntry | None:
-        from fsspec.registry import known_implementations, registry
+        from .stores.fsspec import ensure_protocol_known
 
-        if scheme in registry or scheme in known_implementations:
+        if ensure_protocol_known(scheme):
             return HandlerEntry(scheme, FSSPEC_FALLBACK, "fsspec (fallback)")
         return None
 
@@ -199,12 +199,13 @@ _REGISTRY = _Registry()
 
 
 def url_scheme(url: str) -> str:
-    """The scheme that picks a handler: ``s3`` for ``s3://…``, the first protocol of a
-    chained URL (``simplecache::s3://…`` -> ``simplecache``), ``file`` for a bare path."""
-    first = url.split("::", 1)[0]
-    if "://" not in first:
+    """The scheme that picks a handler: ``s3`` for ``s3://…``, the storage under a
+    chained URL's wrappers (``simplecache::s3://…`` -> ``s3``; ``zip://m::s3://b/a.zip``
+    -> ``s3``), ``file`` for a bare path (also at the end of a chain)."""
+    last = url.split("::")[-1]
+    if "://" not in last:
         return "file"
-    return first.split("://", 1)[0].lower()
+    return last.split("://", 1)[0].lower()
 
 
 def register_handler(scheme: str, factory: Callable[..., Any], *, source: str = "runtime") -> None:

@@ -161,6 +161,28 @@ def _child_webdav(port_file: str, root: str) -> None:
     os._exit(0)
 
 
+FTP_USER = "tfjs"
+FTP_PASSWORD = "tfjs-secret"
+
+
+def _child_ftp(port_file: str, root: str) -> None:
+    import logging
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    logging.getLogger("pyftpdlib").setLevel(logging.ERROR)
+    authorizer = DummyAuthorizer()
+    authorizer.add_user(FTP_USER, FTP_PASSWORD, root, perm="elradfmwMT")
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    _write_port_file(port_file, server.socket.getsockname()[1])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _wait_for_stdin_eof()
+    os._exit(0)
+
+
 def _child_guard(argv: list[str]) -> None:
     """Run argv as a child and kill it when our stdin closes or we get SIGTERM."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
@@ -199,12 +221,14 @@ def _child_main(args: list[str]) -> None:
         _child_http(args[1], args[2])
     elif args[:1] == ["webdav"]:
         _child_webdav(args[1], args[2])
+    elif args[:1] == ["ftp"]:
+        _child_ftp(args[1], args[2])
     elif args[:2] == ["guard", "--"]:
         _child_guard(args[2:])
     else:
         sys.exit(
             f"usage: {sys.argv[0]} moto PORTFILE | http PORTFILE ROOT | webdav PORTFILE ROOT"
-            " | guard -- CMD..."
+            " | ftp PORTFILE ROOT | guard -- CMD..."
         )
 
 
@@ -445,8 +469,18 @@ def _register(name: str, url: str, proc: subprocess.Popen[bytes], log_path: Path
     return server
 
 
+def _tcp_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.recv(1)  # FTP and SSH servers speak first
+        return True
+    except OSError:
+        return False
+
+
 def _start_python_child(name: str, mode: str, extra: list[str], workdir: Path | None,
-                        timeout: float, probe_path: str) -> RunningServer:
+                        timeout: float, probe_path: str | None,
+                        scheme: str = "http") -> RunningServer:
     wd = _workdir(workdir, name)
     port_file = wd / f"{name}.port"
     log_path = wd / f"{name}.log"
@@ -461,7 +495,9 @@ def _start_python_child(name: str, mode: str, extra: list[str], workdir: Path | 
                 port = int(port_file.read_text())
             except (OSError, ValueError):
                 return False
-            url_holder.append(f"http://127.0.0.1:{port}")
+            url_holder.append(f"{scheme}://127.0.0.1:{port}")
+        if probe_path is None:
+            return _tcp_answers(int(url_holder[0].rsplit(":", 1)[1]))
         return _answers(url_holder[0] + probe_path)
 
     try:
@@ -613,6 +649,97 @@ def start_webdav(root: Path, workdir: Path | None = None, timeout: float = 30) -
     """wsgidav (on cheroot) serving root over WebDAV to anyone; fsspec's ``webdav://``
     (webdav4) reaches it with ``base_url=<url>``."""
     return _start_python_child("webdav", "webdav", [str(root)], workdir, timeout, "/")
+
+
+def start_ftp(root: Path, workdir: Path | None = None, timeout: float = 30) -> RunningServer:
+    """pyftpdlib (threaded) serving root to ``FTP_USER``/``FTP_PASSWORD``; ``url`` is
+    ``ftp://127.0.0.1:PORT``."""
+    return _start_python_child("ftp", "ftp", [str(root)], workdir, timeout, None, "ftp")
+
+
+def ensure_sshd() -> str:
+    """Debian's OpenSSH server, installed with apt-get when missing (the path to sshd)."""
+    sshd = "/usr/sbin/sshd"
+    if not os.path.exists(sshd):
+        lock_path = Path(tempfile.gettempdir()) / "tfjs-store-apt.lock"
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.path.exists(sshd):
+                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+                for argv in (["apt-get", "update"],
+                             ["apt-get", "install", "-y", "--no-install-recommends",
+                              "openssh-server"]):
+                    done = subprocess.run(argv, capture_output=True, text=True, env=env,
+                                          timeout=600)
+                    if done.returncode != 0:
+                        raise ServerStartError(
+                            f"{' '.join(argv)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+                        )
+    return sshd
+
+
+@dataclasses.dataclass
+class SshServer:
+    """A running sshd and what a client needs: ``storage_options`` for ``sftp://``
+    (sshfs) and the key for paramiko."""
+
+    server: RunningServer
+    user: str
+    client_key: Path
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def url(self, path: str) -> str:
+        return f"sftp://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def storage_options(self) -> dict[str, Any]:
+        return {"username": self.user, "client_keys": [str(self.client_key)],
+                "known_hosts": None}
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_sshd(workdir: Path | None = None, timeout: float = 30) -> SshServer:
+    """OpenSSH's sshd on a free port of 127.0.0.1, its own config, host key and a
+    throwaway client key (public-key login as the current user, SFTP in-process)."""
+    import getpass
+
+    sshd = ensure_sshd()
+    wd = _workdir(workdir, "sshd")
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    for key in ("host_key", "client_key"):
+        if not (wd / key).exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wd / key)],
+                           check=True, capture_output=True, timeout=60)
+    shutil.copy(wd / "client_key.pub", wd / "authorized_keys")
+    last: Exception | None = None
+    for attempt in range(3):
+        port = _free_port()
+        config = wd / "sshd_config"
+        config.write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {wd / 'host_key'}\n"
+            f"PidFile {wd / 'sshd.pid'}\nAuthorizedKeysFile {wd / 'authorized_keys'}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            "StrictModes no\nPermitRootLogin prohibit-password\n"
+            "Subsystem sftp internal-sftp\nMaxSessions 64\nMaxStartups 64\n"
+        )
+        log_path = wd / f"sshd.{attempt}.log"
+        started = time.monotonic()
+        proc = _spawn([sys.executable, str(_THIS_FILE), "guard", "--", sshd, "-D", "-e",
+                       "-f", str(config)], log_path, cwd=wd)
+        try:
+            _wait_until("sshd", proc, log_path, lambda p=port: _tcp_answers(p), timeout)
+        except ServerStartError as exc:
+            _stop_process(proc)
+            last = exc
+            continue
+        server = _register("sshd", f"sftp://127.0.0.1:{port}", proc, log_path, started)
+        return SshServer(server, getpass.getuser(), wd / "client_key")
+    assert last is not None
+    raise last
 
 
 # ---- storage options ----------------------------------------------------------------

@@ -36,7 +36,8 @@ class FsspecHandler(ModelHandler):
     filesystem:
         An fsspec filesystem instance to use instead of opening one from the URL.
     max_concurrency:
-        Weight files in flight at once.
+        Weight files in flight at once (16 when not given). A filesystem whose client is
+        not thread-safe (fsspec's ``ftp://``, its paramiko SFTP) is used from one thread.
     layout, shard_size_bytes, checksums, verify, on_progress:
         As for ``ModelHandler``.
     """

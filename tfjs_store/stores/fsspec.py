@@ -4,6 +4,13 @@ Only what differs between filesystems lives here: local disks read each file str
 into its place (``readinto``) and commit by rename; async filesystems (object stores)
 run every batch on their event loop, bounding the bytes in flight; any other
 filesystem gets threads.
+
+What each filesystem can do is read from its protocol (the tables below): how model.json
+is replaced in one step (an atomic put on object stores, a rename over the old file on
+local disk, SFTP, WebDAV and FTP; on anything else a reader may see a partial
+model.json, and the store says so with ``atomic_commit = False``), whether folders must
+be made before files go in, whether its client can be used from several threads, and
+whether it can be written at all (``zip://``, ``reference://`` cannot).
 """
 
 from __future__ import annotations
@@ -29,6 +36,31 @@ MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
 MAX_FILES_IN_FLIGHT = 64
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
+# -- what each protocol can do (the one home of these facts) ------------------------------
+
+ATOMIC_PUT_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
+)
+"""A put replaces an object in one step, and there are no folders to make (object stores;
+memory:// swaps the whole file when it is closed)."""
+RENAME_REPLACES_PROTOCOLS = frozenset({"file", "local", "sftp", "ssh", "webdav", "dav", "ftp"})
+"""A rename replaces an existing file in one step: POSIX ``rename``, SFTP's
+``posix-rename``, WebDAV ``MOVE`` with ``Overwrite: T``, FTP ``RNFR``/``RNTO`` (on
+servers that rename with the OS call, as pyftpdlib and most Unix servers do)."""
+READ_ONLY_PROTOCOLS = frozenset({"zip", "tar", "libarchive", "reference", "github", "git"})
+"""Filesystems that read an archive or a fixed set of references: no writes, no removes."""
+MOVE_DELETES_FIRST_PROTOCOLS = frozenset({"webdav", "dav"})
+"""WebDAV's ``MOVE`` with ``Overwrite: T`` deletes the destination first (RFC 4918,
+9.9.3; wsgidav does so): a reader never sees a partial model.json, but may find none for
+a moment. A model.json read there waits out that gap (``GAP_WAITS``) before saying the
+file is not found."""
+GAP_WAITS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+ONE_CONNECTION_PROTOCOLS = frozenset({"ftp"})
+"""Clients with one connection that garbles replies when used from several threads."""
+PROTOCOL_ALIASES = {"dav": "webdav"}
+"""Protocols a package claims (``WebdavFileSystem.protocol`` names ``dav``) that fsspec's
+table does not list: opened with the implementation of the protocol they alias."""
+
 # Install hints for protocols whose implementation lives in another package.
 _INSTALL_HINTS = {
     "s3": "tfjs-store[s3]",
@@ -47,11 +79,19 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
     import fsspec.core
 
     protocol = url.split("://", 1)[0].split("::")[-1]
+    for part in url.split("::"):
+        if "://" in part:
+            ensure_protocol_known(part.split("://", 1)[0].lower())
     if protocol in ("gs", "gcs"):
         # gcsfs probes a gRPC endpoint on first use unless told not to (a ~60 s wait).
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    options = dict(storage_options or {})
+    if protocol in ONE_CONNECTION_PROTOCOLS:
+        # fsspec would share one instance (one connection) between every handler of
+        # the process, used from many threads at once: a connection of its own instead.
+        options.setdefault("skip_instance_cache", True)
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        fs, path = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
         hint = _INSTALL_HINTS.get(protocol)
         extra = f"; install it with: pip install '{hint}'" if hint else ""
@@ -62,7 +102,83 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
         if "Protocol not known" in str(exc):
             raise HandlerError(f"no filesystem is known for URL '{url}'") from None
         raise
-    return fs, str(path)
+    except OSError as exc:  # a client that connects when made (ftp://): refused, unreachable
+        raise StorageError(f"opening {url} failed: {type(exc).__name__}: {exc}") from exc
+    return _dir_at_parent(fs, str(path))
+
+
+def _dir_at_parent(fs: Any, path: str) -> tuple[Any, str]:
+    """``dir::file:///data/m1`` makes a DirFileSystem rooted at /data/m1 and hands back
+    the whole path again (which would land at /data/m1/data/m1): root it at the parent
+    and use the last name, so the URL names the same folder as without ``dir::``."""
+    from fsspec.implementations.dirfs import DirFileSystem
+
+    root = str(getattr(fs, "path", "")).rstrip("/")
+    if isinstance(fs, DirFileSystem) and root and path.rstrip("/") == root:
+        parent, name = posixpath.split(root)
+        if name:
+            return DirFileSystem(path=parent or "/", fs=fs.fs), name
+    return fs, path
+
+
+def ensure_protocol_known(protocol: str) -> bool:
+    """True when fsspec can open ``protocol``; an alias in ``PROTOCOL_ALIASES`` is
+    registered first, when the implementation it aliases claims it."""
+    from fsspec.registry import known_implementations, register_implementation, registry
+
+    if protocol in registry or protocol in known_implementations:
+        return True
+    target = PROTOCOL_ALIASES.get(protocol)
+    if target is None:
+        return False
+    try:
+        from fsspec.registry import get_filesystem_class
+
+        cls = get_filesystem_class(target)
+    except (ImportError, ValueError):
+        return False
+    claimed = cls.protocol if isinstance(cls.protocol, (tuple, list)) else (cls.protocol,)
+    if protocol not in claimed:
+        return False
+    register_implementation(protocol, cls)
+    return True
+
+
+def unwrapped(fs: Any) -> Any:
+    """The filesystem underneath cache (``simplecache::``…) and ``dir::`` wrappers."""
+    from fsspec.implementations.cached import CachingFileSystem
+    from fsspec.implementations.dirfs import DirFileSystem
+
+    while isinstance(fs, (CachingFileSystem, DirFileSystem)):
+        fs = fs.fs
+    return fs
+
+
+def is_cache(fs: Any) -> bool:
+    from fsspec.implementations.cached import CachingFileSystem
+
+    return isinstance(fs, CachingFileSystem)
+
+
+def protocols(fs: Any) -> frozenset[str]:
+    """The protocols a filesystem serves: what its class declares, or (for a class that
+    declares none, as sshfs's ``abstract``) the names fsspec registered it under."""
+    value = getattr(fs, "protocol", ())
+    declared = frozenset(value if isinstance(value, (tuple, list)) else (value,))
+    if declared - {"abstract"}:
+        return declared
+    from fsspec.registry import registry
+
+    return frozenset(name for name, cls in registry.items() if cls is type(fs)) or declared
+
+
+def one_connection(fs: Any) -> bool:
+    """A client that must not be used from several threads at once: fsspec's ftp:// and
+    its paramiko SFTP filesystem (one channel; concurrent opens deadlock)."""
+    inner = unwrapped(fs)
+    if protocols(inner) & ONE_CONNECTION_PROTOCOLS:
+        return True
+    return type(inner).__module__ == "fsspec.implementations.sftp"
 
 
 def is_local(fs: Any) -> bool:
@@ -77,9 +193,15 @@ def is_local(fs: Any) -> bool:
 
 
 def is_not_found(exc: BaseException) -> bool:
-    return isinstance(exc, FileNotFoundError) or (
+    if isinstance(exc, FileNotFoundError) or (
         isinstance(exc, OSError) and getattr(exc, "errno", None) == 2
-    )
+    ):
+        return True
+    # Clients that let the server's answer through: webdav4 (httpx's 404), ftplib (550).
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) == 404:
+        return True
+    return type(exc).__name__ == "error_perm" and "No such file" in str(exc)
 
 
 def _mtime(info: Mapping[str, Any]) -> datetime | None:
@@ -108,14 +230,48 @@ class FsspecStore(ByteStore):
     do.
     """
 
-    supports_ranges = True  # every fsspec filesystem takes cat_file(start=, end=)
+    supports_ranges = True  # cat_file(start=, end=); where a client ignores it, _in_range
 
-    def __init__(self, fs: Any, folder: str, *, max_concurrency: int = 16) -> None:
+    def __init__(self, fs: Any, folder: str, *, max_concurrency: int | None = None) -> None:
         self.fs = fs
         self.folder = folder.rstrip("/") or "/"
-        self.max_concurrency = max(1, int(max_concurrency))
         self.local = is_local(fs)
-        self.is_async = bool(getattr(fs, "async_impl", False)) and not self.local
+        self._configure(max_concurrency)
+
+    # -- what this filesystem can do (see the tables at the top) -----------------------
+
+    def _configure(self, max_concurrency: int | None) -> None:
+        inner = unwrapped(self.fs)
+        kinds = protocols(inner)
+        named = getattr(self.fs, "protocol", ())
+        named = [named] if isinstance(named, str) else list(named)
+        self.protocol = next((p for p in (*named, *sorted(kinds)) if p in kinds), "?")
+        # Writes, removes, listings and model.json reads go to the filesystem under a cache
+        # (a cache serves only weight files, and is dropped for the folder on each load).
+        self.cached = is_cache(self.fs)
+        self.direct = self.fs.fs if self.cached else self.fs
+        # dir:: says it is async over any filesystem: async only when what it wraps is.
+        self.is_async = (
+            bool(getattr(self.fs, "async_impl", False))
+            and bool(getattr(inner, "async_impl", False))
+            and not self.local
+        )
+        self.supports_writes = not kinds & READ_ONLY_PROTOCOLS  # type: ignore[misc]
+        self.supports_deletes = self.supports_writes  # type: ignore[misc]
+        self.atomic_put = bool(kinds & ATOMIC_PUT_PROTOCOLS) and not self.local
+        self.rename_replaces = self.local or bool(kinds & RENAME_REPLACES_PROTOCOLS)
+        self.atomic_commit = self.atomic_put or self.rename_replaces  # type: ignore[misc]
+        self.needs_folders = self.local or not kinds & ATOMIC_PUT_PROTOCOLS
+        if one_connection(self.fs):
+            self.max_concurrency = 1
+        else:
+            self.max_concurrency = max(1, int(max_concurrency or 16))
+
+    def _refuse_if_read_only(self) -> None:
+        if not self.supports_writes:
+            raise StorageError(
+                f"{self.protocol}:// is read-only: {self.url} cannot be written or removed"
+            )
 
     @classmethod
     def from_url(
@@ -125,7 +281,7 @@ class FsspecStore(ByteStore):
         storage_options: Mapping[str, Any] | None = None,
         *,
         filesystem: Any = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
     ) -> FsspecStore:
         if filesystem is not None:
             fs, path = filesystem, filesystem._strip_protocol(url)
@@ -146,6 +302,30 @@ class FsspecStore(ByteStore):
         return self._unstrip(self.path(name))
 
     def _unstrip(self, path: str) -> str:
+        """A URL that opens ``path`` again: with the host and port of a server
+        (``ftp://``, ``sftp://``), the archive of a ``zip://`` path."""
+        from fsspec.implementations.dirfs import DirFileSystem
+
+        inner = unwrapped(self.fs)
+        if isinstance(self.fs, DirFileSystem):
+            with contextlib.suppress(Exception):
+                return f"dir::{self.fs.fs.unstrip_protocol(self.fs._join(path))}"
+        if self.fs is inner:
+            if self.protocol in ("ftp", "sftp", "ssh"):
+                host = (
+                    getattr(inner, "host", None)
+                    or inner.storage_options.get("host")
+                    or next(iter(inner.storage_args), None)
+                )
+                port = getattr(inner, "port", None) or inner.storage_options.get("port")
+                if host:
+                    where = f"{host}:{port}" if port else str(host)
+                    return f"{self.protocol}://{where}/{path.lstrip('/')}"
+            archive: Any = getattr(inner, "of", None)
+            if self.protocol in READ_ONLY_PROTOCOLS and hasattr(archive, "fs"):
+                with contextlib.suppress(Exception):
+                    source = archive.fs.unstrip_protocol(archive.path)
+                    return f"{self.protocol}://{path.lstrip('/')}::{source}"
         try:
             return str(self.fs.unstrip_protocol(path))
         except Exception:  # pragma: no cover - exotic filesystems
@@ -173,6 +353,28 @@ class FsspecStore(ByteStore):
         # filesystem instance last listed the folder: never trust that listing.
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache(self.folder)
+        if self.cached:
+            self._drop_cached_copies()
+
+    def _drop_cached_copies(self) -> None:
+        """A cache (``simplecache::``, ``filecache::``, ``blockcache::``) keys its copies
+        by path, so it would serve a removed or replaced model: every load drops the
+        folder's cached files first. What a cache saves is then the repeated reads within
+        one load and the reads of other clients, never a stale model."""
+        with contextlib.suppress(Exception):
+            self.direct.invalidate_cache(self.folder)
+        try:
+            names = self.direct.find(self.folder)
+        except Exception:
+            return
+        for path in names:
+            with contextlib.suppress(Exception):
+                self.fs.pop_from_cache(path)
+            # simplecache keeps no metadata to pop: its copy is the file _check_file finds.
+            with contextlib.suppress(Exception):
+                copy = self.fs._check_file(path)
+                if isinstance(copy, str) and os.path.isfile(copy):
+                    os.remove(copy)
 
     def read(self, name: str, *, limit: int | None = None) -> Any:
         path = self.path(name)
@@ -183,14 +385,36 @@ class FsspecStore(ByteStore):
                     if limit is not None and size > limit:
                         return f.read(limit + 1)
                     return f.read()
+            if self.protocol == "ftp" and not self.cached:
+                return _ftp_retrieve(self.fs, path, limit)
             if limit is None:
                 return self.fs.cat_file(path)
+            # A limited read is a model JSON: never from a cache, always the stored one.
+            if self.protocol in MOVE_DELETES_FIRST_PROTOCOLS:
+                return self._read_across_move_gap(path, limit)
+            return self._read_limited(path, limit)
+
+    def _read_limited(self, path: str, limit: int) -> Any:
+        fs = self.direct
+        try:
+            return fs.cat_file(path, start=0, end=limit + 1)
+        except OSError as exc:
+            if is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                raise
+            return fs.cat_file(path)  # S3 refuses a range of an empty object
+
+    def _read_across_move_gap(self, path: str, limit: int) -> Any:
+        """See ``MOVE_DELETES_FIRST_PROTOCOLS``."""
+        import time
+
+        for wait in (*GAP_WAITS, None):
             try:
-                return self.fs.cat_file(path, start=0, end=limit + 1)
-            except OSError as exc:
-                if is_not_found(exc) or isinstance(exc, IsADirectoryError):
+                return self._read_limited(path, limit)
+            except Exception as exc:
+                if wait is None or not is_not_found(exc):
                     raise
-                return self.fs.cat_file(path)  # S3 refuses a range of an empty object
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read_into(self, name: str, out: memoryview) -> int:
         if not self.local:
@@ -257,7 +481,7 @@ class FsspecStore(ByteStore):
 
     def size(self, name: str) -> int | None:
         try:
-            return int(self.fs.size(self.path(name)))
+            return int(self.direct.size(self.path(name)))
         except Exception:
             return None
 
@@ -265,7 +489,7 @@ class FsspecStore(ByteStore):
         with self._errors("reading", name):
             if self.local:  # only the range is read and allocated
                 return _read_local_range(self.path(name), start, end)
-            return self.fs.cat_file(self.path(name), start=start, end=end)
+            return _in_range(self.fs.cat_file(self.path(name), start=start, end=end), start, end)
 
     def read_ranges(self, jobs: Sequence[tuple[str, int, int]]) -> list[Any]:
         if not self.is_async:
@@ -275,7 +499,8 @@ class FsspecStore(ByteStore):
         async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
             name, start, end = jobs[i]
             with self._errors("reading", name):  # start and end given: one ranged GET
-                out[i] = await self.fs._cat_file(self.path(name), start=start, end=end)
+                data = await self.fs._cat_file(self.path(name), start=start, end=end)
+                out[i] = _in_range(data, start, end)
 
         self._run_async(one, len(jobs), max(self.max_concurrency, 32))
         return out
@@ -320,15 +545,18 @@ class FsspecStore(ByteStore):
     # -- writing --------------------------------------------------------------------
 
     def prepare(self) -> None:
-        if not self.local:
+        self._refuse_if_read_only()
+        if not self.needs_folders:
             return  # object stores have no folders to make
         try:
-            self.fs.makedirs(self.folder, exist_ok=True)
+            self.direct.makedirs(self.folder, exist_ok=True)
         except FileExistsError:
             raise StorageError(
                 f"path {self.folder} exists as a file; it must be absent or a folder"
             ) from None
-        except OSError as exc:
+        except NotImplementedError:
+            self.needs_folders = False  # a plugin filesystem without folders
+        except Exception as exc:
             raise StorageError(f"creating folder {self.folder} failed: {exc}") from exc
 
     def write(self, job: WriteJob) -> None:
@@ -342,7 +570,16 @@ class FsspecStore(ByteStore):
                     for view in job.chunks():
                         out.write(view)
             else:
-                self.fs.pipe_file(path, _joined(job.chunks()))
+                self._make_parent(path)
+                self.direct.pipe_file(path, _joined(job.chunks()))
+
+    def _make_parent(self, path: str) -> None:
+        """Folders made where the store has them (ftp://, sftp://, webdav://…): the
+        model folder by ``prepare``, deeper ones here."""
+        parent = posixpath.dirname(path)
+        if self.needs_folders and parent != self.folder:
+            with contextlib.suppress(NotImplementedError):
+                self.direct.makedirs(parent, exist_ok=True)
 
     def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
         if self.local:  # more threads only queue on the disk
@@ -378,6 +615,7 @@ class FsspecStore(ByteStore):
         self._run_async(one, len(jobs), max(self.max_concurrency, MAX_FILES_IN_FLIGHT))
 
     def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
+        self._refuse_if_read_only()
         target = self.path(name)
         with self._errors("writing", name):
             if self.local:
@@ -387,8 +625,40 @@ class FsspecStore(ByteStore):
                 if self.fs.isdir(target):  # mv would move the file into it
                     raise IsADirectoryError(f"{target} is a folder")
                 self.fs.mv(temp, target)  # a rename: atomic
-            else:
-                self.fs.pipe_file(target, data)
+            elif self.rename_replaces and not self.atomic_put:
+                self._commit_by_rename(name, data, temp_name or f"{name}.tmp")
+            else:  # an atomic put; or, where atomic_commit is False, a plain overwrite
+                self._make_parent(target)
+                self.direct.pipe_file(target, data)
+
+    # -- commit by rename (sftp, webdav, ftp; see RENAME_REPLACES_PROTOCOLS) -------------
+
+    def _commit_by_rename(self, name: str, data: bytes, temp_name: str) -> None:
+        """Write ``temp_name``, then rename it over ``name``: a reader sees the old file
+        or the new one, never a partial one."""
+        fs = self.direct
+        target, temp = self.path(name), self.path(temp_name)
+        self._make_parent(target)
+        fs.pipe_file(temp, data)
+        try:
+            if fs.isdir(target):  # a rename would move the file into it
+                raise IsADirectoryError(f"{target} is a folder")
+            self._rename_over(temp, target)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fs.rm_file(temp)
+            raise
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(self.folder)
+
+    def _rename_over(self, temp: str, target: str) -> None:
+        fs = self.direct
+        client: Any = getattr(fs, "client", None)
+        if self.protocol in ("webdav", "dav") and hasattr(client, "move"):
+            # webdav4's fs.mv of a file is a copy and a delete; MOVE is the rename.
+            client.move(temp, target, overwrite=True)
+            return
+        fs.mv(temp, target)
 
     def remove(self, names: Sequence[str]) -> None:
         """``fs.rm`` expands ``*``, ``?`` and ``[`` as patterns, and a manifest may name
@@ -396,16 +666,17 @@ class FsspecStore(ByteStore):
         paths = [self.path(n) for n in names]
         if not paths:
             return
+        self._refuse_if_read_only()
         one_by_one = [p for p in paths if _GLOB_CHARS.search(p) or len(paths) == 1]
         try:
             literal = [p for p in paths if p not in one_by_one]
             if literal:
-                self.fs.rm(literal)
+                self.direct.rm(literal)
         except Exception:
             one_by_one = paths
         for path in one_by_one:  # ignoring files already gone
             try:
-                self.fs.rm_file(path)
+                self.direct.rm_file(path)
             except Exception as exc:
                 if not is_not_found(exc):
                     raise StorageError(
@@ -422,7 +693,7 @@ class FsspecStore(ByteStore):
     def list(self) -> dict[str, FileInfo]:
         self.refresh()
         with self._errors("listing", ""):
-            entries = self.fs.ls(self.folder, detail=True)
+            entries = self.direct.ls(self.folder, detail=True)
         return {
             posixpath.basename(e["name"].rstrip("/")): FileInfo(int(e.get("size") or 0), _mtime(e))
             for e in entries
@@ -431,7 +702,7 @@ class FsspecStore(ByteStore):
 
     def walk(self) -> dict[str, FileInfo]:
         try:
-            found = self.fs.find(self.folder, detail=True)
+            found = self.direct.find(self.folder, detail=True)
         except FileNotFoundError:
             return {}
         except Exception as exc:
@@ -441,9 +712,40 @@ class FsspecStore(ByteStore):
         prefix = self.folder.rstrip("/") + "/"
         out = {}
         for path, info in found.items():
-            rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+            if path.startswith(prefix):
+                rel = path[len(prefix):]
+            elif self.folder == "/":  # a root whose paths have no leading "/" (zip://)
+                rel = path.lstrip("/")
+            else:
+                rel = posixpath.basename(path)
             out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
         return out
+
+
+def _in_range(data: Any, start: int, end: int) -> Any:
+    """A client that ignores ``start``/``end`` (sshfs) answers with the whole file: cut
+    the range out of it. One that honours them never returns more than ``end - start``."""
+    if len(data) > end - start:
+        return data[start:end]
+    return data
+
+
+def _ftp_retrieve(fs: Any, path: str, limit: int | None) -> bytes:
+    """A whole file over FTP, to its end: fsspec's ftp:// reads as many bytes as a
+    listing said the file had, and a file replaced since comes back cut (or padded)."""
+    import ftplib
+
+    out = bytearray()
+    fs.invalidate_cache(posixpath.dirname(path))
+    try:
+        fs.ftp.retrbinary(f"RETR {path}", out.extend, blocksize=1 << 16)
+    except ftplib.error_perm as exc:
+        if "550" in str(exc):
+            raise FileNotFoundError(2, "No such file", path) from None
+        raise
+    if limit is not None and len(out) > limit + 1:
+        del out[limit + 1 :]
+    return bytes(out)
 
 
 def _joined(chunks: Iterable[memoryview]) -> bytes:
