@@ -11,9 +11,9 @@ stopping at the first, as ``load`` does:
 - every weight file is present and readable;
 - each file has the size recorded at save time, and each group of files holds exactly
   the bytes its weight specs describe;
-- each file's SHA-256 matches the digest recorded at save time (tfjs-store's own
-  ``shards`` layout records them; TF.js's layouts do not, so a flipped bit there is
-  not detectable);
+- each file's checksum (CRC32C, or SHA-256 for models saved so) matches the one
+  recorded at save time (tfjs-store's own ``shards`` layout records them; TF.js's
+  layouts do not, so a flipped bit there is not detectable);
 - every weight decodes.
 
 Models behind tfjs-store's model handler (every byte store: file, memory, s3, gcs,
@@ -39,7 +39,7 @@ from .errors import (
     WeightDataError,
 )
 from .format.codec import decode_weights
-from .format.integrity import Mismatch, file_mismatch, size_error
+from .format.integrity import Mismatch, checksum_label, file_mismatch, size_error
 from .format.layout import safe_relative_path
 from .format.record import FileRecord, SaveRecord
 from .format.schemas import ManifestGroup, ModelJSON
@@ -93,7 +93,7 @@ class VerifyReport:
     files_checked: int = 0
     """Weight files read (present and readable)."""
     checksums_checked: int = 0
-    """Weight files whose SHA-256 was compared with a recorded digest."""
+    """Weight files whose checksum was compared with a recorded one."""
     weights_decoded: int = 0
     file_by_file: bool = True
     """False when the handler could only be checked by loading (first problem only)."""
@@ -127,8 +127,10 @@ class WeightFile:
     size: int | None
     """Bytes: as recorded at save time, else as stored; None if unknown or missing."""
     sha256: str | None = None
-    """The digest recorded at save time, if any."""
+    """The SHA-256 recorded at save time, if any."""
     missing: bool = False
+    crc32c: str | None = None
+    """The CRC32C recorded at save time, if any (base64, as GCS and S3 spell it)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,9 @@ class ModelInspection:
 
     @property
     def checksums_recorded(self) -> bool:
-        return bool(self.files) and all(f.sha256 is not None for f in self.files)
+        return bool(self.files) and all(
+            f.sha256 is not None or f.crc32c is not None for f in self.files
+        )
 
 
 class _ModelFiles:
@@ -236,14 +240,15 @@ def inspect_model(
             entry = (record.entry(path) if record else None) or FileRecord()
             if entry.size is None and rel is not None and file_sizes:
                 to_stat.append(len(out))
-            out.append(WeightFile(path, g, entry.size, entry.sha256))
+            out.append(WeightFile(path, g, entry.size, entry.sha256, crc32c=entry.crc32c))
     if to_stat:
         rels = [safe_relative_path(out[i].path) for i in to_stat]
         with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
             sizes = list(pool.map(files.size, rels))
         for i, size in zip(to_stat, sizes, strict=True):
             f = out[i]
-            out[i] = WeightFile(f.path, f.group, size, f.sha256, missing=size is None)
+            out[i] = WeightFile(f.path, f.group, size, f.sha256, missing=size is None,
+                                crc32c=f.crc32c)
     return ModelInspection(files.json_url, model_json, tuple(out))
 
 
@@ -344,13 +349,14 @@ def verify(
                     )
                 )
                 continue  # a digest of the wrong number of bytes cannot match either
-            if entry is not None and entry.sha256 is not None:
+            if entry is not None and entry.has_checksum:
                 checksums_checked += 1
                 if mismatch is not None:
+                    label = checksum_label(mismatch.algorithm or "")
                     problems.append(
                         Problem(
                             "checksum-mismatch",
-                            f"SHA-256 of weight file {file_url} is {mismatch.actual}, but "
+                            f"{label} of weight file {file_url} is {mismatch.actual}, but "
                             f"{files.json_name} recorded {mismatch.recorded}: the bytes "
                             "changed after the save",
                             path,
