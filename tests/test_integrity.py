@@ -80,7 +80,7 @@ def test_crc32c_of_any_view_and_in_any_pieces_is_the_reference_value(
     assert crc32c_b64(bytearray(data)) == expected
     running = Crc32c()
     start = 0
-    for cut in sorted(c for c in cuts if c <= len(data)) + [len(data)]:
+    for cut in [*sorted(c for c in cuts if c <= len(data)), len(data)]:
         running.update(memoryview(data)[start:cut])
         start = cut
     assert running.text() == expected
