@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("url", help="the model, or `example`")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--remote",
+        action="store_true",
+        help="compare recorded CRC32Cs with those the store keeps (GCS, S3), reading no "
+        "weight byte; files the store keeps none for are read",
+    )
 
     p = sub.add_parser(
         "ls",

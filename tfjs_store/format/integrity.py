@@ -91,7 +91,7 @@ def _crc32c_extender() -> Callable[[int, Any], int]:
         return lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8)))
     crc32c_package: Any = None
     with contextlib.suppress(ImportError):
-        import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef]
+        import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef,unused-ignore]
     if crc32c_package is not None:
         return lambda crc, view: int(crc32c_package.crc32c(view, crc))
     if google_crc32c is not None:

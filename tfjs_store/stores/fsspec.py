@@ -3,7 +3,9 @@
 Only what differs between filesystems lives here: local disks read each file straight
 into its place (``readinto``) and commit by rename; async filesystems (object stores)
 run every batch on their event loop, bounding the bytes in flight; any other
-filesystem gets threads.
+filesystem gets threads. Object stores that keep a CRC32C of every object check each
+weight file's on arrival and tell it back for ``verify(remote=True)``
+(``_CHECKSUM_STORES``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
 (each request body is one copy); a bigger shard goes alone."""
 MAX_FILES_IN_FLIGHT = 64
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+# Object stores that keep a CRC32C (base64, big-endian) of what they hold, by protocol:
+# - S3 takes ``ChecksumCRC32C`` on PutObject, refuses a body that does not match it
+#   (BadDigest), and tells it back on HeadObject with ``ChecksumMode=ENABLED``. The
+#   value is sent, not asked of botocore (which computes CRC32C only with awscrt).
+#   s3fs turns bodies of 100 MiB and more into multipart uploads, whose checksum is
+#   per part: those go without one (``verify(remote=True)`` then reads them).
+# - GCS computes an object's ``crc32c`` itself and returns it from the upload; gcsfs
+#   does not pass one along, so the store compares what came back and removes a file
+#   that arrived different. ``info`` tells it later.
+# Azure keeps a Content-MD5, which no save records: not listed.
+_CHECKSUM_STORES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+_S3_SINGLE_PUT_BYTES = 100 * 1024 * 1024
+"""s3fs sends bodies below this size in one PutObject (2 x its 50 MiB chunk size)."""
 
 # Install hints for protocols whose implementation lives in another package.
 _INSTALL_HINTS = {
@@ -113,6 +129,10 @@ class FsspecStore(ByteStore):
         self.max_concurrency = max(1, int(max_concurrency))
         self.local = is_local(fs)
         self.is_async = bool(getattr(fs, "async_impl", False)) and not self.local
+        protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+        found = {_CHECKSUM_STORES.get(str(p)) for p in protocols} - {None}
+        self.checksum_store: str | None = found.pop() if len(found) == 1 else None
+        self.checks_on_arrival = self.keeps_checksums = self.checksum_store is not None
 
     @classmethod
     def from_url(
@@ -314,7 +334,13 @@ class FsspecStore(ByteStore):
                     for view in job.chunks():
                         out.write(view)
             else:
-                self.fs.pipe_file(path, b"".join(job.chunks()))
+                body = b"".join(job.chunks())
+                crc = self._crc_to_send(job)
+                out = self.fs.pipe_file(path, body, **self._arrival_options(crc, len(body)))
+                if crc is not None and self.checksum_store == "gcs":
+                    if not isinstance(out, Mapping):
+                        out = self.fs.info(path)
+                    self._check_arrival(job.name, path, crc, out)
 
     def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
         if self.local:  # more threads only queue on the disk
@@ -337,8 +363,16 @@ class FsspecStore(ByteStore):
                 budget[0] -= need
             try:
                 chunk = await loop.run_in_executor(None, lambda: b"".join(job.chunks()))
+                crc = self._crc_to_send(job)
+                path = self.path(job.name)
                 with self._errors("writing", job.name):
-                    await self.fs._pipe_file(self.path(job.name), chunk)
+                    out = await self.fs._pipe_file(
+                        path, chunk, **self._arrival_options(crc, len(chunk))
+                    )
+                    if crc is not None and self.checksum_store == "gcs":
+                        if not isinstance(out, Mapping):  # a resumable upload's URL
+                            out = await self.fs._info(path)
+                        self._check_arrival(job.name, path, crc, out)
                 del chunk
                 on_file(i)
             finally:
@@ -348,6 +382,61 @@ class FsspecStore(ByteStore):
 
         cond = _LazyCondition()
         self._run_async(one, len(jobs), max(self.max_concurrency, MAX_FILES_IN_FLIGHT))
+
+    def _crc_to_send(self, job: WriteJob) -> str | None:
+        return job.crc32c() if self.checks_on_arrival and job.crc32c is not None else None
+
+    def _arrival_options(self, crc: str | None, size: int) -> dict[str, Any]:
+        """What the upload call takes so that the storage checks the bytes it gets."""
+        if crc is not None and self.checksum_store == "s3" and size < _S3_SINGLE_PUT_BYTES:
+            return {"ChecksumAlgorithm": "CRC32C", "ChecksumCRC32C": crc}
+        return {}
+
+    def _check_arrival(self, name: str, path: str, crc: str, stored: Mapping[str, Any]) -> None:
+        """Where the storage computed the CRC32C of what it got (GCS): compare, and
+        remove a file that arrived different (no model.json names it yet)."""
+        got = stored.get("crc32c")
+        if got is None or got == crc:
+            return
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache(path)
+        with contextlib.suppress(Exception):
+            self.fs.rm_file(path)
+        raise StorageError(
+            f"writing {self.file_url(name)} failed: the storage computed CRC32C {got} "
+            f"of the bytes it received, but {crc} was sent: they were damaged on the "
+            "way (the file was removed)"
+        )
+
+    def stored_checksums(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """One request per file: GCS's object ``crc32c``, S3's ``ChecksumCRC32C``."""
+        if self.checksum_store is None or not names:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        self.refresh()
+
+        async def one(i: int, _loop: asyncio.AbstractEventLoop) -> None:
+            path = self.path(names[i])
+            try:
+                with self._errors("reading", names[i]):
+                    if self.checksum_store == "s3":
+                        bucket, key, _version = self.fs.split_path(path)
+                        head = await self.fs._call_s3(
+                            "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED"
+                        )
+                        value = head.get("ChecksumCRC32C")
+                        whole = head.get("ChecksumType") in (None, "FULL_OBJECT")
+                    else:
+                        info = await self.fs._info(path)
+                        value, whole = info.get("crc32c"), True
+            except FileNotFoundError:
+                return  # reading it will say it is missing
+            # a multipart upload's checksum ("…-3") is of its parts, not of the bytes
+            if isinstance(value, str) and whole and "-" not in value:
+                out[names[i]] = {"crc32c": value}
+
+        self._run_async(one, len(names), max(self.max_concurrency, 32))
+        return out
 
     def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
         target = self.path(name)
