@@ -340,7 +340,11 @@ class FsspecStore(ByteStore):
                 if crc is not None and self.checksum_store == "gcs":
                     if not isinstance(out, Mapping):
                         out = self.fs.info(path)
-                    self._check_arrival(job.name, path, crc, out)
+                    error = self._arrival_error(job.name, crc, out)
+                    if error is not None:
+                        with contextlib.suppress(Exception):
+                            self.fs.rm_file(path)
+                        raise error
 
     def write_many(self, jobs: Sequence[WriteJob], on_file: Callable[[int], None]) -> None:
         if self.local:  # more threads only queue on the disk
@@ -372,7 +376,11 @@ class FsspecStore(ByteStore):
                     if crc is not None and self.checksum_store == "gcs":
                         if not isinstance(out, Mapping):  # a resumable upload's URL
                             out = await self.fs._info(path)
-                        self._check_arrival(job.name, path, crc, out)
+                        error = self._arrival_error(job.name, crc, out)
+                        if error is not None:
+                            with contextlib.suppress(Exception):
+                                await self.fs._rm_file(path)
+                            raise error
                 del chunk
                 on_file(i)
             finally:
@@ -392,17 +400,14 @@ class FsspecStore(ByteStore):
             return {"ChecksumAlgorithm": "CRC32C", "ChecksumCRC32C": crc}
         return {}
 
-    def _check_arrival(self, name: str, path: str, crc: str, stored: Mapping[str, Any]) -> None:
-        """Where the storage computed the CRC32C of what it got (GCS): compare, and
-        remove a file that arrived different (no model.json names it yet)."""
+    def _arrival_error(self, name: str, crc: str, stored: Mapping[str, Any]) -> StorageError | None:
+        """Where the storage computed the CRC32C of what it got (GCS): the error when it
+        differs from the one sent. The caller removes the file (no model.json names it
+        yet) and raises it."""
         got = stored.get("crc32c")
         if got is None or got == crc:
-            return
-        with contextlib.suppress(Exception):
-            self.fs.invalidate_cache(path)
-        with contextlib.suppress(Exception):
-            self.fs.rm_file(path)
-        raise StorageError(
+            return None
+        return StorageError(
             f"writing {self.file_url(name)} failed: the storage computed CRC32C {got} "
             f"of the bytes it received, but {crc} was sent: they were damaged on the "
             "way (the file was removed)"
@@ -427,7 +432,10 @@ class FsspecStore(ByteStore):
                         value = head.get("ChecksumCRC32C")
                         whole = head.get("ChecksumType") in (None, "FULL_OBJECT")
                     else:
-                        info = await self.fs._info(path)
+                        # the object's metadata alone (``_info`` also lists the prefix
+                        # in case it is a folder: a second request per file)
+                        get = getattr(self.fs, "_get_object", None) or self.fs._info
+                        info = await get(path)
                         value, whole = info.get("crc32c"), True
             except FileNotFoundError:
                 return  # reading it will say it is missing
