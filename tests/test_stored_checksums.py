@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.counting_proxy import CountingProxy
+from support.servers import StoreTarget, gcs_storage_options, s3_storage_options
 
 import tfjs_store
 from tfjs_store.format.integrity import crc32c_b64
 from tfjs_store.stores.base import WriteJob
 from tfjs_store.stores.fsspec import FsspecStore
-
-from support.counting_proxy import CountingProxy
-from support.servers import StoreTarget, gcs_storage_options, s3_storage_options
 
 
 def _model(shards: int = 4, shard: int = 64) -> dict[str, Any]:
@@ -158,8 +157,8 @@ def test_remote_verify_reads_no_weight_byte_and_names_a_flipped_shard(
     assert len(paths) == shards
     server = object_target.storage_options["endpoint_url"]
     with CountingProxy(server) as proxy:
-        report = tfjs_store.verify(object_target.url, storage_options=_proxied(object_target, proxy),
-                                   remote=True)
+        report = tfjs_store.verify(object_target.url, remote=True,
+                                   storage_options=_proxied(object_target, proxy))
         assert report.ok, report.problems
         assert report.remote and sorted(report.proven_remotely) == sorted(paths)
         assert report.read_files == () and report.files_checked == 0
@@ -172,10 +171,11 @@ def test_remote_verify_reads_no_weight_byte_and_names_a_flipped_shard(
         victim = paths[137]
         _flip_and_rewrite(object_target, victim)
         proxy.log.clear()
-        report = tfjs_store.verify(object_target.url, storage_options=_proxied(object_target, proxy),
-                                   remote=True)
+        report = tfjs_store.verify(object_target.url, remote=True,
+                                   storage_options=_proxied(object_target, proxy))
         assert [(p.kind, p.path) for p in report.problems] == [("checksum-mismatch", victim)]
-        assert victim in report.problems[0].message and "CRC32C the store keeps" in report.problems[0].message
+        message = report.problems[0].message
+        assert victim in message and "CRC32C the store keeps" in message
         assert _weight_reads(object_target, proxy.log) == []
 
 
