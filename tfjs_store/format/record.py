@@ -5,8 +5,8 @@ The record sits under one key, ``tfjsStore``::
 
     "tfjsStore": {"version": 1, "saveId": "lx2k9q0a8c3z",
                   "files": {"group1-shard1of2.lx2k9q0a8c3z.bin": {"size": 4194304,
-                                                                 "crc32c": "yZRlqg=="}},
-                  "weights": {"dense/kernel": {"crc32c": "4waSgw=="}}}
+                                                                 "crc32c": "Xf+c6Q=="}},
+                  "weights": {"dense/kernel": {"crc32c": "KwzDbw=="}}}
 
 - ``version``: the record's own format version (1).
 - ``saveId``: the tag unique to the save that wrote the files (also in their names).
