@@ -9,7 +9,7 @@ Sections
 --------
 1. speed: ``tfjs_store.load(url).weights()`` (to numpy arrays) against ``fs.cat`` of the same
    files, and ``tfjs_store.save(arrays, url)`` against ``fs.pipe`` of the same shard bytes,
-   on file, memory, S3 (moto) and GCS (fake-gcs-server); with defaults (SHA-256 recorded on
+   on file, memory, S3 (moto) and GCS (fake-gcs-server); with defaults (CRC32C recorded on
    save, verified on load) and with ``checksums=False`` / ``verify=False``.
 2. memory: peak RSS each operation added over the process as it stood (weights already in
    arrays for a save), against the targets.

@@ -52,6 +52,8 @@ from tfjs_store import (
     UnsafePathError,
     WeightSpec,
 )
+from tfjs_store.format.integrity import crc32c_b64
+from tfjs_store.stores.base import ByteStore
 
 from .compare import (
     artifacts_problems,
@@ -1145,6 +1147,45 @@ class HandlerTests(ReadOnlyHandlerTests):
             problems.append(f"loading the moved-away source raised {_describe(exc)}")
         if problems:
             _fail("move_model(): " + "; ".join(problems))
+
+    # -- checks: the storage's own checksums ------------------------------------------------
+
+    def test_stored_checksums_are_truthful(self, location: Location) -> None:
+        """A store that declares ``keeps_checksums`` tells, for each file it wrote, the
+        CRC32C of the bytes stored; a file rewritten behind its back never keeps the old
+        value (``verify(remote=True)`` would otherwise prove a changed file intact)."""
+        self._require_backdoor()
+        store = getattr(self.open_handler(location), "store", None)
+        if not isinstance(store, ByteStore) or not store.keeps_checksums:
+            pytest.skip("the store does not declare keeps_checksums")
+        self._save(location, corpus_model("many-shards"), "saving a sharded model",
+                   **self._sharding())
+        paths = [posixpath.normpath(_strip_dot(p))
+                 for p in self._stored_manifest(location).weight_paths]
+        try:
+            kept = store.stored_checksums(paths)
+        except Exception as exc:
+            _fail(f"stored_checksums() raised {_describe(exc)}", exc)
+        if not kept:
+            _fail("the store declares keeps_checksums but stored_checksums() told none of "
+                  f"the {len(paths)} files it just wrote")
+        for path, sums in kept.items():
+            actual = crc32c_b64(self.backdoor_read(location, path))
+            if sums.get("crc32c", actual) != actual:
+                _fail(f"stored_checksums() says CRC32C {sums['crc32c']} for {path}, but its "
+                      f"stored bytes have {actual}")
+        victim = next(iter(kept))
+        data = bytearray(self.backdoor_read(location, victim))
+        data[len(data) // 2] ^= 0x01
+        self.backdoor_write(location, victim, bytes(data))
+        store.refresh()
+        after = store.stored_checksums([victim]).get(victim, {}).get("crc32c")
+        if after == kept[victim].get("crc32c"):
+            _fail(f"{victim} was rewritten with one bit flipped, but stored_checksums() "
+                  f"still tells its old CRC32C {after}")
+        if after is not None and after != crc32c_b64(bytes(data)):
+            _fail(f"{victim} was rewritten: stored_checksums() tells CRC32C {after}, but the "
+                  f"new bytes have {crc32c_b64(bytes(data))}")
 
     # -- checks: concurrency ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ tests cover the command line's own parsing logic.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import numpy as np
 import pytest
 
@@ -135,7 +137,13 @@ def save_model(path: Path, **options: Any) -> Path:
 @pytest.fixture
 def sharded(tmp_path: Path) -> Path:
     """tfjs-store's own layout: 1000-byte shards, SHA-256 of each recorded."""
-    return save_model(tmp_path / "sharded", shard_size_bytes=1000)
+    return save_model(tmp_path / "sharded", shard_size_bytes=1000, checksum="sha256")
+
+
+@pytest.fixture
+def sharded_crc(tmp_path: Path) -> Path:
+    """tfjs-store's own layout as saved by default: CRC32C of each file recorded."""
+    return save_model(tmp_path / "sharded-crc", shard_size_bytes=1000)
 
 
 @pytest.fixture
@@ -245,7 +253,7 @@ def test_readme_cp_example_then_info(entry: str, tmp_path: Path) -> None:
         'Sequential "mlp", 3 layers: 3 Dense',
         "inputs     mlp_d1 [?, 4] float32",
         "weights: 6 (139 parameters, 556 B)",
-        "SHA-256 recorded for 1 of 1 files",
+        "CRC32C recorded for 1 of 1 files",  # the default checksum
     ):
         assert expected in text, text
     assert any(
@@ -289,7 +297,8 @@ def test_info_json(sharded: Path) -> None:
 def test_info_of_the_bundled_example_and_of_a_tfjs_layout(node_layout: Path) -> None:
     out = run_json("info", "example", "--json")
     assert out["files"] == [
-        {"group": 1, "path": "weights.bin", "bytes": 556, "sha256": None, "missing": False}
+        {"group": 1, "path": "weights.bin", "bytes": 556, "sha256": None, "missing": False,
+         "crc32c": None}
     ]
     assert out["checksums"] is False
     node = run_json("info", str(node_layout / "model.json"), "--json")  # the JSON file works too
@@ -374,6 +383,36 @@ def test_verify_catches_one_flipped_bit_with_checksums(sharded: Path) -> None:
     assert proc.returncode == EXIT_FAILED, proc.stdout
     assert "1 problem" in proc.stdout
     assert f"checksum-mismatch: SHA-256 of weight file {victim.as_uri()}" in proc.stdout
+
+
+def test_verify_catches_one_flipped_bit_with_the_default_crc32c(sharded_crc: Path) -> None:
+    victim = shards_of(sharded_crc)[3]
+    flip_bit(victim, offset=999)
+    proc = run("verify", str(sharded_crc))
+    assert proc.returncode == EXIT_FAILED, proc.stdout
+    assert "6 files read, 6 checksums compared" in proc.stdout
+    assert f"checksum-mismatch: CRC32C of weight file {victim.as_uri()}" in proc.stdout
+
+
+def test_info_json_lists_the_default_crc32c(sharded_crc: Path) -> None:
+    out = run_json("info", str(sharded_crc), "--json")
+    assert out["checksums"] is True
+    for f, path in zip(out["files"], shards_of(sharded_crc), strict=True):
+        assert f["sha256"] is None
+        assert f["crc32c"] == base64.b64encode(
+            google_crc32c.value(path.read_bytes()).to_bytes(4, "big")
+        ).decode()
+
+
+def test_cp_checksum_option_picks_what_is_recorded(sharded: Path, tmp_path: Path) -> None:
+    for kind, field in (("sha256", "sha256"), ("crc32c", "crc32c"), ("none", None)):
+        dst = tmp_path / f"cp-{kind}"
+        assert run("cp", str(sharded), str(dst), "--checksum", kind).returncode == EXIT_OK
+        record = json.loads((dst / "model.json").read_text()).get("tfjsStore")
+        if field is None:
+            assert record is None
+            continue
+        assert all(set(f) == {"size", field} for f in record["files"].values()), record
 
 
 def test_a_flipped_bit_without_checksums_is_out_of_reach_and_verify_says_so(

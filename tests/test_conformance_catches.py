@@ -1,6 +1,6 @@
 """The conformance suite catches broken handlers, each by the check that names its defect.
 
-Six deliberately broken handlers (small changes to the fsspec handler) and one healthy
+Seven deliberately broken handlers (small changes to the fsspec handler) and one healthy
 control run through the shipped suite in a separate pytest process, over ``memory://``.
 Each broken one must fail the check about its defect, with a message that says what is
 wrong, while checks unrelated to its defect still pass; the control must pass everything.
@@ -21,8 +21,11 @@ import pytest
 
 from tfjs_store import ModelArtifacts, ModelNotFoundError, SaveResult, WeightSpec
 from tfjs_store.conformance import FsspecHandlerTests
+from tfjs_store.format.integrity import crc32c_b64
 from tfjs_store.format.layout import ShardFile
 from tfjs_store.handlers.fsspec import FsspecHandler
+from tfjs_store.stores.base import WriteJob
+from tfjs_store.stores.fsspec import FsspecStore
 
 # -- the broken handlers -------------------------------------------------------------------
 
@@ -101,6 +104,31 @@ class FollowsDotDot(FsspecHandler):
             raise ModelNotFoundError(f"weight file missing: {exc}") from None
 
 
+class _RemembersChecksums(FsspecStore):
+    """Claims to keep checksums, but tells the CRC32C each file had when it wrote it."""
+
+    def __init__(self, fs: Any, folder: str) -> None:
+        super().__init__(fs, folder)
+        self.keeps_checksums = True
+
+    kept: ClassVar[dict[str, str]] = {}  # path -> CRC32C when written, for every instance
+
+    def write(self, job: WriteJob) -> None:
+        super().write(job)
+        self.kept[self.path(job.name)] = crc32c_b64(self.read(job.name))
+
+    def stored_checksums(self, names: Any) -> dict[str, dict[str, str]]:
+        return {n: {"crc32c": self.kept[self.path(n)]} for n in names if self.path(n) in self.kept}
+
+
+class StaleChecksums(FsspecHandler):
+    """Its store says it keeps checksums, and keeps telling a rewritten file's old one."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.store = _RemembersChecksums(self.fs, self.folder)
+
+
 def _chunks(artifacts: ModelArtifacts) -> list[memoryview]:
     from tfjs_store.format.codec import weight_byte_ranges
     from tfjs_store.format.shards import CompositeBuffer
@@ -130,6 +158,7 @@ BROKEN = [
     LosesTrainingConfig,
     OverwritesInPlace,
     FollowsDotDot,
+    StaleChecksums,
 ]
 SUITES = {h.__name__: _suite(h) for h in [*BROKEN, FsspecHandler]}
 
@@ -144,6 +173,7 @@ DEFECTS = {
     ),
     "OverwritesInPlace": ("test_interrupted_save_keeps_previous_model", "(a torn model)"),
     "FollowsDotDot": ("test_hostile_escaping_path_rejected", "returned a model"),
+    "StaleChecksums": ("test_stored_checksums_are_truthful", "still tells its old CRC32C"),
 }
 # Checks far from every defect above: they must still pass, so a failure is specific.
 UNRELATED = ["test_load_missing_model_raises", "test_hostile_model_json_rejected"]
@@ -220,11 +250,13 @@ def test_healthy_handler_passes_every_check(outcomes):
         for c in cases
         if c["outcome"] == "skipped"
     ]
-    # copy/move find handlers by URL, so a suite given a handler_factory skips them.
+    # copy/move find handlers by URL, so a suite given a handler_factory skips them;
+    # memory:// keeps no checksums of its own.
     assert sorted(c["check"] for c in skipped) == [
         "test_copy_model",
         "test_move_model",
         "test_roundtrip_large_model",
+        "test_stored_checksums_are_truthful",
     ]
 
 

@@ -226,14 +226,15 @@ def test_damaged_shards_give_typed_errors(store, defect):
         _load(store)
 
 
-def test_recorded_digest_catches_a_flipped_bit(store):
-    _save(_model(6), store, shard_size_bytes=4096)
+@pytest.mark.parametrize(("checksum", "label"), [("sha256", "SHA-256"), ("crc32c", "CRC32C")])
+def test_recorded_digest_catches_a_flipped_bit(store, checksum, label):
+    _save(_model(6), store, shard_size_bytes=4096, checksum=checksum)
     manifest = json.loads(store.read("model.json"))["weightsManifest"]
     victim = manifest[0]["paths"][0]
     data = bytearray(store.read(victim))
     data[100] ^= 0x01
     store.write(victim, bytes(data))
-    with pytest.raises(tfjs_store.IntegrityError, match="SHA-256"):
+    with pytest.raises(tfjs_store.IntegrityError, match=label):
         _load(store)
     # Without verification the bytes load (sizes are still checked).
     _load(store, verify=False)

@@ -566,6 +566,7 @@ def test_a_set_of_files_saved_by_tfjs_store_is_checked_against_its_record(
         tfjs_store.load(str(TFJS_FIXTURES / "functional-node")),
         str(tmp_path / "m"),
         shard_size_bytes=64,
+        checksum="sha256",
     )
     src = Source(tmp_path / "m")
     assert len(src.paths) == 5 and "tfjsStore" in src.obj

@@ -49,7 +49,7 @@ def _one_handler(url: str, handlers: list[Any], direction: str) -> Any:
     return handlers[0]
 
 
-_SAVE_ONLY = ("shard_size_bytes", "layout", "checksums")
+_SAVE_ONLY = ("shard_size_bytes", "layout", "checksum", "checksums")
 """Options that shape what a save writes: given to a load they would do nothing."""
 _LOAD_ONLY = ("verify",)
 
@@ -108,7 +108,9 @@ def save(
 
     ``model`` is ``ModelArtifacts`` or a mapping of weight name -> numpy array. Options
     go to the handler: for fsspec URLs ``shard_size_bytes`` (default 4 MiB), ``layout``
-    (``"shards"``, ``"tfjs-node"``, ``"downloads"``), ``checksums``, ``max_concurrency``.
+    (``"shards"``, ``"tfjs-node"``, ``"downloads"``), ``checksum`` (``"crc32c"``, the
+    default for ``shards``; ``"sha256"``; or None: what the save records per weight file
+    and per weight), ``max_concurrency``.
     A save never leaves a torn model: the previous model stays loadable until the new
     one is complete.
     """
@@ -132,7 +134,8 @@ def load(
     """Load a model from a URL (a folder, or its model JSON file) or an IOHandler.
 
     Weight files are read concurrently and checked: every file present, sizes and
-    (where recorded) SHA-256 digests matching, paths confined to the model's folder.
+    (where recorded) CRC32C or SHA-256 checksums matching, paths confined to the model's
+    folder.
     ``artifacts.weights()`` then gives numpy arrays that are views into the loaded
     buffers.
     """
@@ -202,7 +205,7 @@ def copy_model(
 
     ``storage_options`` reach both ends; ``src_storage_options`` and
     ``dst_storage_options`` replace them for one end. ``save_options`` go to the
-    destination's handler (``shard_size_bytes``, ``layout``, ``checksums``...); an option
+    destination's handler (``shard_size_bytes``, ``layout``, ``checksum``...); an option
     it does not take is an ``OptionError``. ``on_progress(fraction)`` follows the copy.
     ``max_concurrency`` reaches the source's handler too, where it takes one (a store
     whose client is not thread-safe, such as ftp://, stays at 1 either way).

@@ -11,10 +11,19 @@ stopping at the first, as ``load`` does:
 - every weight file is present and readable;
 - each file has the size recorded at save time, and each group of files holds exactly
   the bytes its weight specs describe;
-- each file's SHA-256 matches the digest recorded at save time (tfjs-store's own
-  ``shards`` layout records them; TF.js's layouts do not, so a flipped bit there is
-  not detectable);
+- each file's checksum (CRC32C, or SHA-256 for models saved so) matches the one
+  recorded at save time (tfjs-store's own ``shards`` layout records them; TF.js's
+  layouts do not, so a flipped bit there is not detectable);
 - every weight decodes.
+
+``verify(url, remote=True)`` reads no weight byte where the store keeps a checksum of
+its own (``ByteStore.keeps_checksums``: GCS's object ``crc32c``, S3's
+``ChecksumCRC32C``): each file whose recorded CRC32C the store's equals is proven
+intact without reading it; a file whose stored checksum is missing or of another kind
+(a model saved with ``checksum="sha256"``, a multipart upload) is read and checked as
+above. The report names which files were proven remotely and which were read. Groups
+with a file proven remotely are not decoded (their bytes were not read); their sizes
+are checked against the weight specs from the record.
 
 Models behind tfjs-store's model handler (every byte store: file, memory, s3, gcs,
 az, plugins built on ``ByteStore``) are checked file by file; any other handler (such
@@ -39,7 +48,7 @@ from .errors import (
     WeightDataError,
 )
 from .format.codec import decode_weights
-from .format.integrity import Mismatch, file_mismatch, size_error
+from .format.integrity import Mismatch, checksum_label, file_mismatch, size_error
 from .format.layout import safe_relative_path
 from .format.record import FileRecord, SaveRecord
 from .format.schemas import ManifestGroup, ModelJSON
@@ -93,10 +102,16 @@ class VerifyReport:
     files_checked: int = 0
     """Weight files read (present and readable)."""
     checksums_checked: int = 0
-    """Weight files whose SHA-256 was compared with a recorded digest."""
+    """Weight files whose checksum was compared with a recorded one."""
     weights_decoded: int = 0
     file_by_file: bool = True
     """False when the handler could only be checked by loading (first problem only)."""
+    remote: bool = False
+    """Checked with ``remote=True``: the store's own checksums were asked first."""
+    proven_remotely: tuple[str, ...] = ()
+    """Manifest paths whose recorded CRC32C equals the one the store keeps (not read)."""
+    read_files: tuple[str, ...] = ()
+    """Manifest paths whose bytes were read to check them."""
 
     @property
     def ok(self) -> bool:
@@ -114,6 +129,9 @@ class VerifyReport:
                 "weights": self.weights_decoded,
                 "fileByFile": self.file_by_file,
             },
+            "remote": self.remote,
+            "provenRemotely": list(self.proven_remotely),
+            "readFiles": list(self.read_files),
         }
 
 
@@ -127,8 +145,10 @@ class WeightFile:
     size: int | None
     """Bytes: as recorded at save time, else as stored; None if unknown or missing."""
     sha256: str | None = None
-    """The digest recorded at save time, if any."""
+    """The SHA-256 recorded at save time, if any."""
     missing: bool = False
+    crc32c: str | None = None
+    """The CRC32C recorded at save time, if any (base64, as GCS and S3 spell it)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,9 @@ class ModelInspection:
 
     @property
     def checksums_recorded(self) -> bool:
-        return bool(self.files) and all(f.sha256 is not None for f in self.files)
+        return bool(self.files) and all(
+            f.sha256 is not None or f.crc32c is not None for f in self.files
+        )
 
 
 class _ModelFiles:
@@ -236,14 +258,15 @@ def inspect_model(
             entry = (record.entry(path) if record else None) or FileRecord()
             if entry.size is None and rel is not None and file_sizes:
                 to_stat.append(len(out))
-            out.append(WeightFile(path, g, entry.size, entry.sha256))
+            out.append(WeightFile(path, g, entry.size, entry.sha256, crc32c=entry.crc32c))
     if to_stat:
         rels = [safe_relative_path(out[i].path) for i in to_stat]
         with ThreadPoolExecutor(min(_READ_THREADS, len(rels))) as pool:
             sizes = list(pool.map(files.size, rels))
         for i, size in zip(to_stat, sizes, strict=True):
             f = out[i]
-            out[i] = WeightFile(f.path, f.group, size, f.sha256, missing=size is None)
+            out[i] = WeightFile(f.path, f.group, size, f.sha256, missing=size is None,
+                                crc32c=f.crc32c)
     return ModelInspection(files.json_url, model_json, tuple(out))
 
 
@@ -278,7 +301,11 @@ class _Read:
 
 
 def verify(
-    url: str, *, storage_options: Mapping[str, Any] | None = None, **handler_options: Any
+    url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    remote: bool = False,
+    **handler_options: Any,
 ) -> VerifyReport:
     """Check the model at ``url`` and report every problem found, not only the first.
 
@@ -289,7 +316,9 @@ def verify(
     infinite values are warnings. A handler without file access (http) is checked by
     loading the model, which stops at its first problem.
 
-    Other keyword arguments go to the handler (e.g. ``request_init`` for http).
+    With ``remote=True``, files whose recorded CRC32C the store keeps too are compared
+    with it and not read. Other keyword arguments go to the handler (e.g.
+    ``request_init`` for http).
 
     Raises ``ModelNotFoundError`` when there is no model JSON at ``url`` and
     ``StorageError`` when the model JSON cannot be read; everything wrong with the
@@ -309,6 +338,9 @@ def verify(
     warnings: list[str] = []
     files_checked = checksums_checked = weights_decoded = 0
     unrecorded: list[str] = []
+    proven: list[str] = []
+    read_paths: list[str] = []
+    stored = _stored_checksums(files, model_json, record, warnings) if remote else {}
 
     for g, group in enumerate(model_json.weights_manifest or [], start=1):
         rels: list[str] = []
@@ -319,9 +351,33 @@ def verify(
                 problems.append(Problem("unsafe-path", str(exc), path))
         if len(rels) != len(group.paths):
             continue  # never read outside the folder; the group cannot be decoded
-        reads = _read_all(files, rels, [record.entry(p) if record else None for p in group.paths])
-        group_complete = True
-        for path, got in zip(group.paths, reads, strict=True):
+        entries = [record.entry(p) if record else None for p in group.paths]
+        kept: dict[int, tuple[str, str]] = {}  # index -> (the store's, recorded)
+        for i, (rel, entry) in enumerate(zip(rels, entries, strict=True)):
+            if rel in stored and entry is not None and entry.crc32c is not None:
+                kept[i] = (stored[rel], entry.crc32c)
+        for i, (value, recorded) in kept.items():
+            path = group.paths[i]
+            checksums_checked += 1
+            if value == recorded:
+                proven.append(path)
+                continue
+            problems.append(
+                Problem(
+                    "checksum-mismatch",
+                    f"CRC32C the store keeps for weight file {files.url(rels[i])} is {value}, "
+                    f"but {files.json_name} recorded {recorded}: the bytes changed after "
+                    "the save",
+                    path,
+                )
+            )
+        todo = [i for i in range(len(rels)) if i not in kept]
+        reads = _read_all(files, [rels[i] for i in todo], [entries[i] for i in todo])
+        read_paths += [group.paths[i] for i in todo]
+        group_complete = not kept
+        if kept:
+            problems += _recorded_group_sizes(g, group, entries, files.json_name)
+        for path, got in zip([group.paths[i] for i in todo], reads, strict=True):
             file_url = files.url(got.rel)
             if got.error is not None:
                 group_complete = False
@@ -351,13 +407,14 @@ def verify(
                     )
                 )
                 continue  # a digest of the wrong number of bytes cannot match either
-            if entry is not None and entry.sha256 is not None:
+            if entry is not None and entry.has_checksum:
                 checksums_checked += 1
                 if mismatch is not None:
+                    label = checksum_label(mismatch.algorithm or "")
                     problems.append(
                         Problem(
                             "checksum-mismatch",
-                            f"SHA-256 of weight file {file_url} is {mismatch.actual}, but "
+                            f"{label} of weight file {file_url} is {mismatch.actual}, but "
                             f"{files.json_name} recorded {mismatch.recorded}: the bytes "
                             "changed after the save",
                             path,
@@ -367,7 +424,7 @@ def verify(
                 unrecorded.append(path)
         if not group_complete:
             continue  # the file-level problems say it; decoding would only repeat them
-        buffers = [r.data for r in reads]
+        buffers = [r.data for r in reads]  # every file of the group was read
         where = f"weights group {g} ({', '.join(group.paths) or 'no files'})"
         try:
             arrays = decode_weights(buffers, group.weights)
@@ -395,7 +452,50 @@ def verify(
         files_checked,
         checksums_checked,
         weights_decoded,
+        remote=remote,
+        proven_remotely=tuple(proven),
+        read_files=tuple(read_paths),
     )
+
+
+def _stored_checksums(
+    files: _ModelFiles, model_json: ModelJSON, record: SaveRecord | None, warnings: list[str]
+) -> dict[str, str]:
+    """relative path -> the CRC32C the store keeps, for files with one recorded."""
+    if not files.store.keeps_checksums:
+        warnings.append(
+            f"{files.store.url} keeps no checksum tfjs-store can compare: every file was read"
+        )
+        return {}
+    wanted = []
+    for path in model_json.weight_paths:
+        entry = record.entry(path) if record else None
+        rel = _safe(path)
+        if entry is not None and entry.crc32c is not None and rel is not None:
+            wanted.append(rel)
+    kept = files.store.stored_checksums(wanted)
+    return {rel: sums["crc32c"] for rel, sums in kept.items() if "crc32c" in sums}
+
+
+def _recorded_group_sizes(
+    g: int, group: ManifestGroup, entries: Sequence[FileRecord | None], json_name: str
+) -> list[Problem]:
+    """A group not read whole: its recorded sizes against what its specs describe."""
+    lengths = [w.byte_length for w in group.weights]
+    sizes = [e.size if e is not None else None for e in entries]
+    if any(n is None for n in lengths) or any(n is None for n in sizes):
+        return []  # string weights, or sizes not recorded: only reading tells
+    held, want = sum(n or 0 for n in sizes), sum(n or 0 for n in lengths)
+    if held == want:
+        return []
+    return [
+        Problem(
+            "size-mismatch",
+            f"weights group {g} ({', '.join(group.paths)}): {json_name} records {held} "
+            f"bytes of files but the weight specs describe {want} bytes",
+            group.paths[-1] if group.paths else None,
+        )
+    ]
 
 
 def _read_all(

@@ -90,6 +90,7 @@ def describe(inspection: ModelInspection) -> dict[str, Any]:
                 "path": f.path,
                 "bytes": f.size,
                 "sha256": f.sha256,
+                "crc32c": f.crc32c,
                 "missing": f.missing,
             }
             for f in files

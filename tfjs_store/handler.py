@@ -19,7 +19,6 @@ and retries.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import secrets
 import threading
@@ -32,7 +31,22 @@ import numpy
 
 from .errors import InvalidModelError, ModelNotFoundError, StorageError, WeightDataError
 from .format.artifacts import ModelArtifacts
-from .format.integrity import check_file, check_groups, digest_error, sha256_hex, size_error
+from .format.integrity import (
+    CHECKSUM_KINDS,
+    DEFAULT_CHECKSUM,
+    ChecksumKind,
+    Crc32c,
+    Hasher,
+    check_file,
+    check_groups,
+    checksum_text,
+    digest_error,
+    file_mismatch,
+    new_hasher,
+    recorded_checksums,
+    size_error,
+    weight_checksums,
+)
 from .format.jsonfmt import (
     KeyOrder,
     js_stringify,
@@ -41,7 +55,7 @@ from .format.jsonfmt import (
     parse_model_json,
 )
 from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage, safe_relative_path
-from .format.record import RECORD_KEY, FileRecord, SaveRecord
+from .format.record import RECORD_KEY, FileRecord, SaveRecord, WeightRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
 from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_save_tag
 from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
@@ -120,21 +134,25 @@ class ModelHandler:
         The model JSON's file name in that folder (``model.json``).
     layout:
         ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, cut at
-        ``shard_size_bytes``, named uniquely per save, with sizes and SHA-256 digests
+        ``shard_size_bytes``, named uniquely per save, with sizes and checksums
         recorded in model.json. ``"tfjs-node"``: one ``weights.bin`` and model.json
         bytes exactly as tfjs-node's ``file://`` writes them. ``"downloads"``: the
         browser's ``NAME.json`` + ``NAME.weights.bin`` pair.
+    checksum:
+        Which checksum the save records, per weight file and per weight: ``"crc32c"``
+        (the default for ``shards``; what object stores keep, so ``verify(remote=True)``
+        can compare without reading), ``"sha256"``, or None (the default for the
+        byte-exact TF.js layouts).
     checksums:
-        Record SHA-256 digests (default: on for ``shards``, off for the byte-exact
-        TF.js layouts).
+        The older switch: True is the default kind, False is None.
     verify:
-        On load, check recorded digests (sizes are always checked).
+        On load, check recorded checksums (sizes are always checked).
     on_progress:
         Called with the fraction of weight files written or read so far (0 < f <= 1).
     """
 
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"layout", "shard_size_bytes", "checksums", "verify", "on_progress"}
+        {"layout", "shard_size_bytes", "checksum", "checksums", "verify", "on_progress"}
     )
     """The options the handler takes; every other one goes to the store."""
 
@@ -158,6 +176,7 @@ class ModelHandler:
         json_name: str = "model.json",
         layout: FileLayout = "shards",
         shard_size_bytes: int = DEFAULT_SHARD_SIZE,
+        checksum: ChecksumKind | Literal["default"] | None = "default",
         checksums: bool | None = None,
         verify: bool = True,
         on_progress: Callable[[float], Any] | None = None,
@@ -174,9 +193,14 @@ class ModelHandler:
         self.json_name = json_name
         self.layout: FileLayout = layout
         self.shard_size_bytes = shard_size_bytes
-        self.checksums = (layout == "shards") if checksums is None else checksums
+        self.checksum: ChecksumKind | None = _checksum_kind(layout, checksum, checksums)
         self.verify = verify
         self.on_progress = on_progress
+
+    @property
+    def checksums(self) -> bool:
+        """Whether a save records checksums (the older switch)."""
+        return self.checksum is not None
 
     @property
     def json_url(self) -> str:
@@ -209,8 +233,11 @@ class ModelHandler:
         self.store.prepare()
         entries = self._write_files(plan.files, plan.data)
         extra = None
-        if self.checksums:
-            extra = {RECORD_KEY: SaveRecord(save_id=tag, files=entries).to_json()}
+        if self.checksum is not None:
+            specs = plan.model_json.weight_specs
+            weights = weight_checksums(specs, plan.data, self.checksum)
+            record = SaveRecord(save_id=tag, files=entries, weights=weights)
+            extra = {RECORD_KEY: record.to_json()}
         body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
             "utf-8", "surrogatepass"
         )
@@ -223,19 +250,28 @@ class ModelHandler:
         self, files: Sequence[ShardFile], data: CompositeBuffer
     ) -> dict[str, FileRecord]:
         """Write every weight file concurrently; each one's size and (when recorded)
-        SHA-256, computed while its bytes are cut."""
+        checksum, computed while its bytes are cut (and sent along where the store
+        checks a CRC32C on arrival)."""
         progress = _Progress(self.on_progress, len(files))
-        hashes: list[Any] = []
+        kind = self.checksum
+        arrival = self.store.checks_on_arrival
+        hashes: list[Hasher | None] = []
         jobs = []
         for f in files:
-            h = hashlib.sha256() if self.checksums else None
+            h = new_hasher(kind) if kind is not None else None
+            crc = h if kind == "crc32c" else (Crc32c() if arrival else None)
             hashes.append(h)
-            jobs.append(WriteJob(safe_relative_path(f.path), f.size, _chunks(data, f, h)))
+            hashers = [x for x in (h, crc if crc is not h else None) if x is not None]
+            sent = crc.text if crc is not None and arrival else None
+            jobs.append(
+                WriteJob(safe_relative_path(f.path), f.size, _chunks(data, f, hashers), sent)
+            )
         self.store.write_many(jobs, lambda _i: progress.step())
-        return {
-            f.path: FileRecord(size=f.size, sha256=h.hexdigest() if h is not None else None)
-            for f, h in zip(files, hashes, strict=True)
-        }
+        out = {}
+        for f, h in zip(files, hashes, strict=True):
+            sums = {kind: h.text()} if kind is not None and h is not None else {}
+            out[f.path] = FileRecord(size=f.size, **sums)
+        return out
 
     def _commit_json(self, body: bytes, tag: str) -> None:
         self.store.commit(self.json_name, body, temp_name=f"{self.json_name}.{tag}.tmp")
@@ -343,7 +379,7 @@ class ModelHandler:
         entries = [record.entry(p) if record else None for p in model_json.weight_paths]
         sizes = self._sizes_before_reading(model_json, rel_paths, entries)
         progress = _Progress(self.on_progress, len(rel_paths))
-        bad: list[str] = []
+        bad: list[tuple[str, str]] = []
         try:
             if sizes is not None:
                 try:
@@ -385,9 +421,9 @@ class ModelHandler:
 
     def _check_landed(
         self, name: str, data: Any, size: int, expected: int, entry: FileRecord | None,
-        bad: list[str],
+        bad: list[tuple[str, str]],
     ) -> None:
-        """Size, then digest, of one file as it lands (in a worker thread)."""
+        """Size, then checksums, of one file as it lands (in a worker thread)."""
         if size != expected:
             url = self.store.file_url(name)
             if entry is not None and entry.size is not None:
@@ -396,9 +432,11 @@ class ModelHandler:
                 f"weight file {url} is {size} bytes but {expected} bytes were expected "
                 "(it changed while the model was read)"
             )
-        digest = entry.sha256 if entry is not None and self.verify else None
-        if digest is not None and sha256_hex(data) != digest:
-            bad.append(self.store.file_url(name))
+        if entry is None or not self.verify or not entry.has_checksum:
+            return
+        found = file_mismatch(data, FileRecord(crc32c=entry.crc32c, sha256=entry.sha256))
+        if found is not None:
+            bad.append((self.store.file_url(name), found.algorithm or ""))
 
     def _read_into_groups(
         self,
@@ -407,7 +445,7 @@ class ModelHandler:
         entries: Sequence[FileRecord | None],
         sizes: Sequence[int],
         progress: _Progress,
-        bad: list[str],
+        bad: list[tuple[str, str]],
     ) -> list[list[Any]]:
         views: list[memoryview] = []
         out: list[list[Any]] = []
@@ -429,7 +467,7 @@ class ModelHandler:
 
         self.store.read_many_into(list(zip(rel_paths, views, strict=True)), landed)
         if bad:
-            raise digest_error(sorted(bad), self.json_name)
+            raise digest_error(sorted(n for n, _ in bad), self.json_name, [a for _, a in bad])
         return out
 
     def _read_files(
@@ -438,7 +476,7 @@ class ModelHandler:
         rel_paths: Sequence[str],
         entries: Sequence[FileRecord | None],
         progress: _Progress,
-        bad: list[str],
+        bad: list[tuple[str, str]],
     ) -> list[list[Any]]:
         def landed(i: int, data: Any) -> None:
             size = memoryview(data).nbytes
@@ -449,7 +487,7 @@ class ModelHandler:
 
         buffers = self.store.read_many(rel_paths, landed)
         if bad:
-            raise digest_error(sorted(bad), self.json_name)
+            raise digest_error(sorted(n for n, _ in bad), self.json_name, [a for _, a in bad])
         out, pos = [], 0
         for group in model_json.weights_manifest or []:
             out.append(buffers[pos : pos + len(group.paths)])
@@ -498,6 +536,7 @@ class ModelHandler:
                 new_names.append(name)
         got: dict[str, FileRecord] = {}
         progress = _Progress(self.on_progress, len(new_names))
+        arrival = self.store.checks_on_arrival
 
         def copy_one(i: int) -> None:
             # Read here, write with a plain call: a source read made from inside the
@@ -509,11 +548,20 @@ class ModelHandler:
                 raise source._missing(exc, src_rel) from None
             check_file(data, entry, name=source.store.file_url(src_rel),
                        where=source.json_name, check_digest=source.verify)
+            # a checksum the source recorded was just checked: no need to compute it
+            known = recorded_checksums(entry) if source.verify else {}
+
+            def text(kind: ChecksumKind) -> str:
+                return known.get(kind) or checksum_text(kind, data)
+
             view = memoryview(data).cast("B")
-            digest = sha256_hex(view) if self.checksums else None
+            kind = self.checksum
+            sums = {kind: text(kind)} if kind is not None else {}
             name = new_names[i]
-            got[name] = FileRecord(size=view.nbytes, sha256=digest)
-            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,))))
+            got[name] = FileRecord(size=view.nbytes, **sums)
+            crc = text("crc32c") if arrival else None
+            sent = (lambda: crc) if arrival else None
+            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,)), sent))
             progress.step()
 
         previous = self._read_previous_paths()
@@ -532,9 +580,12 @@ class ModelHandler:
         copied = model_json.model_copy(update={"weights_manifest": groups})
         copied.__pydantic_extra__ = {k: v for k, v in extra.items() if k != RECORD_KEY}
         record_json = None
-        if self.checksums:
+        if self.checksum is not None:
             ordered = {n: got[n] for n in new_names}
-            record_json = {RECORD_KEY: SaveRecord(save_id=tag, files=ordered).to_json()}
+            weights = _carried_weights(record, self.checksum)
+            record_json = {
+                RECORD_KEY: SaveRecord(save_id=tag, files=ordered, weights=weights).to_json()
+            }
         body = js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
             "utf-8", "surrogatepass"
         )
@@ -616,15 +667,44 @@ def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) 
 
 
 def _chunks(
-    data: CompositeBuffer, f: ShardFile, h: Any
+    data: CompositeBuffer, f: ShardFile, hashers: Sequence[Hasher]
 ) -> Callable[[], Any]:
     def chunks() -> Any:
         for view in data.iter_ranges(f.start, f.end):
-            if h is not None:
+            for h in hashers:
                 h.update(view)
             yield view
 
     return chunks
+
+
+def _checksum_kind(
+    layout: str, checksum: ChecksumKind | Literal["default"] | None, checksums: bool | None
+) -> ChecksumKind | None:
+    """The kind a save records, from ``checksum=`` and the older ``checksums=`` switch."""
+    if checksum != "default":
+        if checksum is not None and checksum not in CHECKSUM_KINDS:
+            raise ValueError(
+                f"unknown checksum {checksum!r}; choose 'crc32c', 'sha256' or None"
+            )
+        if checksums is not None and checksums != (checksum is not None):
+            raise ValueError(
+                f"checksum={checksum!r} and checksums={checksums!r} disagree; give one"
+            )
+        return checksum
+    if checksums is None:
+        checksums = layout == "shards"
+    return DEFAULT_CHECKSUM if checksums else None
+
+
+def _carried_weights(record: SaveRecord | None, kind: ChecksumKind) -> dict[str, WeightRecord]:
+    """The source's per-weight checksums of ``kind``: a copy keeps every weight's bytes."""
+    out: dict[str, WeightRecord] = {}
+    for name, entry in (record.weights.items() if record is not None else ()):
+        value = recorded_checksums(entry).get(kind)
+        if value is not None:
+            out[name] = WeightRecord(**{kind: value})
+    return out
 
 
 def info_from_model_json(

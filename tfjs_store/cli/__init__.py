@@ -125,12 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that a model is intact; exit 1 listing every problem",
         description=(
             "Check a model: model.json schema, every weight file present with the right\n"
-            "size, SHA-256 digests where the save recorded them, every weight decodes.\n"
-            "Exit 0 when intact, 1 with the list of every problem found."
+            "size, checksums (CRC32C or SHA-256) where the save recorded them, every\n"
+            "weight decodes. Exit 0 when intact, 1 with the list of every problem found."
         ),
     )
     p.add_argument("url", help="the model, or `example`")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--remote",
+        action="store_true",
+        help="compare recorded CRC32Cs with those the store keeps (GCS, S3), reading no "
+        "weight byte; files the store keeps none for are read",
+    )
 
     p = sub.add_parser(
         "get",
@@ -204,11 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
             "weights.bin byte-identical to TF.js), downloads (NAME.json + NAME.weights.bin)",
         )
         p.add_argument(
+            "--checksum",
+            choices=("crc32c", "sha256", "none"),
+            help="the checksum recorded in model.json per weight file and per weight "
+            "(default: crc32c for the shards layout, none for TF.js's byte-identical layouts)",
+        )
+        p.add_argument(
             "--checksums",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help="record SHA-256 digests of the weight files in model.json (default: on "
-            "for the shards layout, off for TF.js's byte-identical layouts)",
+            help="record the default checksum (--checksums) or none (--no-checksums)",
         )
         p.add_argument(
             "--quantize",

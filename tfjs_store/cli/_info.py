@@ -90,11 +90,15 @@ def render(summary: Mapping[str, Any]) -> str:
         lines.append(("optimizer", f"{totals['optimizerWeights']} optimizer weights saved"))
     files = summary["files"]
     if files:
-        recorded = sum(1 for f in files if f["sha256"])
+        recorded = sum(1 for f in files if f["sha256"] or f["crc32c"])
+        kinds = "/".join(
+            k for k, key in (("CRC32C", "crc32c"), ("SHA-256", "sha256"))
+            if any(f[key] for f in files)
+        )
         lines.append(
             (
                 "checksums",
-                f"SHA-256 recorded for {recorded} of {len(files)} files"
+                f"{kinds} recorded for {recorded} of {len(files)} files"
                 if recorded
                 else "none recorded (TF.js layout); `verify` checks sizes and decoding",
             )

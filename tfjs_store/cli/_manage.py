@@ -135,6 +135,8 @@ def _save_options(args: argparse.Namespace) -> dict[str, Any]:
         out["layout"] = args.layout
     if args.checksums is not None:
         out["checksums"] = args.checksums
+    if args.checksum is not None:
+        out["checksum"] = None if args.checksum == "none" else args.checksum
     return out
 
 

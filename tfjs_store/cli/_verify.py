@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     options = storage_options_or_none(parse_storage_options(args.storage_option))
     url = source_url(args.url)
     check_headers_used(args.header, url)
-    report = verify(url, storage_options=options, **http_options(url, args.header))
+    extra = {"remote": True} if args.remote else {}
+    report = verify(url, storage_options=options, **extra, **http_options(url, args.header))
     if args.json:
         print_json(report.to_json_obj())
         return EXIT_OK if report.ok else EXIT_FAILED
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         f"compared, {report.weights_decoded} weight{'' if report.weights_decoded == 1 else 's'}"
         " decoded"
     )
+    if report.remote:
+        checked += f", {len(report.proven_remotely)} proven by the store's own checksums"
     for warning in report.warnings:
         print(f"warning: {' '.join(warning.split())}")
     if report.ok:

@@ -1,10 +1,11 @@
-"""Checking weight bytes against what model.json says of them.
+"""Checking weight bytes against what model.json says of them, and the checksums used.
 
 Two checks, used by every reader (``load`` on any store, ``load_files``, ``verify``
 and the bridge):
 
-- a weight file against its save-record entry: its size, and its SHA-256 where one was
-  recorded (``file_mismatch`` / ``check_file``);
+- a weight file against its save-record entry: its size, and every checksum recorded
+  for it, CRC32C and/or SHA-256 (``file_mismatch`` / ``check_file``); a weight's own
+  bytes against its per-weight entry (``weight_mismatch`` / ``check_weight``);
 - each manifest group's files against the group's weight specs: together they must hold
   exactly the bytes the specs describe (``check_groups``). Groups are checked one by
   one: a short file in one group and a long one in the next would otherwise cancel out.
@@ -12,26 +13,60 @@ and the bridge):
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from ..errors import IntegrityError, WeightDataError
+import numpy
+
+from ..errors import IntegrityError, MissingDependencyError, WeightDataError
 from .codec import weight_byte_ranges
-from .record import FileRecord
-from .schemas import ManifestGroup
+from .record import FileRecord, WeightRecord
+from .schemas import ManifestGroup, WeightSpec
 from .shards import CompositeBuffer
 
 __all__ = [
+    "CHECKSUM_KINDS",
+    "DEFAULT_CHECKSUM",
+    "ChecksumKind",
+    "Crc32c",
+    "Hasher",
     "Mismatch",
     "check_file",
     "check_groups",
+    "check_weight",
+    "checksum_label",
+    "checksum_text",
+    "crc32c_b64",
+    "crc32c_from_text",
     "digest_error",
     "file_mismatch",
+    "new_hasher",
+    "recorded_checksums",
     "sha256_hex",
     "size_error",
+    "weight_checksums",
+    "weight_mismatch",
 ]
+
+ChecksumKind = Literal["crc32c", "sha256"]
+"""A checksum a save can record: ``crc32c`` (the default) or ``sha256``."""
+CHECKSUM_KINDS: tuple[ChecksumKind, ...] = ("crc32c", "sha256")
+"""Every kind, in the order a reader checks them (the fast one first)."""
+DEFAULT_CHECKSUM: ChecksumKind = "crc32c"
+
+_LABELS = {"crc32c": "CRC32C", "sha256": "SHA-256"}
+_CRC_CHUNK = 1 << 20
+"""google-crc32c holds the GIL on anything but ``bytes``: a file is checked in pieces
+this big so that the other worker threads get their turn between them."""
+
+
+def checksum_label(kind: str) -> str:
+    """How messages spell a checksum kind (``CRC32C``, ``SHA-256``)."""
+    return _LABELS.get(kind, kind)
 
 
 def sha256_hex(data: Any) -> str:
@@ -39,30 +74,192 @@ def sha256_hex(data: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _crc32c_extender() -> Callable[[int, Any], int]:
+    """``extend(crc, view) -> crc`` from google-crc32c's C extension, else the ``crc32c``
+    package, else google-crc32c's pure-Python fallback (slow, but right)."""
+    google_crc32c: Any = None
+    with contextlib.suppress(ImportError):
+        import google_crc32c
+    if google_crc32c is not None and google_crc32c.implementation == "c":
+        extend = google_crc32c.extend
+        try:
+            # Its argument parser takes objects exporting a buffer with nothing to
+            # release: numpy arrays, not memoryviews. A view as an array is no copy.
+            extend(0, numpy.frombuffer(bytearray(1), numpy.uint8))
+        except TypeError:  # a numpy that releases buffers: hand it bytes instead
+            return lambda crc, view: int(extend(crc, bytes(view)))
+        return lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8)))
+    crc32c_package: Any = None
+    with contextlib.suppress(ImportError):
+        import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef,unused-ignore]
+    if crc32c_package is not None:
+        return lambda crc, view: int(crc32c_package.crc32c(view, crc))
+    if google_crc32c is not None:
+        slow = google_crc32c.extend
+        return lambda crc, view: int(slow(crc, bytes(view)))
+    raise MissingDependencyError(
+        "CRC32C checksums need the google-crc32c package (or crc32c): "
+        "pip install google-crc32c"
+    )
+
+
+_extend: Callable[[int, Any], int] | None = None
+
+
+def _crc32c_extend(crc: int, data: Any) -> int:
+    global _extend
+    if _extend is None:
+        _extend = _crc32c_extender()
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), _CRC_CHUNK):
+        crc = _extend(crc, view[start : start + _CRC_CHUNK])
+    return crc
+
+
+def _crc32c_text(crc: int) -> str:
+    """The standard base64 of the big-endian 4 bytes: how GCS's ``crc32c`` and S3's
+    ``ChecksumCRC32C`` spell a CRC32C, so the recorded value compares with theirs."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+
+
+def crc32c_from_text(text: str | None) -> int | None:
+    """The CRC32C a recorded (base64) text stands for; None if it is not one."""
+    try:
+        raw = base64.b64decode(text or "", validate=True)
+    except ValueError:
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 4 else None
+
+
+def crc32c_b64(data: Any) -> str:
+    """The CRC32C (Castagnoli) of a bytes-like object, as GCS and S3 spell it."""
+    return _crc32c_text(_crc32c_extend(0, data))
+
+
+class Hasher(Protocol):
+    """A running checksum: ``update`` with each piece, then ``text`` (as recorded)."""
+
+    def update(self, data: Any) -> None: ...
+
+    def text(self) -> str: ...
+
+
+class Crc32c:
+    """A running CRC32C, hashlib style."""
+
+    __slots__ = ("_crc",)
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: Any) -> None:
+        self._crc = _crc32c_extend(self._crc, data)
+
+    def text(self) -> str:
+        return _crc32c_text(self._crc)
+
+
+class _Sha256:
+    __slots__ = ("_h",)
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, data: Any) -> None:
+        self._h.update(data)
+
+    def text(self) -> str:
+        return self._h.hexdigest()
+
+
+def new_hasher(kind: ChecksumKind) -> Hasher:
+    """A running checksum of ``kind``."""
+    if kind == "crc32c":
+        return Crc32c()
+    if kind == "sha256":
+        return _Sha256()
+    raise ValueError(f"unknown checksum kind {kind!r}; choose one of {CHECKSUM_KINDS}")
+
+
+def checksum_text(kind: ChecksumKind, data: Any) -> str:
+    """The checksum of ``kind`` of a bytes-like object, as the record spells it."""
+    return crc32c_b64(data) if kind == "crc32c" else sha256_hex(data)
+
+
+def recorded_checksums(entry: FileRecord | WeightRecord | None) -> dict[ChecksumKind, str]:
+    """The checksums an entry records: kind -> text, the fast kind first."""
+    if entry is None:
+        return {}
+    found = {"crc32c": entry.crc32c, "sha256": entry.sha256}
+    return {k: v for k in CHECKSUM_KINDS if (v := found[k]) is not None}
+
+
 @dataclass(frozen=True)
 class Mismatch:
-    """How a weight file differs from its record."""
+    """How a weight file (or one weight's bytes) differs from its record."""
 
     kind: Literal["size", "checksum"]
     recorded: int | str
     actual: int | str
+    algorithm: str | None = None
+    """For a checksum: which one (``crc32c``, ``sha256``)."""
+
+
+def _checksum_mismatch(data: Any, entry: FileRecord | WeightRecord | None) -> Mismatch | None:
+    for kind, recorded in recorded_checksums(entry).items():
+        actual = checksum_text(kind, data)
+        if actual != recorded:
+            return Mismatch("checksum", recorded, actual, kind)
+    return None
 
 
 def file_mismatch(
     data: Any, entry: FileRecord | None, *, check_digest: bool = True
 ) -> Mismatch | None:
-    """The first way ``data`` differs from ``entry`` (size first: a digest of the wrong
-    number of bytes cannot match either); None when it matches or nothing was recorded."""
+    """The first way ``data`` differs from ``entry`` (size first: a checksum of the wrong
+    number of bytes cannot match either, then each recorded checksum); None when it
+    matches or nothing was recorded."""
     if entry is None:
         return None
     length = memoryview(data).nbytes
     if entry.size is not None and entry.size != length:
         return Mismatch("size", entry.size, length)
-    if check_digest and entry.sha256 is not None:
-        actual = sha256_hex(data)
-        if actual != entry.sha256:
-            return Mismatch("checksum", entry.sha256, actual)
-    return None
+    return _checksum_mismatch(data, entry) if check_digest else None
+
+
+def weight_mismatch(data: Any, entry: WeightRecord | None) -> Mismatch | None:
+    """How one weight's bytes differ from their per-weight record, or None."""
+    return _checksum_mismatch(data, entry)
+
+
+def check_weight(data: Any, entry: WeightRecord | None, *, name: str, where: str) -> None:
+    """Raise ``IntegrityError`` when a weight's bytes (``name``: the weight's name)
+    differ from the checksum recorded for them in ``where`` (a model.json)."""
+    found = weight_mismatch(data, entry)
+    if found is not None:
+        raise IntegrityError(
+            f"{checksum_label(found.algorithm or '')} of weight {name!r} is {found.actual}, "
+            f"but {where} recorded {found.recorded}: the bytes changed after the save"
+        )
+
+
+def weight_checksums(
+    specs: Sequence[WeightSpec], data: CompositeBuffer, kind: ChecksumKind
+) -> dict[str, WeightRecord]:
+    """Each weight's checksum over its own bytes in the concatenated weight data (what
+    ``weight_byte_ranges`` gives it: quantized bytes as stored, a string weight's length
+    prefixes included). A name given to two weights is left out: it names no one range."""
+    names = [s.name for s in specs]
+    twice = {n for n in names if names.count(n) > 1} if len(set(names)) != len(names) else set()
+    out: dict[str, WeightRecord] = {}
+    for spec, (start, end) in zip(specs, weight_byte_ranges(specs, data), strict=True):
+        if spec.name in twice:
+            continue
+        h = new_hasher(kind)
+        for view in data.iter_ranges(start, end):
+            h.update(view)
+        out[spec.name] = WeightRecord(**{kind: h.text()})
+    return out
 
 
 def size_error(name: str, actual: int, where: str, recorded: int) -> WeightDataError:
@@ -71,10 +268,13 @@ def size_error(name: str, actual: int, where: str, recorded: int) -> WeightDataE
     )
 
 
-def digest_error(names: Sequence[str], where: str) -> IntegrityError:
+def digest_error(
+    names: Sequence[str], where: str, algorithms: Iterable[str] = ("sha256",)
+) -> IntegrityError:
+    label = "/".join(checksum_label(a) for a in sorted(set(algorithms))) or "checksum"
     return IntegrityError(
-        f"SHA-256 of weight file(s) {', '.join(names)} does not match the digest recorded "
-        f"in {where}: the bytes changed after the save"
+        f"{label} of weight file(s) {', '.join(names)} does not match the checksum "
+        f"recorded in {where}: the bytes changed after the save"
     )
 
 
@@ -88,7 +288,7 @@ def check_file(
         return
     if found.kind == "size":
         raise size_error(name, int(found.actual), where, int(found.recorded))
-    raise digest_error([name], where)
+    raise digest_error([name], where, [found.algorithm or ""])
 
 
 def check_groups(

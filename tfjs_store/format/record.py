@@ -5,11 +5,22 @@ The record sits under one key, ``tfjsStore``::
 
     "tfjsStore": {"version": 1, "saveId": "lx2k9q0a8c3z",
                   "files": {"group1-shard1of2.lx2k9q0a8c3z.bin": {"size": 4194304,
-                                                                 "sha256": "9f86…"}}}
+                                                                 "crc32c": "Xf+c6Q=="}},
+                  "weights": {"dense/kernel": {"crc32c": "KwzDbw=="}}}
 
 - ``version``: the record's own format version (1).
 - ``saveId``: the tag unique to the save that wrote the files (also in their names).
-- ``files``: manifest path -> the file's ``size`` in bytes and its ``sha256`` (hex).
+- ``files``: manifest path -> the file's ``size`` in bytes and its checksum: ``crc32c``
+  (the default: the standard base64 of the big-endian 4-byte CRC32C, exactly as GCS's
+  object ``crc32c`` and S3's ``ChecksumCRC32C`` spell it) or ``sha256`` (hex).
+- ``weights``: weight name -> the checksum (same kinds and spelling) of that weight's
+  own bytes: the ``byteLength`` bytes (a string weight: its length prefixes and
+  strings) that start where the weights before it in its manifest group end, in the
+  group's files read one after the other. Quantized weights: the quantized bytes as
+  stored. A name given to two weights of a model has no entry.
+
+Records written before CRC32C hold ``sha256`` per file and no ``weights``; readers
+check whatever an entry holds.
 
 A record is read leniently: a model.json is the user's file, and an entry that is not
 an object, or a size that is not a non-negative integer, is as if not recorded (the
@@ -25,12 +36,40 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RECORD_KEY", "RECORD_VERSION", "FileRecord", "SaveRecord"]
+__all__ = ["RECORD_KEY", "RECORD_VERSION", "FileRecord", "SaveRecord", "WeightRecord"]
 
 RECORD_KEY = "tfjsStore"
 """The top-level model.json key of the save record."""
 
 RECORD_VERSION = 1
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class WeightRecord(BaseModel):
+    """What was recorded of one weight's own bytes at save time (see the module doc)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    crc32c: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> WeightRecord | None:
+        """An entry as found in a model.json; None if it is not an object."""
+        if not isinstance(value, Mapping):
+            return None
+        return cls(crc32c=_text(value.get("crc32c")), sha256=_text(value.get("sha256")))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.crc32c is not None:
+            out["crc32c"] = self.crc32c
+        if self.sha256 is not None:
+            out["sha256"] = self.sha256
+        return out
 
 
 class FileRecord(BaseModel):
@@ -40,6 +79,7 @@ class FileRecord(BaseModel):
 
     size: int | None = None
     sha256: str | None = None
+    crc32c: str | None = None
 
     @classmethod
     def from_json(cls, value: Any) -> FileRecord | None:
@@ -47,20 +87,26 @@ class FileRecord(BaseModel):
         if not isinstance(value, Mapping):
             return None
         size = value.get("size")
-        digest = value.get("sha256")
         return cls(
             size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0
             else None,
-            sha256=digest if isinstance(digest, str) else None,
+            sha256=_text(value.get("sha256")),
+            crc32c=_text(value.get("crc32c")),
         )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.size is not None:
             out["size"] = self.size
+        if self.crc32c is not None:
+            out["crc32c"] = self.crc32c
         if self.sha256 is not None:
             out["sha256"] = self.sha256
         return out
+
+    @property
+    def has_checksum(self) -> bool:
+        return self.crc32c is not None or self.sha256 is not None
 
 
 class SaveRecord(BaseModel):
@@ -71,6 +117,7 @@ class SaveRecord(BaseModel):
     version: int = RECORD_VERSION
     save_id: str | None = Field(default=None, alias="saveId")
     files: dict[str, FileRecord] = Field(default_factory=dict)
+    weights: dict[str, WeightRecord] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, model_json: Any) -> SaveRecord | None:
@@ -88,12 +135,19 @@ class SaveRecord(BaseModel):
             entry = FileRecord.from_json(value)
             if entry is not None:
                 entries[str(path)] = entry
+        weights = raw.get("weights")
+        per_weight: dict[str, WeightRecord] = {}
+        for name, value in (weights.items() if isinstance(weights, Mapping) else ()):
+            found = WeightRecord.from_json(value)
+            if found is not None:
+                per_weight[str(name)] = found
         version = raw.get("version")
         save_id = raw.get("saveId")
         return cls(
             version=version if isinstance(version, int) else RECORD_VERSION,
             save_id=save_id if isinstance(save_id, str) else None,
             files=entries,
+            weights=per_weight,
         )
 
     def entry(self, path: str) -> FileRecord | None:
@@ -103,11 +157,17 @@ class SaveRecord(BaseModel):
             found = self.files.get(posixpath.normpath(path))
         return found
 
+    def weight(self, name: str) -> WeightRecord | None:
+        """The per-weight entry of the weight called ``name``, if one was recorded."""
+        return self.weights.get(name)
+
     def to_json(self) -> dict[str, Any]:
         """The record's JSON object, in the key order tfjs-store has always written."""
         out: dict[str, Any] = {"version": self.version}
         if self.save_id is not None:
             out["saveId"] = self.save_id
         out["files"] = {path: entry.to_json() for path, entry in self.files.items()}
+        if self.weights:
+            out["weights"] = {name: entry.to_json() for name, entry in self.weights.items()}
         return out
 

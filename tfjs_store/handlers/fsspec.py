@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
+from ..format.integrity import ChecksumKind
 from ..format.shards import DEFAULT_SHARD_SIZE
 from ..handler import MAX_MODEL_JSON_BYTES, STALE_AFTER_SECONDS, FileLayout, ModelHandler
 from ..stores.fsspec import FsspecStore, open_filesystem
@@ -38,7 +39,7 @@ class FsspecHandler(ModelHandler):
     max_concurrency:
         Weight files in flight at once (16 when not given). A filesystem whose client is
         not thread-safe (fsspec's ``ftp://``, its paramiko SFTP) is used from one thread.
-    layout, shard_size_bytes, checksums, verify, on_progress:
+    layout, shard_size_bytes, checksum, checksums, verify, on_progress:
         As for ``ModelHandler``.
     """
 
@@ -49,6 +50,7 @@ class FsspecHandler(ModelHandler):
         storage_options: Mapping[str, Any] | None = None,
         layout: FileLayout = "shards",
         shard_size_bytes: int = DEFAULT_SHARD_SIZE,
+        checksum: ChecksumKind | Literal["default"] | None = "default",
         checksums: bool | None = None,
         verify: bool = True,
         max_concurrency: int = 16,
@@ -69,6 +71,7 @@ class FsspecHandler(ModelHandler):
             json_name=json_name,
             layout=layout,
             shard_size_bytes=shard_size_bytes,
+            checksum=checksum,
             checksums=checksums,
             verify=verify,
             on_progress=on_progress,

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 import tfjs_store
 
+from ..format.integrity import crc32c_from_text
 from ..format.jsonfmt import parse_model_json
 from ..format.layout import safe_relative_path
 from ..format.record import SaveRecord
@@ -512,15 +513,16 @@ class Bridge:
         return self._fail(404, f"no model named {name!r}")
 
     async def serve_file(
-        self, request: Request, path: str, size: int | None, sha256: str | None = None
+        self, request: Request, path: str, size: int | None, recorded: str | None = None
     ) -> Response:
         """A weight file, whole or a range; ``304`` for a matching ``If-None-Match``
-        without reading it (``size`` and ``sha256`` as recorded in model.json)."""
+        without reading it (``size`` as recorded in model.json, ``recorded`` the ETag
+        seed made of its recorded checksum)."""
         headers = {
             "Accept-Ranges": "bytes",
             "Cache-Control": cache_control(posixpath.basename(path), private=self.private_reads),
         }
-        etag = stored_file_etag(sha256, None)
+        etag = stored_file_etag(recorded, None)
         if size is None or etag is None:
             try:
                 info = await anyio.to_thread.run_sync(self._info, path)
@@ -530,7 +532,7 @@ class Bridge:
                 return self._fail(502, f"reading {path} failed: {type(exc).__name__}: {exc}")
             if size is None:
                 size = int(info["size"])
-            etag = stored_file_etag(sha256, info)
+            etag = stored_file_etag(recorded, info)
         if etag is not None:
             headers["ETag"] = etag
             if not_modified(request.headers.get("if-none-match"), etag):
@@ -640,8 +642,10 @@ def _file_set(received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
 
 
 def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] | Literal[False]:
-    """The recorded (size, SHA-256) of ``rel`` if the model.json names it (None where
-    not recorded); False if it does not name it (or the model.json cannot be read)."""
+    """The recorded size of ``rel`` and an ETag seed from its recorded checksum
+    (``sha256-…``, or ``crc32c-…-size``: save-unique names keep a 32-bit one apart) if
+    the model.json names it (None where not recorded); False if it does not name it
+    (or the model.json cannot be read)."""
     try:
         model_json = parse_model_json(raw)
     except tfjs_store.InvalidModelError:
@@ -652,7 +656,12 @@ def _manifest_file_entry(raw: bytes, rel: str) -> tuple[int | None, str | None] 
     for key, entry in (record.files.items() if record is not None else ()):
         if _safe_file(key) == rel:
             digest = entry.sha256
-            return entry.size, digest if digest and _SHA256.fullmatch(digest) else None
+            if digest and _SHA256.fullmatch(digest):
+                return entry.size, f"sha256-{digest[:32]}"
+            crc = crc32c_from_text(entry.crc32c)
+            if crc is not None and entry.size is not None:
+                return entry.size, f"crc32c-{crc:08x}-{entry.size}"
+            return entry.size, None
     return None, None
 
 

@@ -46,11 +46,12 @@ def bytes_etag(data: bytes) -> str:
     return _quote(hashlib.sha256(data).hexdigest()[:32])
 
 
-def stored_file_etag(recorded_sha256: str | None, info: Mapping[str, Any] | None) -> str | None:
-    """A weight file's ETag: from its recorded SHA-256, else from its storage info
-    (size plus modification time or the store's own version), else None."""
-    if recorded_sha256:
-        return _quote(f"sha256-{recorded_sha256[:32]}")
+def stored_file_etag(recorded: str | None, info: Mapping[str, Any] | None) -> str | None:
+    """A weight file's ETag: from its recorded checksum (``recorded``, a seed such as
+    ``sha256-<hex>``), else from its storage info (size plus modification time or the
+    store's own version), else None."""
+    if recorded:
+        return _quote(recorded)
     if not info:
         return None
     stamp = next((info[k] for k in _MTIME_KEYS if info.get(k) is not None), None)

@@ -46,6 +46,10 @@ class WriteJob:
     name: str
     size: int
     chunks: Callable[[], Iterable[memoryview]]
+    crc32c: Callable[[], str | None] | None = None
+    """The file's CRC32C (base64, as GCS and S3 spell it), to ask once ``chunks`` has
+    been read whole (it is computed as the bytes are cut). A store that
+    ``checks_on_arrival`` sends it so the storage refuses a body damaged on the way."""
 
 
 class ByteStore(ABC):
@@ -61,6 +65,13 @@ class ByteStore(ABC):
     """``read_range`` reads a byte range without reading the rest of the file."""
     atomic_commit: ClassVar[bool] = True
     """``commit`` replaces a file in one step: a reader sees the old or the new bytes."""
+    checks_on_arrival: bool = False
+    """``write`` sends ``WriteJob.crc32c`` and the storage (or the store, against what
+    the storage computed) refuses a file whose bytes arrived different, with a
+    ``StorageError`` naming it."""
+    keeps_checksums: bool = False
+    """``stored_checksums`` tells checksums the storage computed of the stored bytes
+    itself (no weight byte is read); a rewritten file never keeps its old value."""
 
     max_concurrency: int = 16
     """Files in flight at once in the batch methods."""
@@ -136,6 +147,13 @@ class ByteStore(ABC):
             return data
 
         return map_until_error(one, range(len(names)), self.max_concurrency)
+
+    def stored_checksums(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """What the storage keeps of these files, without reading them: name ->
+        {kind: value} with kinds and spellings as the save record has them (``crc32c``:
+        base64 of the big-endian 4 bytes). A file the storage keeps nothing comparable
+        for is left out; by default nothing is known."""
+        return {}
 
     def sizes(self, names: Sequence[str]) -> list[int | None] | None:
         """The files' sizes where the store tells them at no real cost (a local ``stat``),

@@ -11,6 +11,9 @@ local disk, SFTP, WebDAV and FTP; on anything else a reader may see a partial
 model.json, and the store says so with ``atomic_commit = False``), whether folders must
 be made before files go in, whether its client can be used from several threads, and
 whether it can be written at all (``zip://``, ``reference://`` cannot).
+Object stores that keep a CRC32C of every object check each weight file's on
+arrival and tell it back for ``verify(remote=True)`` (``_CHECKSUM_STORES``).
+
 """
 
 from __future__ import annotations
@@ -60,6 +63,20 @@ ONE_CONNECTION_PROTOCOLS = frozenset({"ftp"})
 PROTOCOL_ALIASES = {"dav": "webdav"}
 """Protocols a package claims (``WebdavFileSystem.protocol`` names ``dav``) that fsspec's
 table does not list: opened with the implementation of the protocol they alias."""
+
+# Object stores that keep a CRC32C (base64, big-endian) of what they hold, by protocol:
+# - S3 takes ``ChecksumCRC32C`` on PutObject, refuses a body that does not match it
+#   (BadDigest), and tells it back on HeadObject with ``ChecksumMode=ENABLED``. The
+#   value is sent, not asked of botocore (which computes CRC32C only with awscrt).
+#   s3fs turns bodies of 100 MiB and more into multipart uploads, whose checksum is
+#   per part: those go without one (``verify(remote=True)`` then reads them).
+# - GCS computes an object's ``crc32c`` itself and returns it from the upload; gcsfs
+#   does not pass one along, so the store compares what came back and removes a file
+#   that arrived different. ``info`` tells it later.
+# Azure keeps a Content-MD5, which no save records: not listed.
+_CHECKSUM_STORES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+_S3_SINGLE_PUT_BYTES = 100 * 1024 * 1024
+"""s3fs sends bodies below this size in one PutObject (2 x its 50 MiB chunk size)."""
 
 # Install hints for protocols whose implementation lives in another package.
 _INSTALL_HINTS = {
@@ -237,6 +254,9 @@ class FsspecStore(ByteStore):
         self.folder = folder.rstrip("/") or "/"
         self.local = is_local(fs)
         self._configure(max_concurrency)
+        found = {_CHECKSUM_STORES.get(p) for p in protocols(unwrapped(fs))} - {None}
+        self.checksum_store: str | None = found.pop() if len(found) == 1 else None
+        self.checks_on_arrival = self.keeps_checksums = self.checksum_store is not None
 
     # -- what this filesystem can do (see the tables at the top) -----------------------
 
@@ -571,7 +591,17 @@ class FsspecStore(ByteStore):
                         out.write(view)
             else:
                 self._make_parent(path)
-                self.direct.pipe_file(path, _joined(job.chunks()))
+                body = _joined(job.chunks())
+                crc = self._crc_to_send(job)
+                out = self.direct.pipe_file(path, body, **self._arrival_options(crc, len(body)))
+                if crc is not None and self.checksum_store == "gcs":
+                    if not isinstance(out, Mapping):
+                        out = self.direct.info(path)
+                    error = self._arrival_error(job.name, crc, out)
+                    if error is not None:
+                        with contextlib.suppress(Exception):
+                            self.direct.rm_file(path)
+                        raise error
 
     def _make_parent(self, path: str) -> None:
         """Folders made where the store has them (ftp://, sftp://, webdav://…): the
@@ -602,8 +632,20 @@ class FsspecStore(ByteStore):
                 budget[0] -= need
             try:
                 chunk = await loop.run_in_executor(None, lambda: _joined(job.chunks()))
+                crc = self._crc_to_send(job)
+                path = self.path(job.name)
                 with self._errors("writing", job.name):
-                    await self.fs._pipe_file(self.path(job.name), chunk)
+                    out = await self.fs._pipe_file(
+                        path, chunk, **self._arrival_options(crc, len(chunk))
+                    )
+                    if crc is not None and self.checksum_store == "gcs":
+                        if not isinstance(out, Mapping):  # a resumable upload's URL
+                            out = await self.fs._info(path)
+                        error = self._arrival_error(job.name, crc, out)
+                        if error is not None:
+                            with contextlib.suppress(Exception):
+                                await self.fs._rm_file(path)
+                            raise error
                 del chunk
                 on_file(i)
             finally:
@@ -613,6 +655,61 @@ class FsspecStore(ByteStore):
 
         cond = _LazyCondition()
         self._run_async(one, len(jobs), max(self.max_concurrency, MAX_FILES_IN_FLIGHT))
+
+    def _crc_to_send(self, job: WriteJob) -> str | None:
+        return job.crc32c() if self.checks_on_arrival and job.crc32c is not None else None
+
+    def _arrival_options(self, crc: str | None, size: int) -> dict[str, Any]:
+        """What the upload call takes so that the storage checks the bytes it gets."""
+        if crc is not None and self.checksum_store == "s3" and size < _S3_SINGLE_PUT_BYTES:
+            return {"ChecksumAlgorithm": "CRC32C", "ChecksumCRC32C": crc}
+        return {}
+
+    def _arrival_error(self, name: str, crc: str, stored: Mapping[str, Any]) -> StorageError | None:
+        """Where the storage computed the CRC32C of what it got (GCS): the error when it
+        differs from the one sent. The caller removes the file (no model.json names it
+        yet) and raises it."""
+        got = stored.get("crc32c")
+        if got is None or got == crc:
+            return None
+        return StorageError(
+            f"writing {self.file_url(name)} failed: the storage computed CRC32C {got} "
+            f"of the bytes it received, but {crc} was sent: they were damaged on the "
+            "way (the file was removed)"
+        )
+
+    def stored_checksums(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """One request per file: GCS's object ``crc32c``, S3's ``ChecksumCRC32C``."""
+        if self.checksum_store is None or not names:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        self.refresh()
+
+        async def one(i: int, _loop: asyncio.AbstractEventLoop) -> None:
+            path = self.path(names[i])
+            try:
+                with self._errors("reading", names[i]):
+                    if self.checksum_store == "s3":
+                        bucket, key, _version = self.fs.split_path(path)
+                        head = await self.fs._call_s3(
+                            "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED"
+                        )
+                        value = head.get("ChecksumCRC32C")
+                        whole = head.get("ChecksumType") in (None, "FULL_OBJECT")
+                    else:
+                        # the object's metadata alone (``_info`` also lists the prefix
+                        # in case it is a folder: a second request per file)
+                        get = getattr(self.fs, "_get_object", None) or self.fs._info
+                        info = await get(path)
+                        value, whole = info.get("crc32c"), True
+            except FileNotFoundError:
+                return  # reading it will say it is missing
+            # a multipart upload's checksum ("…-3") is of its parts, not of the bytes
+            if isinstance(value, str) and whole and "-" not in value:
+                out[names[i]] = {"crc32c": value}
+
+        self._run_async(one, len(names), max(self.max_concurrency, 32))
+        return out
 
     def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
         self._refuse_if_read_only()
