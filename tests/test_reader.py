@@ -26,7 +26,8 @@ from support.servers import HttpTarget, StoreTarget
 
 import tfjs_store
 from tfjs_store import IntegrityError, ModelReader
-from tfjs_store.reader import crc32c, weight_crc32c
+from tfjs_store.format.integrity import crc32c_b64
+from tfjs_store.format.record import SaveRecord
 
 TFJS = Path(__file__).parent / "fixtures" / "tfjs"
 CONVERTER = Path(__file__).parent / "fixtures" / "converter"
@@ -89,7 +90,9 @@ def test_reader_equals_load_on_every_store(store: StoreTarget) -> None:
     tfjs_store.save(model, store.join("shards"), shard_size_bytes=256, **options)
     tfjs_store.save(model, store.join("node"), layout="tfjs-node", **options)
     reader = _check_reader(store.join("shards"), **options)
-    assert reader.warning is not None and "per-weight" in reader.warning
+    # saves record a CRC32C per weight: every weight read was checked on its own
+    assert reader.warning is None
+    assert set(reader.verified.values()) == {"crc32c"}
     _check_reader(store.join("node"), **options)
 
 
@@ -154,7 +157,8 @@ def test_one_weight_from_s3_costs_its_bytes(s3_target: StoreTarget, s3_endpoint:
             table = reader["table"]
             _assert_only_the_weight(proxy.since(mark), weights["table"].nbytes)
     assert table.tobytes() == weights["table"].tobytes()
-    assert reader.verified["table"] is None  # parts of shards 1 and 2: no whole file read
+    # parts of shards 1 and 2, no whole file read: checked by its own CRC32C
+    assert reader.verified["table"] == "crc32c"
 
 
 def test_one_weight_through_the_bridge_costs_its_bytes(tmp_path: Path) -> None:
@@ -201,6 +205,14 @@ def test_mapping_surface(tmp_path: Path) -> None:
 # -- integrity ---------------------------------------------------------------------------------
 
 
+def _without_weight_records(folder: Path) -> None:
+    """The record as tfjs-store's first release wrote it: per-file checksums only."""
+    path = folder / "model.json"
+    obj = json.loads(path.read_text())
+    del obj["tfjsStore"]["weights"]
+    path.write_text(json.dumps(obj))
+
+
 def _flip(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x40
@@ -210,7 +222,9 @@ def _flip(path: Path, offset: int) -> None:
 def test_flipped_byte_in_a_whole_file_names_the_weight(tmp_path: Path) -> None:
     weights = {"a": np.arange(64, dtype="f4"), "b": np.arange(100, dtype="f4"),
                "c": np.arange(20, dtype="f4")}
-    tfjs_store.save(weights, str(tmp_path / "m"), shard_size_bytes=256)  # "a" is shard 1
+    tfjs_store.save(weights, str(tmp_path / "m"), shard_size_bytes=256,  # "a" is shard 1
+                    checksum="sha256")
+    _without_weight_records(tmp_path / "m")  # as the first release saved: files only
     (shard1,) = tmp_path.glob("m/group1-shard1of*.bin")
     _flip(shard1, 10)
     with tfjs_store.open_model(str(tmp_path / "m")) as reader:
@@ -235,7 +249,7 @@ def _with_crc_records(folder: Path, names: dict[str, bytes]) -> None:
     path = folder / "model.json"
     obj = json.loads(path.read_text())
     obj["tfjsStore"]["weights"] = {
-        name: {"crc32c": base64.b64encode(crc32c(data).to_bytes(4, "big")).decode()}
+        name: {"crc32c": crc32c_b64(data)}
         for name, data in names.items()
     }
     path.write_text(json.dumps(obj))
@@ -246,7 +260,9 @@ def test_per_weight_crc32c(tmp_path: Path) -> None:
     tfjs_store.save(weights, str(tmp_path / "m"), shard_size_bytes=256)
     _with_crc_records(tmp_path / "m", {n: w.tobytes() for n, w in weights.items()})
     with tfjs_store.open_model(str(tmp_path / "m")) as reader:
-        assert weight_crc32c(reader.model_json, "a") == crc32c(weights["a"].tobytes())
+        record = SaveRecord.of(reader.model_json)
+        assert record is not None and record.weight("a") is not None
+        assert record.weight("a").crc32c == crc32c_b64(weights["a"].tobytes())
         assert reader.warning is None
         assert reader["b"].tobytes() == weights["b"].tobytes()
         assert reader.verified == {"b": "crc32c"}
@@ -262,10 +278,8 @@ def test_per_weight_crc32c(tmp_path: Path) -> None:
 
 
 def test_crc32c_known_value() -> None:
-    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
-    from tfjs_store.reader import _crc32c_python
-
-    assert _crc32c_python(memoryview(b"123456789")) == 0xE3069283
+    # the CRC-32C check value 0xE3069283, as the record spells it (base64, big-endian)
+    assert crc32c_b64(b"123456789") == base64.b64encode(bytes.fromhex("e3069283")).decode()
 
 
 def test_a_short_file_is_a_weight_data_error(

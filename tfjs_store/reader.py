@@ -27,8 +27,6 @@ back unchecked.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -40,77 +38,16 @@ import numpy as np
 
 from .errors import IntegrityError, InvalidModelError, ModelNotFoundError, WeightDataError
 from .format.codec import decode_weights
-from .format.integrity import file_mismatch
+from .format.integrity import checksum_label, file_mismatch, recorded_checksums, weight_mismatch
 from .format.layout import manifest_paths
-from .format.record import RECORD_KEY, FileRecord, SaveRecord
+from .format.record import FileRecord, SaveRecord
 from .format.schemas import ModelJSON, WeightSpec
 from .format.shards import shard_save_tag
 from .stores.base import ByteStore, map_until_error
 
-__all__ = ["ModelReader", "weight_crc32c"]
+__all__ = ["ModelReader"]
 
 Check = Literal["crc32c", "sha256"]
-
-
-# -- the per-weight record (until the record module holds it) -----------------------------
-
-
-def weight_crc32c(model_json: ModelJSON, name: str) -> int | None:
-    """The CRC32C recorded for a weight's stored bytes, or None.
-
-    The record keeps it as ``"weights": {name: {"crc32c": base64 of 4 big-endian
-    bytes}}`` under the save record's key (as GCS spells object checksums)."""
-    raw = (model_json.model_extra or {}).get(RECORD_KEY)
-    weights = raw.get("weights") if isinstance(raw, Mapping) else None
-    entry = weights.get(name) if isinstance(weights, Mapping) else None
-    value = entry.get("crc32c") if isinstance(entry, Mapping) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        digest = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return int.from_bytes(digest, "big") if len(digest) == 4 else None
-
-
-def _has_weight_records(model_json: ModelJSON) -> bool:
-    raw = (model_json.model_extra or {}).get(RECORD_KEY)
-    return isinstance(raw, Mapping) and isinstance(raw.get("weights"), Mapping)
-
-
-def crc32c(data: Any) -> int:
-    """CRC32C (Castagnoli) of a bytes-like object."""
-    view = memoryview(data).cast("B")
-    try:
-        import google_crc32c
-    except ImportError:
-        return _crc32c_python(view)
-    if isinstance(data, bytes):
-        return int(google_crc32c.value(data))
-    checksum: Any = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
-    for pos in range(0, len(view), _CRC_CHUNK):  # it takes bytes only: copy a bit at a time
-        checksum.update(view[pos : pos + _CRC_CHUNK].tobytes())
-    return int.from_bytes(checksum.digest(), "big")
-
-
-_CRC_CHUNK = 1 << 20
-
-
-_CRC32C_TABLE: list[int] = []
-
-
-def _crc32c_python(data: memoryview) -> int:
-    if not _CRC32C_TABLE:
-        for n in range(256):
-            c = n
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            _CRC32C_TABLE.append(c)
-    crc = 0xFFFFFFFF
-    table = _CRC32C_TABLE
-    for byte in data.tobytes():
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 # -- where the bytes come from ------------------------------------------------------------
@@ -276,12 +213,14 @@ class ModelReader(Mapping[str, np.ndarray]):
                 self._sizes[i] = size
         for g in self._groups:
             self._fill(g)
-        self._crc = {name: weight_crc32c(model_json, name) for name in self.specs}
+        self._crc = {
+            name: record.weight(name) if record is not None else None for name in self.specs
+        }
         if not verify:
             self.warning: str | None = "checks are off (verify=False): no weight is checked"
-        elif record is None or not any(e is not None and e.sha256 for e in self._entries):
+        elif record is None or not any(recorded_checksums(e) for e in self._entries):
             self.warning = f"{url} has no save record with checksums: no weight read is checked"
-        elif not _has_weight_records(model_json):
+        elif not record.weights:
             self.warning = (
                 f"{url} records no per-weight CRC32C: a weight is checked only when every "
                 "byte of the files holding it is read (against their recorded size and "
@@ -346,16 +285,18 @@ class ModelReader(Mapping[str, np.ndarray]):
         for name in wanted:
             buf = data[name]
             how: Check | None = None
-            recorded = self._crc[name] if self._verify else None
-            if recorded is not None:
-                actual = crc32c(buf)
-                if actual != recorded:
+            entry = self._crc[name] if self._verify else None
+            kinds = recorded_checksums(entry)
+            if kinds:
+                found = weight_mismatch(buf, entry)
+                if found is not None:
                     raise IntegrityError(
-                        f"weight {name!r} ({self._files_of(pieces[name])}): CRC32C "
-                        f"{actual:08x} does not match the {recorded:08x} recorded in "
-                        f"{self.url}: the bytes changed after the save"
+                        f"weight {name!r} ({self._files_of(pieces[name])}): "
+                        f"{checksum_label(found.algorithm or '')} {found.actual} does not "
+                        f"match the {found.recorded} recorded in {self.url}: the bytes "
+                        "changed after the save"
                     )
-                how = "crc32c"
+                how = "crc32c" if "crc32c" in kinds else "sha256"
             elif pieces[name] and all(f in checked for f, _, _ in pieces[name]):
                 how = "sha256"
             out[name] = decode_weights(buf, [self.specs[name]], strings=self._strings)[name]
@@ -523,17 +464,19 @@ class ModelReader(Mapping[str, np.ndarray]):
         got: Mapping[tuple[int, int], Any],
         wanted: Mapping[str, list[tuple[int, int, int]]],
     ) -> bool:
-        """A file read whole, against its recorded size and SHA-256."""
+        """A file read whole, against its recorded size and checksums."""
         entry, size = self._entries[i], self._sizes[i]
-        if entry is None or entry.sha256 is None or size is None or spans != [[0, size]]:
+        if not recorded_checksums(entry) or size is None or spans != [[0, size]]:
             return False
         names = [n for n, ranges in wanted.items() if any(f == i for f, _, _ in ranges)]
-        if all(self._crc.get(n) is not None for n in names):
+        if all(recorded_checksums(self._crc.get(n)) for n in names):
             return False  # each weight has its own checksum: no need to hash the file
-        if file_mismatch(got[(i, 0)], entry) is not None:
+        found = file_mismatch(got[(i, 0)], entry)
+        if found is not None:
             raise IntegrityError(
-                f"weight(s) {', '.join(repr(n) for n in names)}: SHA-256 of weight file "
-                f"{self._source.name(i)} does not match the digest recorded in {self.url}: "
+                f"weight(s) {', '.join(repr(n) for n in names)}: "
+                f"{checksum_label(found.algorithm or 'size')} of weight file "
+                f"{self._source.name(i)} does not match the one recorded in {self.url}: "
                 "the bytes changed after the save"
             )
         return True
