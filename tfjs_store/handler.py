@@ -9,6 +9,17 @@ The commit protocol (why no reader ever sees a torn model):
    stores, write-then-rename on a local disk), with the save record;
 4. only then remove the replaced model's files and stale leftovers of crashed saves.
 
+A conditional save (``if_match=TOKEN`` / ``if_none_match="*"``) checks the model's
+version in step 3, in the same step as the write (``ByteStore.commit``); a refused save
+removes the weight files it wrote and raises ``ConflictError``.
+
+The cleanup rule: a save writes an in-flight marker ``model.json.<tag>.inflight`` before
+any weight file and rewrites it every ``INFLIGHT_REFRESH_SECONDS`` while it runs; it
+removes it once it has committed or failed. Cleanup (``clean``, and the leftovers sweep
+of every save) never removes a file of a save whose marker was written less than
+``INFLIGHT_LEASE_SECONDS`` ago, however old the save is; a save that died stops
+refreshing its marker, and its files (and the marker) become leftovers like any other.
+
 A load reads each manifest group into one buffer, every file straight into its place
 and checked as it lands (size, then checksum, in worker threads), and hands out the
 weights as views into those buffers: no joins, no second copy. A reader that finds a
@@ -30,7 +41,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy
 
-from .errors import InvalidModelError, ModelNotFoundError, StorageError, WeightDataError
+from .errors import (
+    ConflictError,
+    InvalidModelError,
+    ModelNotFoundError,
+    OptionError,
+    StorageError,
+    WeightDataError,
+)
 from .format.artifacts import ModelArtifacts
 from .format.integrity import check_file, check_groups, digest_error, sha256_hex, size_error
 from .format.jsonfmt import (
@@ -44,9 +62,11 @@ from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage,
 from .format.record import RECORD_KEY, FileRecord, SaveRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
 from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_save_tag
-from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
+from .stores.base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = [
+    "INFLIGHT_LEASE_SECONDS",
+    "INFLIGHT_REFRESH_SECONDS",
     "MAX_MODEL_JSON_BYTES",
     "STALE_AFTER_SECONDS",
     "FileLayout",
@@ -62,8 +82,14 @@ STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
 MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
 """A model.json larger than this is refused unread (real ones are at most a few MB)."""
+INFLIGHT_LEASE_SECONDS = 120.0
+"""A save's in-flight marker protects its files from cleanup this long after its last
+refresh (see the module doc)."""
+INFLIGHT_REFRESH_SECONDS = 30.0
+"""A running save rewrites its in-flight marker this often."""
 _LOAD_RETRIES = 5
-_TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
+_TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+_MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -194,23 +220,143 @@ class ModelHandler:
         plan = plan_storage(artifacts, layout="single", single_path=f"./{stem}.weights.bin")
         return plan, "tfjs"
 
-    def save(self, artifacts: ModelArtifacts) -> SaveResult:
-        """Write the weight files, then model.json, then remove what the save replaced."""
+    def save(
+        self,
+        artifacts: ModelArtifacts,
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> SaveResult:
+        """Write the weight files, then model.json, then remove what the save replaced.
+
+        ``if_match=TOKEN``: commit only if the model's current version is ``TOKEN``;
+        ``if_none_match="*"``: only if there is no model yet. Otherwise ``ConflictError``
+        and nothing visible changes."""
+        condition = self._condition(if_match, if_none_match)
         tag = new_save_tag()
         plan, key_order = self._plan(artifacts, tag)
+        self._check_condition(condition)  # fail fast, before any weight is written
         previous = self._read_previous_paths()
         self.store.prepare()
-        entries = self._write_files(plan.files, plan.data)
-        extra = None
-        if self.checksums:
-            extra = {RECORD_KEY: SaveRecord(save_id=tag, files=entries).to_json()}
-        body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
-            "utf-8", "surrogatepass"
-        )
-        self._commit_json(body, tag)
-        keep = {safe_relative_path(f.path) for f in plan.files}
+        names = [safe_relative_path(f.path) for f in plan.files]
+        with self._in_flight(tag):
+            try:
+                entries = self._write_files(plan.files, plan.data)
+            except BaseException:
+                if condition:  # a refused writer leaves nothing behind
+                    with contextlib.suppress(Exception):
+                        self.store.remove(names)
+                raise
+            extra = None
+            if self.checksums:
+                extra = {RECORD_KEY: SaveRecord(save_id=tag, files=entries).to_json()}
+            body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
+                "utf-8", "surrogatepass"
+            )
+            version = self._commit_json(body, tag, condition, names)
+        keep = set(names)
         self._remove_replaced(previous - keep, keep)
-        return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url)
+        return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url,
+                          version=version)
+
+    # -- versions, conditional commits, in-flight markers (issue 16) -----------------
+
+    def version(self) -> str | None:
+        """The stored model's version token (model.json's), None when there is none."""
+        self.store.refresh()
+        return self.store.version(self.json_name)
+
+    def _condition(self, if_match: str | None, if_none_match: str | None) -> dict[str, Any]:
+        """The keywords of a conditional commit, checked: {} for an unconditional save."""
+        if if_none_match is not None and if_none_match != "*":
+            raise ValueError(f'if_none_match takes only "*" (no model yet), got {if_none_match!r}')
+        if if_match is not None and if_none_match is not None:
+            raise ValueError("give if_match or if_none_match, not both")
+        if if_match is not None and (not isinstance(if_match, str) or not if_match):
+            raise ValueError(f"if_match takes a version token (a string), got {if_match!r}")
+        condition: dict[str, Any] = {}
+        if if_match is not None:
+            condition["if_match"] = if_match
+        if if_none_match is not None:
+            condition["if_none_match"] = True
+        if condition and not self.store.supports_conditional_commit:
+            raise OptionError(
+                f"{self.store.url}: this store cannot commit conditionally, so "
+                f"{'if_match' if if_match is not None else 'if_none_match'} cannot be "
+                "honoured (a plain save would overwrite silently)",
+                options=tuple(k for k in ("if_match", "if_none_match") if k in condition),
+                url=self.store.url,
+            )
+        return condition
+
+    def _check_condition(self, condition: Mapping[str, Any]) -> None:
+        if not condition:
+            return
+        current = self.version()
+        if condition.get("if_none_match") and current is not None:
+            raise ConflictError(
+                f"{self.json_url} exists (version {current}); the save asked for no model "
+                "(if_none_match)",
+                current=current,
+            )
+        wanted = condition.get("if_match")
+        if wanted is not None and current != wanted:
+            raise ConflictError(
+                f"{self.json_url} is at version {current or '(no model)'}, not {wanted} "
+                "(if_match)",
+                current=current,
+            )
+
+    @contextlib.contextmanager
+    def _in_flight(self, tag: str) -> Any:
+        """Write this save's in-flight marker, refresh it while the save runs, remove it
+        at the end (see the module doc)."""
+        name = f"{self.json_name}.{tag}.inflight"
+        stop = threading.Event()
+
+        def mark() -> None:
+            stamp = str(int(time.time() * 1000)).encode()
+            self.store.write(WriteJob(name, len(stamp), lambda: iter((memoryview(stamp),))))
+
+        self.store.prepare()
+        mark()
+
+        def refresh() -> None:
+            while not stop.wait(INFLIGHT_REFRESH_SECONDS):
+                with contextlib.suppress(Exception):
+                    mark()
+
+        thread = threading.Thread(target=refresh, name=f"tfjs-store-inflight-{tag}",
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            with contextlib.suppress(Exception):
+                self.store.remove([name])
+
+    def _live_tags(self, listed: Mapping[str, FileInfo], now: float) -> set[str]:
+        """Tags of saves whose in-flight marker is live (refreshed within the lease)."""
+        live = set()
+        for name, info in listed.items():
+            m = _MARKER.match(name)
+            if m is None:
+                continue
+            stamp: float | None = None
+            try:
+                stamp = int(bytes(self.store.read(name, limit=32)).decode()) / 1000.0
+            except FileNotFoundError:
+                continue  # the save just ended
+            except Exception:
+                # torn or unreadable: its listed time, else the save's start
+                stamp = info.mtime.timestamp() if info.mtime is not None else None
+            if stamp is None:
+                stamp = now - tag_age_seconds(m.group(2), now)
+            if now - stamp < INFLIGHT_LEASE_SECONDS:
+                live.add(m.group(2))
+        return live
 
     def _write_files(
         self, files: Sequence[ShardFile], data: CompositeBuffer
@@ -230,8 +376,24 @@ class ModelHandler:
             for f, h in zip(files, hashes, strict=True)
         }
 
-    def _commit_json(self, body: bytes, tag: str) -> None:
-        self.store.commit(self.json_name, body, temp_name=f"{self.json_name}.{tag}.tmp")
+    def _commit_json(
+        self,
+        body: bytes,
+        tag: str,
+        condition: Mapping[str, Any] | None = None,
+        written: Sequence[str] = (),
+    ) -> str | None:
+        """Commit model.json; returns its new version where the store tells it. A refused
+        conditional commit removes the weight files ``written`` and raises."""
+        temp = f"{self.json_name}.{tag}.tmp"
+        if not condition:
+            return self.store.commit(self.json_name, body, temp_name=temp)
+        try:
+            return self.store.commit(self.json_name, body, temp_name=temp, **condition)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.remove([*written, temp])
+            raise
 
     def _remove_replaced(self, replaced: set[str], keep: set[str]) -> None:
         """Remove the replaced model's files, and leftovers of saves that died."""
@@ -240,14 +402,17 @@ class ModelHandler:
 
     def _stale_leftovers(self, keep: set[str], older_than: float) -> list[str]:
         try:
-            names = list(self.store.list())
+            listed = self.store.list()
         except Exception:
             return []
         now = time.time()
+        live = self._live_tags(listed, now)
         out = []
-        for name in names:
+        for name in listed:
             temp = _TEMP_JSON.match(name)
             tag = shard_save_tag(name) or (temp.group(1) if temp else None)
+            if tag and tag in live:
+                continue  # a save in flight: never another writer's to remove
             if tag and name not in keep and tag_age_seconds(tag, now) >= older_than:
                 out.append(name)
         return out
@@ -302,6 +467,9 @@ class ModelHandler:
     def load(self) -> ModelArtifacts:
         """Read model.json, then every weight file concurrently, checked as it lands."""
         self.store.refresh()
+        # A token told by the storage is read before the bytes: if they differ, a save
+        # against it is refused (a needless retry), never a lost update.
+        told = None if self.store.versions_by_content else self.store.version(self.json_name)
         raw = self._read_json()
         for _attempt in range(_LOAD_RETRIES):
             model_json = parse_model_json(raw, self.json_url)
@@ -313,7 +481,9 @@ class ModelHandler:
                     raise
                 raw = latest  # replaced by a concurrent save: read the new model
                 continue
-            return self._artifacts(model_json, groups)
+            artifacts = self._artifacts(model_json, groups)
+            artifacts.stored_version = content_version(raw) if told is None else told
+            return artifacts
         raise StorageError(
             f"{self.json_url} kept changing while it was read ({_LOAD_RETRIES} tries)"
         )
@@ -509,14 +679,32 @@ class ModelHandler:
 
         previous = self._read_previous_paths()
         self.store.prepare()
-        try:
-            # A few files in flight, each dropped once written: memory holds a few shards.
-            map_until_error(copy_one, range(len(new_names)), min(self.store.max_concurrency, 6))
-            _check_group_sizes(groups, [got[n].size or 0 for n in new_names], source.json_url)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.store.remove(new_names)
-            raise
+        with self._in_flight(tag):
+            try:
+                # A few files in flight, each dropped once written: memory holds a few.
+                map_until_error(copy_one, range(len(new_names)),
+                                min(self.store.max_concurrency, 6))
+                _check_group_sizes(groups, [got[n].size or 0 for n in new_names],
+                                   source.json_url)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.store.remove(new_names)
+                raise
+            version = self._commit_json(self._copied_body(model_json, groups, got, new_names,
+                                                          tag), tag)
+        keep = set(new_names)
+        self._remove_replaced(previous - keep, keep)
+        sizes = {n: got[n].size or 0 for n in new_names}
+        copied = model_json.model_copy(update={"weights_manifest": groups})
+        return SaveResult(
+            model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url,
+            version=version,
+        )
+
+    def _copied_body(
+        self, model_json: ModelJSON, groups: list[Any], got: Mapping[str, FileRecord],
+        new_names: Sequence[str], tag: str,
+    ) -> bytes:
         extra = model_json.model_extra or {}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         copied.__pydantic_extra__ = {k: v for k, v in extra.items() if k != RECORD_KEY}
@@ -524,15 +712,8 @@ class ModelHandler:
         if self.checksums:
             ordered = {n: got[n] for n in new_names}
             record_json = {RECORD_KEY: SaveRecord(save_id=tag, files=ordered).to_json()}
-        body = js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
+        return js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
             "utf-8", "surrogatepass"
-        )
-        self._commit_json(body, tag)
-        keep = set(new_names)
-        self._remove_replaced(previous - keep, keep)
-        sizes = {n: got[n].size or 0 for n in new_names}
-        return SaveResult(
-            model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url
         )
 
     # -- management ------------------------------------------------------------------
