@@ -158,7 +158,7 @@ class FsspecStore(ByteStore):
         becomes a ``StorageError`` naming the file."""
         try:
             yield
-        except StorageError:
+        except (StorageError, ConflictError):
             raise
         except Exception as exc:
             if is_not_found(exc) or (action == "reading" and isinstance(exc, IsADirectoryError)):
