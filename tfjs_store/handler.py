@@ -279,6 +279,14 @@ class ModelHandler:
             condition["if_match"] = if_match
         if if_none_match is not None:
             condition["if_none_match"] = True
+        if condition and self.layout != "shards":
+            raise OptionError(
+                f"a conditional save needs layout='shards': layout={self.layout!r} rewrites "
+                "its weight file in place, so a refused save could not leave the model as "
+                "it was",
+                options=tuple(k for k in ("if_match", "if_none_match") if k in condition),
+                url=self.store.url,
+            )
         if condition and not self.store.supports_conditional_commit:
             raise OptionError(
                 f"{self.store.url}: this store cannot commit conditionally, so "
