@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -142,6 +143,14 @@ def _status_for(exc: BaseException) -> int:
     if isinstance(exc, tfjs_store.StorageError):
         return 502
     return 500
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What a stored upload answers with: the info, and the new version (the ETag)."""
+
+    info: dict[str, Any]
+    version: str | None
 
 
 class Bridge:
@@ -421,7 +430,7 @@ class Bridge:
             received.close()
         if isinstance(outcome, tuple):
             return _error(*outcome)
-        result, version = outcome
+        result, version = outcome.info, outcome.version
         body = {
             "name": name,
             "modelUrl": self._model_json_path(request, name),
@@ -470,7 +479,7 @@ class Bridge:
 
     def _store_or_refuse(
         self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
-    ) -> tuple[dict[str, Any], str | None] | tuple[int, str]:
+    ) -> _Stored | tuple[int, str]:
         """``_store``, or (status, message) for a refusal. Refusals leave the worker
         thread as plain strings: an exception's traceback would keep views into the
         spooled body (and its file) alive after the answer."""
@@ -483,7 +492,7 @@ class Bridge:
 
     def _store(
         self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> _Stored:
         artifacts = self._artifacts(received)
         if self.layout == "single":
             result = tfjs_store.save(
@@ -504,7 +513,7 @@ class Bridge:
         info = _info_json(result.model_artifacts_info)
         version = result.version
         del artifacts, result  # release the views into the mapped weights
-        return info, version
+        return _Stored(info, version)
 
     async def delete(self, request: Request, name: str) -> Response:
         if not self.authorized(request, write=True):
