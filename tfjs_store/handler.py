@@ -13,12 +13,15 @@ A conditional save (``if_match=TOKEN`` / ``if_none_match="*"``) checks the model
 version in step 3, in the same step as the write (``ByteStore.commit``); a refused save
 removes the weight files it wrote and raises ``ConflictError``.
 
-The cleanup rule: a save writes an in-flight marker ``model.json.<tag>.inflight`` before
-any weight file and rewrites it every ``INFLIGHT_REFRESH_SECONDS`` while it runs; it
-removes it once it has committed or failed. Cleanup (``clean``, and the leftovers sweep
-of every save) never removes a file of a save whose marker was written less than
-``INFLIGHT_LEASE_SECONDS`` ago, however old the save is; a save that died stops
-refreshing its marker, and its files (and the marker) become leftovers like any other.
+The cleanup rule: a save writes an in-flight marker ``model.json.<tag>.inflight`` (when,
+host, process) before any weight file and rewrites it every ``INFLIGHT_REFRESH_SECONDS``
+while it runs; it removes it once it has committed or failed. Cleanup (``clean``, and
+the leftovers sweep of every save) never removes a file of a save whose marker is live,
+however old the save is. A marker is live while its save runs: written by this process,
+the save is still running here; by another process on this host, that process exists
+and refreshed the marker within ``INFLIGHT_LEASE_SECONDS``; from another host, it was
+refreshed within the lease. A save that died stops refreshing its marker, and its files
+(and the marker) become leftovers like any other.
 
 A load reads each manifest group into one buffer, every file straight into its place
 and checked as it lands (size, then checksum, in worker threads), and hands out the
@@ -31,8 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -87,6 +93,9 @@ INFLIGHT_LEASE_SECONDS = 120.0
 refresh (see the module doc)."""
 INFLIGHT_REFRESH_SECONDS = 30.0
 """A running save rewrites its in-flight marker this often."""
+_HOST = socket.gethostname()
+_RUNNING: set[str] = set()
+"""Tags of the saves running in this process (their markers are live)."""
 _LOAD_RETRIES = 5
 _TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.(?:tmp|inflight)$")
 _MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
@@ -323,8 +332,12 @@ class ModelHandler:
         stop = threading.Event()
 
         def mark() -> None:
-            stamp = str(int(time.time() * 1000)).encode()
+            stamp = json.dumps(
+                {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid()}
+            ).encode()
             self.store.write(WriteJob(name, len(stamp), lambda: iter((memoryview(stamp),))))
+
+        _RUNNING.add(tag)
 
         self.store.prepare()
         mark()
@@ -340,10 +353,15 @@ class ModelHandler:
         try:
             yield
         finally:
+            _RUNNING.discard(tag)
             stop.set()
             thread.join()
-            with contextlib.suppress(Exception):
-                self.store.remove([name])
+            for _attempt in range(2):  # once more after a passing failure
+                try:
+                    self.store.remove([name])
+                    break
+                except Exception:
+                    continue
 
     def _live_tags(self, listed: Mapping[str, FileInfo], now: float) -> set[str]:
         """Tags of saves whose in-flight marker is live (refreshed within the lease)."""
@@ -352,18 +370,29 @@ class ModelHandler:
             m = _MARKER.match(name)
             if m is None:
                 continue
+            tag = m.group(2)
             stamp: float | None = None
             try:
-                stamp = int(bytes(self.store.read(name, limit=32)).decode()) / 1000.0
+                marker = json.loads(bytes(self.store.read(name, limit=512)))
+                stamp = float(marker["t"]) / 1000.0
+                host, pid = marker.get("host"), marker.get("pid")
             except FileNotFoundError:
                 continue  # the save just ended
             except Exception:
                 # torn or unreadable: its listed time, else the save's start
                 stamp = info.mtime.timestamp() if info.mtime is not None else None
+                host = pid = None
+            if host == _HOST and isinstance(pid, int):
+                if pid == os.getpid():
+                    if tag in _RUNNING:
+                        live.add(tag)
+                    continue
+                if not _process_exists(pid):
+                    continue
             if stamp is None:
-                stamp = now - tag_age_seconds(m.group(2), now)
+                stamp = now - tag_age_seconds(tag, now)
             if now - stamp < INFLIGHT_LEASE_SECONDS:
-                live.add(m.group(2))
+                live.add(tag)
         return live
 
     def _write_files(
@@ -776,6 +805,16 @@ class ModelHandler:
             url = self.store.file_url(folder) if folder else self.store.url
             out[url] = info_from_model_json(model_json, sizes, found[path])
         return out
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -296,19 +297,31 @@ def test_cleanup_never_removes_a_save_in_flight(backend, request):
     assert strays(target.fs, target.path) == []
 
 
+def _marker(at: float, host: str = "another-host", pid: int = 1) -> bytes:
+    return json.dumps({"t": int(at * 1000), "host": host, "pid": pid}).encode()
+
+
 def test_a_dead_saves_marker_expires(memory_target):
-    """A marker not refreshed within the lease protects nothing: the dead save's files
-    and its marker are leftovers like any other."""
+    """A marker from another host not refreshed within the lease, or from a process of
+    this host that is gone, protects nothing: the dead save's files and its marker are
+    leftovers like any other. A fresh marker from another host protects its files."""
     url = memory_target.url
     tfjs_store.save(counter_model(1), url, shard_size_bytes=512)
-    dead_tag = "0000000aaaaa"  # a save started in 1970
-    stamp = str(int((time.time() - INFLIGHT_LEASE_SECONDS - 5) * 1000)).encode()
-    memory_target.write(f"model.json.{dead_tag}.inflight", stamp)
-    memory_target.write(f"group1-shard1of1.{dead_tag}.bin", b"left by a dead save")
-    live_tag = "0000000bbbbb"
-    memory_target.write(f"model.json.{live_tag}.inflight", str(int(time.time() * 1000)).encode())
-    memory_target.write(f"group1-shard1of1.{live_tag}.bin", b"a save in flight")
+    expired, gone, live = "0000000aaaaa", "0000000bbbbb", "0000000ccccc"
+    memory_target.write(f"model.json.{expired}.inflight",
+                        _marker(time.time() - INFLIGHT_LEASE_SECONDS - 5))
+    memory_target.write(f"group1-shard1of1.{expired}.bin", b"left by a dead save")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    memory_target.write(f"model.json.{gone}.inflight",
+                        _marker(time.time(), socket.gethostname(), int(dead.stdout)))
+    memory_target.write(f"group1-shard1of1.{gone}.bin", b"left by a killed process")
+    memory_target.write(f"model.json.{live}.inflight", _marker(time.time()))
+    memory_target.write(f"group1-shard1of1.{live}.bin", b"a save in flight elsewhere")
     removed = sorted(r.rsplit("/", 1)[-1] for r in tfjs_store.clean(url))
-    assert removed == [f"group1-shard1of1.{dead_tag}.bin", f"model.json.{dead_tag}.inflight"]
+    assert removed == sorted([
+        f"group1-shard1of1.{expired}.bin", f"model.json.{expired}.inflight",
+        f"group1-shard1of1.{gone}.bin", f"model.json.{gone}.inflight",
+    ])
     left = folder_names(memory_target.fs, memory_target.path)
-    assert f"group1-shard1of1.{live_tag}.bin" in left
+    assert {f"group1-shard1of1.{live}.bin", f"model.json.{live}.inflight"} <= set(left)
