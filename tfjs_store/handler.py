@@ -97,7 +97,7 @@ _HOST = socket.gethostname()
 _RUNNING: set[str] = set()
 """Tags of the saves running in this process (their markers are live)."""
 _LOAD_RETRIES = 5
-_TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+_TEMP_JSON = re.compile(r"^(?:.+\.json|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
 _MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -335,7 +335,8 @@ class ModelHandler:
             stamp = json.dumps(
                 {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid()}
             ).encode()
-            self.store.write(WriteJob(name, len(stamp), lambda: iter((memoryview(stamp),))))
+            # committed, not written: a marker is never seen half-written
+            self.store.commit(name, stamp, temp_name=f"inflight.{tag}.tmp")
 
         _RUNNING.add(tag)
 
@@ -808,13 +809,19 @@ class ModelHandler:
 
 
 def _process_exists(pid: int) -> bool:
+    """The process runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # it exists, owned by someone else
-    return True
+        pass  # it exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask: it exists
+    return state not in (b"Z", b"X")
 
 
 def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) -> None:
