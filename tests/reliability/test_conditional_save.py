@@ -37,6 +37,7 @@ BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("file", id="file"),
     pytest.param("s3", id="s3", marks=pytest.mark.s3),
+    pytest.param("gcs", id="gcs", marks=pytest.mark.gcs),
 ]
 
 
@@ -104,25 +105,32 @@ def test_versions_and_refused_saves(backend, request):
     assert tfjs_store.model_version(url, storage_options=options) == second.version
 
 
-def test_a_conflict_found_at_commit_removes_the_weights_written(memory_target, monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_conflict_found_at_commit_removes_the_weights_written(backend, request):
     """The early check passes, another writer commits while the weights are written:
-    the commit itself refuses, and the refused save's weight files are gone."""
-    url = memory_target.url
-    first = tfjs_store.save(counter_model(1), url, shard_size_bytes=512)
-    before = memory_target.files()
+    the commit itself (the storage's precondition) refuses, and the refused save's
+    weight files are gone."""
+    target = request.getfixturevalue(f"{backend}_target")
+    options = _options(target)
+    url = target.url
+    first = tfjs_store.save(counter_model(1), url, storage_options=options,
+                            shard_size_bytes=512)
+    assert first.version  # an unconditional save tells the version it made too
+    handler = FsspecHandler(url, storage_options=options, shard_size_bytes=512)
+    write_many = handler.store.write_many
     fired = []
 
-    def on_progress(_fraction: float) -> None:
-        if not fired:  # another writer commits between the check and the commit
-            fired.append(tfjs_store.save(counter_model(7), url, shard_size_bytes=512))
+    def interfering_write_many(jobs, on_file):
+        fired.append(tfjs_store.save(counter_model(7), url, storage_options=options,
+                                     shard_size_bytes=512))
+        write_many(jobs, on_file)
 
+    handler.store.write_many = interfering_write_many  # type: ignore[method-assign]
     with pytest.raises(ConflictError):
-        tfjs_store.save(counter_model(2), url, if_match=first.version, shard_size_bytes=512,
-                        on_progress=on_progress)
-    assert fired
-    assert read_count(tfjs_store.load(url)) == 7
-    assert strays(memory_target.fs, memory_target.path) == []
-    assert len(memory_target.files()) == len(before)
+        tfjs_store.save(counter_model(2), handler, if_match=first.version)
+    assert len(fired) == 1
+    assert read_count(tfjs_store.load(url, storage_options=options)) == 7
+    assert strays(target.fs, target.path) == []
 
 
 def test_bad_conditions_are_clear_errors(memory_target):
