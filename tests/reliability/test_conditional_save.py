@@ -38,6 +38,7 @@ BACKENDS = [
     pytest.param("file", id="file"),
     pytest.param("s3", id="s3", marks=pytest.mark.s3),
     pytest.param("gcs", id="gcs", marks=pytest.mark.gcs),
+    pytest.param("az", id="az", marks=pytest.mark.azure),
 ]
 
 

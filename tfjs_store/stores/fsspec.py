@@ -398,6 +398,8 @@ class FsspecStore(ByteStore):
             return self._commit_s3(name, data, if_match, if_none_match)
         if self.cas_kind == "gcs":
             return self._commit_gcs(name, data, if_match, if_none_match)
+        if self.cas_kind == "az":
+            return self._commit_az(name, data, if_match, if_none_match)
         with self._errors("writing", name):
             if self.local:
                 temp = self.path(temp_name or f"{name}.tmp")
@@ -433,12 +435,14 @@ class FsspecStore(ByteStore):
     # s3: PutObject with ``IfMatch`` / ``IfNoneMatch`` (the ETag is the version).
     # gcs: a one-request (multipart) upload with ``ifGenerationMatch`` (the generation is
     # the version; 0: no object yet).
-    # Anything else (az, cache wrappers, plugins): versions are told, but a
+    # az: Put Blob with ``If-Match`` (the ETag is the version) or ``If-None-Match: *``.
+    # Anything else (cache wrappers, plugins): versions are told, but a
     # conditional commit is refused (``supports_conditional_commit`` is False).
 
     @property
     def cas_kind(self) -> str | None:
-        """How this store commits conditionally: "local", "memory", "s3", "gcs", or None."""
+        """How this store commits conditionally: "local", "memory", "s3", "gcs", "az",
+        or None."""
         if self.local:
             return "local"
         protocols = getattr(self.fs, "protocol", ())
@@ -449,6 +453,8 @@ class FsspecStore(ByteStore):
             return "s3"
         if "gs" in protocols and type(self.fs).__name__ == "GCSFileSystem":
             return "gcs"
+        if "az" in protocols and type(self.fs).__name__ == "AzureBlobFileSystem":
+            return "az"
         return None
 
     @property
@@ -465,7 +471,7 @@ class FsspecStore(ByteStore):
         protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
         if self.cas_kind == "s3":
             return "ETag"
-        if {"gs", "gcs"} & set(protocols):
+        if self.cas_kind == "gcs" or {"gs", "gcs"} & set(protocols):
             return "generation"
         if {"az", "abfs", "abfss"} & set(protocols):
             return "etag"
@@ -564,6 +570,32 @@ class FsspecStore(ByteStore):
                 self.fs.invalidate_cache(path)
         generation = out.get("generation") if isinstance(out, Mapping) else None
         return str(generation) if generation is not None else None
+
+    def _commit_az(
+        self, name: str, data: bytes, if_match: str | None, if_none_match: bool
+    ) -> str | None:
+        condition: dict[str, Any] = {}
+        if if_none_match:
+            condition["overwrite"] = False  # If-None-Match: *
+        if if_match is not None:
+            from azure.core import MatchConditions
+
+            condition["etag"] = f'"{if_match}"'
+            condition["match_condition"] = MatchConditions.IfNotModified
+        try:
+            with self._errors("writing", name):
+                out = self.fs.pipe_file(self.path(name), data, **condition)
+        except StorageError as exc:
+            cause = exc.__cause__
+            status = getattr(cause, "status_code", None)
+            if condition and (isinstance(cause, FileExistsError) or status in (409, 412)):
+                raise ConflictError(
+                    f"{self.file_url(name)} is not at the version the save was made "
+                    f"against ({'if_none_match' if if_none_match else f'if_match {if_match}'})"
+                ) from None
+            raise
+        etag = out.get("etag") if isinstance(out, Mapping) else None
+        return str(etag).strip('"') if etag else None
 
     def _commit_s3(
         self, name: str, data: bytes, if_match: str | None, if_none_match: bool
