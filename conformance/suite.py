@@ -1209,6 +1209,62 @@ class HandlerTests(ReadOnlyHandlerTests):
             _fail(f"concurrent saves and loads ({loads[0]} loads): " + " | ".join(problems))
 
 
+    def test_conditional_saves_refuse_a_stale_writer(self, location: Location) -> None:
+        """Where the store declares conditional commits (``supports_conditional_commit``):
+        four writers that read the same version all save with ``if_match`` at once;
+        exactly one commits, the others get ``ConflictError``, and the stored model is
+        the winner's, whole."""
+        self._require("concurrency")
+        self._require("overwrite")
+        probe = self.open_handler(location, **self._sharding())
+        if not getattr(getattr(probe, "store", None), "supports_conditional_commit", False):
+            pytest.skip("the store does not declare conditional commits")
+        if getattr(probe, "layout", "shards") != "shards":
+            pytest.skip("conditional saves need the shards layout (others rewrite in place)")
+        models = [_pair(10 + k, f"writer{k}") for k in range(4)]
+        self._save(location, _pair(9, "base"), "saving the first model", **self._sharding())
+        problems: list[str] = []
+        for round_ in range(3):
+            token = self._load(location, "loading before a race").stored_version
+            if not token:
+                _fail("a loaded model carries no stored_version on a store that declares "
+                      "conditional commits")
+            barrier = threading.Barrier(len(models))
+            outcomes: list[Any] = [None] * len(models)
+
+            def writer(
+                k: int, token: str = token, barrier: threading.Barrier = barrier,
+                outcomes: list[Any] = outcomes,
+            ) -> None:
+                handler = self.open_handler(location, **self._sharding())
+                barrier.wait()
+                try:
+                    outcomes[k] = tfjs_store.save(models[k], handler, if_match=token)
+                except Exception as exc:
+                    outcomes[k] = exc
+
+            threads = [threading.Thread(target=writer, args=(k,)) for k in range(len(models))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            won = [k for k, o in enumerate(outcomes) if isinstance(o, SaveResult)]
+            wrong = [o for o in outcomes
+                     if not isinstance(o, (SaveResult, tfjs_store.ConflictError))]
+            if wrong:
+                problems.append(f"round {round_}: a racing save raised {_describe(wrong[0])}")
+            if len(won) != 1:
+                problems.append(f"round {round_}: {len(won)} of {len(models)} writers "
+                                "committed against the same version (exactly 1 may)")
+                continue
+            final = self._load(location, "loading after a race")
+            diff = artifacts_problems(models[won[0]], final)
+            if diff:
+                problems.append(f"round {round_}: the stored model is not the winner's: {diff[0]}")
+        if problems:
+            _fail("conditional saves: " + " | ".join(problems))
+
+
 def _group_size(specs: list[WeightSpec], data: bytes) -> int:
     """Bytes the weights of one group take, walking string length prefixes in ``data``."""
     pos = 0
