@@ -129,7 +129,7 @@ def save(
         )
     condition = {k: v for k, v in (("if_match", if_match), ("if_none_match", if_none_match))
                  if v is not None}
-    if condition and not isinstance(handler, ModelHandler):
+    if condition and not _takes_conditions(handler):
         raise OptionError(
             f"{type(handler).__name__} cannot save conditionally "
             f"({', '.join(sorted(condition))})",
@@ -141,6 +141,20 @@ def save(
             f"{type(handler).__name__}.save() returned {type(result).__name__}, not SaveResult"
         )
     return result
+
+
+def _takes_conditions(handler: Any) -> bool:
+    """The handler's ``save`` takes ``if_match`` / ``if_none_match`` (a ModelHandler's
+    does, unless a subclass overrode ``save`` without them)."""
+    import inspect
+
+    if not isinstance(handler, ModelHandler):
+        return False
+    try:
+        params = inspect.signature(handler.save).parameters
+    except (TypeError, ValueError):
+        return False
+    return "if_match" in params and "if_none_match" in params
 
 
 def load(

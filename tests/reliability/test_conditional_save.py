@@ -334,3 +334,17 @@ def test_a_dead_saves_marker_expires(memory_target):
     ])
     left = folder_names(memory_target.fs, memory_target.path)
     assert {f"group1-shard1of1.{live}.bin", f"model.json.{live}.inflight"} <= set(left)
+
+
+def test_a_handler_whose_save_takes_no_condition_is_refused(memory_target):
+    """A ModelHandler subclass that overrode save() without the keywords: OptionError,
+    not a TypeError and not an unconditional save."""
+
+    class OldSave(FsspecHandler):
+        def save(self, artifacts):  # type: ignore[override]
+            return super().save(artifacts)
+
+    handler = OldSave(memory_target.url)
+    with pytest.raises(OptionError, match="cannot save conditionally"):
+        tfjs_store.save(counter_model(1), handler, if_none_match="*")
+    assert memory_target.files() == []
