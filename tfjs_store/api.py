@@ -221,7 +221,9 @@ def clean(
     url: str, *, older_than: float = 0.0, storage_options: Mapping[str, Any] | None = None
 ) -> list[str]:
     """Remove leftovers of saves that died (weight and temporary files no committed
-    model.json refers to), older than ``older_than`` seconds. Returns what was removed."""
+    model.json refers to), older than ``older_than`` seconds. Files of a save still in
+    flight (its ``model.json.<tag>.inflight`` marker is live) are never removed. Returns
+    what was removed."""
     return list(_manager(url, _options(storage_options, {}), "clean").clean(older_than))
 
 

@@ -461,8 +461,9 @@ class ModelHandler:
     def clean(self, older_than: float = 0.0) -> list[str]:
         """Remove weight files and temporary files no committed model.json refers to.
 
-        Only files named by tfjs-store's own save protocol are considered, and only
-        those older than ``older_than`` seconds (a save in progress is younger).
+        Only files named by tfjs-store's own save protocol are considered, only those
+        older than ``older_than`` seconds, and never those of a save still in flight
+        (its in-flight marker is live: see the module doc), however old it is.
         """
         keep = self._read_previous_paths()
         doomed = self._stale_leftovers(keep, older_than)
