@@ -28,6 +28,7 @@ Every check fails with a sentence that names what went wrong.
 
 from __future__ import annotations
 
+import inspect
 import json
 import posixpath
 import threading
@@ -1254,6 +1255,63 @@ class HandlerTests(ReadOnlyHandlerTests):
             problems.append("after the concurrent saves the stored model is none of the saved ones")
         if problems:
             _fail(f"concurrent saves and loads ({loads[0]} loads): " + " | ".join(problems))
+
+
+    def test_conditional_saves_refuse_a_stale_writer(self, location: Location) -> None:
+        """Where the store declares conditional commits (``supports_conditional_commit``):
+        four writers that read the same version all save with ``if_match`` at once;
+        exactly one commits, the others get ``ConflictError``, and the stored model.json
+        is the winner's."""
+        self._require("concurrency")
+        self._require("overwrite")
+        probe = self.open_handler(location, **self._sharding())
+        if not getattr(getattr(probe, "store", None), "supports_conditional_commit", False):
+            pytest.skip("the store does not declare conditional commits")
+        if "if_match" not in inspect.signature(probe.save).parameters:
+            pytest.skip("the handler's save() takes no if_match")
+        if getattr(probe, "layout", "shards") != "shards":
+            pytest.skip("conditional saves need the shards layout (others rewrite in place)")
+        models = [_pair(10 + k, f"writer{k}") for k in range(4)]
+        self._save(location, _pair(9, "base"), "saving the first model", **self._sharding())
+        problems: list[str] = []
+        for round_ in range(3):
+            # model.json alone: this check is about the commit, not the weights
+            token = self.open_handler(location).version()
+            if not token:
+                _fail("the model has no version on a store that declares conditional commits")
+            barrier = threading.Barrier(len(models))
+            outcomes: list[Any] = [None] * len(models)
+
+            def writer(
+                k: int, token: str = token, barrier: threading.Barrier = barrier,
+                outcomes: list[Any] = outcomes,
+            ) -> None:
+                handler = self.open_handler(location, **self._sharding())
+                barrier.wait()
+                try:
+                    outcomes[k] = tfjs_store.save(models[k], handler, if_match=token)
+                except Exception as exc:
+                    outcomes[k] = exc
+
+            threads = [threading.Thread(target=writer, args=(k,)) for k in range(len(models))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            won = [k for k, o in enumerate(outcomes) if isinstance(o, SaveResult)]
+            wrong = [o for o in outcomes
+                     if not isinstance(o, (SaveResult, tfjs_store.ConflictError))]
+            if wrong:
+                problems.append(f"round {round_}: a racing save raised {_describe(wrong[0])}")
+            if len(won) != 1:
+                problems.append(f"round {round_}: {len(won)} of {len(models)} writers "
+                                "committed against the same version (exactly 1 may)")
+                continue
+            stored = self.open_handler(location).read_model_json()
+            if stored.model_topology != models[won[0]].model_topology:
+                problems.append(f"round {round_}: the stored model.json is not the winner's")
+        if problems:
+            _fail("conditional saves: " + " | ".join(problems))
 
 
 def _group_size(specs: list[WeightSpec], data: bytes) -> int:

@@ -851,6 +851,12 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
         assert proc.returncode == EXIT_USAGE and "--body-timeout" in one_error_line(proc), bad
 
 
+def test_serve_workers_must_be_positive(tmp_path: Path) -> None:
+    for bad in ("0", "-2"):
+        proc = run("serve", str(tmp_path), "--workers", bad)
+        assert proc.returncode == EXIT_USAGE and "--workers" in one_error_line(proc), bad
+
+
 def test_serve_allowed_host_is_checked(tmp_path: Path) -> None:
     for bad in ("http://models.example", "models.example:8000", ""):
         proc = run("serve", str(tmp_path), "--allowed-host", bad)

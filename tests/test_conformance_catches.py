@@ -89,6 +89,13 @@ class OverwritesInPlace(FsspecHandler):
         self.fs.pipe_file(self.json_path, body)
 
 
+class IgnoresIfMatch(FsspecHandler):
+    """Declares conditional commits (its store does) but commits unconditionally."""
+
+    def _commit_json(self, body: bytes, tag: str, *_condition: Any) -> Any:
+        return super()._commit_json(body, tag)
+
+
 class FollowsDotDot(FsspecHandler):
     """Reads weight files at folder + manifest path, whatever the path says."""
 
@@ -159,6 +166,7 @@ BROKEN = [
     OverwritesInPlace,
     FollowsDotDot,
     StaleChecksums,
+    IgnoresIfMatch,
 ]
 SUITES = {h.__name__: _suite(h) for h in [*BROKEN, FsspecHandler]}
 
@@ -174,6 +182,10 @@ DEFECTS = {
     "OverwritesInPlace": ("test_interrupted_save_keeps_previous_model", "(a torn model)"),
     "FollowsDotDot": ("test_hostile_escaping_path_rejected", "returned a model"),
     "StaleChecksums": ("test_stored_checksums_are_truthful", "still tells its old CRC32C"),
+    "IgnoresIfMatch": (
+        "test_conditional_saves_refuse_a_stale_writer",
+        "committed against the same version",
+    ),
 }
 # Checks far from every defect above: they must still pass, so a failure is specific.
 UNRELATED = ["test_load_missing_model_raises", "test_hostile_model_json_rejected"]
@@ -272,5 +284,6 @@ def test_every_defect_is_caught_only_where_it_lies(outcomes):
     }
     assert failing["IgnoresQuantization"] == ["test_roundtrip_quantized_weights"], failing
     assert failing["FollowsDotDot"] == ["test_hostile_escaping_path_rejected"], failing
+    assert failing["IgnoresIfMatch"] == ["test_conditional_saves_refuse_a_stale_writer"], failing
     assert "test_roundtrip_quantized_weights" not in failing["LosesTrainingConfig"], failing
     assert "test_hostile_escaping_path_rejected" not in failing["ReordersShards"], failing

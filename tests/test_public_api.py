@@ -13,6 +13,7 @@ import pytest
 import tfjs_store
 
 EXPECTED = [
+    "ConflictError",
     "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerConflictWarning",
@@ -56,6 +57,7 @@ EXPECTED = [
     "list_models",
     "load",
     "load_files",
+    "model_version",
     "move_model",
     "open_model",
     "prefer_handler",
@@ -143,6 +145,7 @@ def test_error_hierarchy() -> None:
         "IntegrityError",
         "HandlerError",
         "ModelNotFoundError",
+        "ConflictError",
         "StorageError",
         "HTTPStatusError",
         "HTTPNotFoundError",

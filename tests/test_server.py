@@ -320,6 +320,58 @@ def test_refusals_change_nothing_stored(s3_bridge: tuple[str, StoreTarget]) -> N
     )
 
 
+@pytest.mark.s3
+def test_conditional_uploads_answer_412_and_change_nothing(
+    s3_bridge: tuple[str, StoreTarget],
+) -> None:
+    """model.json's ETag is the model version (S3's ETag); If-Match / If-None-Match: *
+    on an upload hold or get 412 with nothing stored."""
+    base, target = s3_bridge
+    one, two = fixture("dense-http-capture"), fixture("functional-http-capture")
+    body = upload_body(one)
+    headers = {**AUTH, **multipart_headers(body)}
+    status, _, answer = call(base, "PUT", "/models/m", body=body,
+                             headers={**headers, "If-Match": "*"})
+    assert status == 412, answer  # If-Match: * and no model
+    status, got, answer = call(base, "PUT", "/models/m", body=body,
+                               headers={**headers, "If-None-Match": "*"})
+    assert status == 200, answer
+    created = got["etag"]
+    status, got, _ = call(base, "GET", "/models/m/model.json", headers=AUTH)
+    assert got["etag"] == created
+    options = target.storage_options
+    assert created == f'"{tfjs_store.model_version(target.join("m"), storage_options=options)}"'
+    before = snapshot(target)
+    body2 = upload_body(two)
+    headers2 = {**AUTH, **multipart_headers(body2)}
+    for refused in ({"If-None-Match": "*"}, {"If-Match": '"not-the-version"'}):
+        status, _, answer = call(base, "PUT", "/models/m", body=body2,
+                                 headers={**headers2, **refused})
+        assert status == 412, (refused, answer)
+        assert snapshot(target) == before, refused
+    for bad in ({"If-None-Match": '"x"'}, {"If-Match": '"a", "b"'},
+                {"If-Match": "*", "If-None-Match": "*"}):
+        status, _, answer = call(base, "PUT", "/models/m", body=body2,
+                                 headers={**headers2, **bad})
+        assert status == 400, (bad, answer)
+        assert snapshot(target) == before, bad
+    status, got, answer = call(base, "PUT", "/models/m", body=body2,
+                               headers={**headers2, "If-Match": created})
+    assert status == 200, answer
+    assert got["etag"] != created
+    same_weights(two, tfjs_store.load(target.join("m"), storage_options=options))
+
+
+def test_conditional_upload_with_single_layout_is_refused(tmp_path: Path) -> None:
+    """--layout single overwrites in place: a conditional upload there is 501, unstored."""
+    with running_bridge(str(tmp_path / "root"), layout="single") as base:
+        body = upload_body(fixture("dense-http-capture"))
+        status, _, answer = call(base, "PUT", "/models/m", body=body,
+                                 headers={**multipart_headers(body), "If-None-Match": "*"})
+    assert status == 501, answer
+    assert not (tmp_path / "root" / "m" / "model.json").exists()
+
+
 def test_only_files_named_in_the_manifest_are_served(tmp_path: Path) -> None:
     root = tmp_path / "root"
     tfjs_store.save(fixture("dense-http-capture"), str(root / "m"), shard_size_bytes=8)
@@ -429,7 +481,10 @@ def test_openapi_document_is_valid_and_describes_the_routes(tmp_path: Path) -> N
         "/openapi.json",
     }
     upload = doc["paths"]["/models/{name}"]["post"]
-    assert set(upload["responses"]) == {"200", "400", "401", "403", "413", "415", "421", "502"}
+    assert set(upload["responses"]) == {
+        "200", "400", "401", "403", "412", "413", "415", "421", "501", "502"
+    }
+    assert {p["name"] for p in upload["parameters"]} == {"If-Match", "If-None-Match"}
     # every route may answer 421 (a foreign Host); only writes 403 (a foreign Origin)
     for path, item in doc["paths"].items():
         for method, operation in item.items():

@@ -47,6 +47,7 @@ import importlib as _importlib
 import typing as _typing
 
 from .errors import (
+    ConflictError,
     HandlerError,
     HTTPNotFoundError,
     HTTPStatusError,
@@ -67,6 +68,7 @@ if _typing.TYPE_CHECKING:
         copy_model,
         list_models,
         load,
+        model_version,
         move_model,
         open_model,
         remove_model,
@@ -109,6 +111,7 @@ _LAZY: dict[str, str] = {
             "copy_model",
             "list_models",
             "load",
+            "model_version",
             "move_model",
             "open_model",
             "remove_model",
@@ -170,6 +173,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ConflictError",
     "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerConflictWarning",
@@ -213,6 +217,7 @@ __all__ = [
     "list_models",
     "load",
     "load_files",
+    "model_version",
     "move_model",
     "open_model",
     "prefer_handler",

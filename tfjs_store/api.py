@@ -25,6 +25,7 @@ __all__ = [
     "copy_model",
     "list_models",
     "load",
+    "model_version",
     "move_model",
     "open_model",
     "remove_model",
@@ -102,6 +103,8 @@ def save(
     url: Any,
     *,
     storage_options: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
     **options: Any,
 ) -> SaveResult:
     """Save a model to a URL or an IOHandler, as TF.js's ``model.save(url)``.
@@ -113,6 +116,12 @@ def save(
     and per weight), ``max_concurrency``.
     A save never leaves a torn model: the previous model stays loadable until the new
     one is complete.
+
+    ``if_match=TOKEN`` commits only if the stored model's version is ``TOKEN`` (from
+    ``model_version``, ``SaveResult.version`` or ``ModelArtifacts.stored_version``);
+    ``if_none_match="*"`` only if there is no model yet. Otherwise ``ConflictError``
+    and nothing visible changes. Where the store cannot check that in the same step as
+    the write, a conditional save is an ``OptionError`` before anything is written.
     """
     handler = _save_handler(url, _options(storage_options, options))
     if not callable(getattr(handler, "save", None)):
@@ -120,12 +129,34 @@ def save(
             "save() cannot proceed because the IOHandler provided does not have the "
             "`save` attribute defined."
         )
-    result = handler.save(_as_artifacts(model))
+    condition = {k: v for k, v in (("if_match", if_match), ("if_none_match", if_none_match))
+                 if v is not None}
+    if condition and not _takes_conditions(handler):
+        raise OptionError(
+            f"{type(handler).__name__} cannot save conditionally "
+            f"({', '.join(sorted(condition))})",
+            options=tuple(sorted(condition)),
+        )
+    result = handler.save(_as_artifacts(model), **condition)
     if not isinstance(result, SaveResult):
         raise HandlerError(
             f"{type(handler).__name__}.save() returned {type(result).__name__}, not SaveResult"
         )
     return result
+
+
+def _takes_conditions(handler: Any) -> bool:
+    """The handler's ``save`` takes ``if_match`` / ``if_none_match`` (a ModelHandler's
+    does, unless a subclass overrode ``save`` without them)."""
+    import inspect
+
+    if not isinstance(handler, ModelHandler):
+        return False
+    try:
+        params = inspect.signature(handler.save).parameters
+    except (TypeError, ValueError):
+        return False
+    return "if_match" in params and "if_none_match" in params
 
 
 def load(
@@ -152,6 +183,16 @@ def load(
             "not ModelArtifacts"
         )
     return artifacts
+
+
+def model_version(url: str, *, storage_options: Mapping[str, Any] | None = None) -> str | None:
+    """The version token of the model at ``url`` (an opaque string: S3's ETag, a content
+    hash on local disks and memory), None when there is no model. A save with
+    ``if_match=`` this token commits only if nobody committed in between."""
+    handler = _load_handler(url, _options(storage_options, {}))
+    if not isinstance(handler, ModelHandler):
+        raise HandlerError(f"{url}: {type(handler).__name__} does not tell model versions")
+    return handler.version()
 
 
 def _manager(url: str, options: dict[str, Any], method: str) -> Any:
@@ -183,7 +224,9 @@ def clean(
     url: str, *, older_than: float = 0.0, storage_options: Mapping[str, Any] | None = None
 ) -> list[str]:
     """Remove leftovers of saves that died (weight and temporary files no committed
-    model.json refers to), older than ``older_than`` seconds. Returns what was removed."""
+    model.json refers to), older than ``older_than`` seconds. Files of a save still in
+    flight (its ``model.json.<tag>.inflight`` marker is live) are never removed. Returns
+    what was removed."""
     return list(_manager(url, _options(storage_options, {}), "clean").clean(older_than))
 
 

@@ -11,6 +11,7 @@
     ├── HandlerError                   no handler, or several, for a URL (TF.js's wording)
     ├── OptionError (TypeError)        a handler does not take an option it was given
     ├── ModelNotFoundError             nothing at the URL (also a FileNotFoundError)
+    ├── ConflictError                  a conditional save found another version committed
     ├── StorageError (OSError)         the storage underneath failed
     │   └── HTTPStatusError            an HTTP peer answered with a non-2xx status
     │       └── HTTPNotFoundError      it answered 404 (also a ModelNotFoundError)
@@ -22,6 +23,7 @@ Every message names the problem and, where it helps, the file and field concerne
 from __future__ import annotations
 
 __all__ = [
+    "ConflictError",
     "HTTPNotFoundError",
     "HTTPStatusError",
     "HandlerError",
@@ -83,6 +85,16 @@ class OptionError(TfjsStoreError, TypeError):
 
 class ModelNotFoundError(TfjsStoreError, FileNotFoundError):
     """No model exists at the given URL."""
+
+
+class ConflictError(TfjsStoreError):
+    """A conditional save (``if_match`` / ``if_none_match``) was refused: the model's
+    current version is not the one the save was made against (``current``: that
+    version, None when there is no model). Nothing visible changed."""
+
+    def __init__(self, message: str, *, current: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class StorageError(TfjsStoreError, OSError):

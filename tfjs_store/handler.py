@@ -9,6 +9,20 @@ The commit protocol (why no reader ever sees a torn model):
    stores, write-then-rename on a local disk), with the save record;
 4. only then remove the replaced model's files and stale leftovers of crashed saves.
 
+A conditional save (``if_match=TOKEN`` / ``if_none_match="*"``) checks the model's
+version in step 3, in the same step as the write (``ByteStore.commit``); a refused save
+removes the weight files it wrote and raises ``ConflictError``.
+
+The cleanup rule: a save writes an in-flight marker ``model.json.<tag>.inflight`` (when,
+host, process) before any weight file and rewrites it every ``INFLIGHT_REFRESH_SECONDS``
+while it runs; it removes it once it has committed or failed. Cleanup (``clean``, and
+the leftovers sweep of every save) never removes a file of a save whose marker is live,
+however old the save is. A marker is live while its save runs: written by this process,
+the save is still running here; by another process on this host, that process exists
+and refreshed the marker within ``INFLIGHT_LEASE_SECONDS``; from another host, it was
+refreshed within the lease. A save that died stops refreshing its marker, and its files
+(and the marker) become leftovers like any other.
+
 A load reads each manifest group into one buffer, every file straight into its place
 and checked as it lands (size, then checksum, in worker threads), and hands out the
 weights as views into those buffers: no joins, no second copy. A reader that finds a
@@ -19,8 +33,11 @@ and retries.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +46,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy
 
-from .errors import InvalidModelError, ModelNotFoundError, StorageError, WeightDataError
+from .errors import (
+    ConflictError,
+    InvalidModelError,
+    ModelNotFoundError,
+    OptionError,
+    StorageError,
+    WeightDataError,
+)
 from .format.artifacts import ModelArtifacts
 from .format.integrity import (
     CHECKSUM_KINDS,
@@ -58,9 +82,11 @@ from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage,
 from .format.record import RECORD_KEY, FileRecord, SaveRecord, WeightRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
 from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_save_tag
-from .stores.base import ByteStore, FileInfo, WriteJob, map_until_error
+from .stores.base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = [
+    "INFLIGHT_LEASE_SECONDS",
+    "INFLIGHT_REFRESH_SECONDS",
     "MAX_MODEL_JSON_BYTES",
     "STALE_AFTER_SECONDS",
     "FileLayout",
@@ -76,6 +102,14 @@ STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
 MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024
 """A model.json larger than this is refused unread (real ones are at most a few MB)."""
+INFLIGHT_LEASE_SECONDS = 120.0
+"""A save's in-flight marker protects its files from cleanup this long after its last
+refresh (see the module doc)."""
+INFLIGHT_REFRESH_SECONDS = 30.0
+"""A running save rewrites its in-flight marker this often."""
+_HOST = socket.gethostname()
+_RUNNING: set[str] = set()
+"""Tags of the saves running in this process (their markers are live)."""
 _LOAD_RETRIES = 10
 """Reads of a model that a concurrent save keeps replacing, before giving up."""
 
@@ -84,7 +118,8 @@ def _pause(attempt: int) -> None:
     """A short, growing, jittered wait before reading a replaced model again: readers
     racing a writer in a tight loop would otherwise keep missing its files."""
     time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + secrets.randbelow(1000) / 1000))
-_TEMP_JSON = re.compile(r"^.+\.json\.([0-9a-z]{12})\.tmp$")
+_TEMP_JSON = re.compile(r"^(?:.+\.json|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+_MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -225,26 +260,178 @@ class ModelHandler:
         plan = plan_storage(artifacts, layout="single", single_path=f"./{stem}.weights.bin")
         return plan, "tfjs"
 
-    def save(self, artifacts: ModelArtifacts) -> SaveResult:
-        """Write the weight files, then model.json, then remove what the save replaced."""
+    def save(
+        self,
+        artifacts: ModelArtifacts,
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> SaveResult:
+        """Write the weight files, then model.json, then remove what the save replaced.
+
+        ``if_match=TOKEN``: commit only if the model's current version is ``TOKEN``;
+        ``if_none_match="*"``: only if there is no model yet. Otherwise ``ConflictError``
+        and nothing visible changes."""
+        condition = self._condition(if_match, if_none_match)
         tag = new_save_tag()
         plan, key_order = self._plan(artifacts, tag)
+        self._check_condition(condition)  # fail fast, before any weight is written
         previous = self._read_previous_paths()
         self.store.prepare()
-        entries = self._write_files(plan.files, plan.data)
-        extra = None
-        if self.checksum is not None:
-            specs = plan.model_json.weight_specs
-            weights = weight_checksums(specs, plan.data, self.checksum)
-            record = SaveRecord(save_id=tag, files=entries, weights=weights)
-            extra = {RECORD_KEY: record.to_json()}
-        body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
-            "utf-8", "surrogatepass"
-        )
-        self._commit_json(body, tag)
-        keep = {safe_relative_path(f.path) for f in plan.files}
+        names = [safe_relative_path(f.path) for f in plan.files]
+        with self._in_flight(tag):
+            try:
+                entries = self._write_files(plan.files, plan.data)
+            except BaseException:
+                if condition:  # a refused writer leaves nothing behind
+                    with contextlib.suppress(Exception):
+                        self.store.remove(names)
+                raise
+            extra = None
+            if self.checksum is not None:
+                specs = plan.model_json.weight_specs
+                weights = weight_checksums(specs, plan.data, self.checksum)
+                record = SaveRecord(save_id=tag, files=entries, weights=weights)
+                extra = {RECORD_KEY: record.to_json()}
+            body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
+                "utf-8", "surrogatepass"
+            )
+            if condition:
+                version = self._commit_json(body, tag, condition, names)
+            else:  # the two-argument call a subclass may override
+                version = self._commit_json(body, tag)
+        keep = set(names)
         self._remove_replaced(previous - keep, keep)
-        return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url)
+        return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url,
+                          version=version)
+
+    # -- versions, conditional commits, in-flight markers (issue 16) -----------------
+
+    def version(self) -> str | None:
+        """The stored model's version token (model.json's), None when there is none."""
+        self.store.refresh()
+        return self.store.version(self.json_name)
+
+    def _condition(self, if_match: str | None, if_none_match: str | None) -> dict[str, Any]:
+        """The keywords of a conditional commit, checked: {} for an unconditional save."""
+        if if_none_match is not None and if_none_match != "*":
+            raise ValueError(f'if_none_match takes only "*" (no model yet), got {if_none_match!r}')
+        if if_match is not None and if_none_match is not None:
+            raise ValueError("give if_match or if_none_match, not both")
+        if if_match is not None and (not isinstance(if_match, str) or not if_match):
+            raise ValueError(f"if_match takes a version token (a string), got {if_match!r}")
+        condition: dict[str, Any] = {}
+        if if_match is not None:
+            condition["if_match"] = if_match
+        if if_none_match is not None:
+            condition["if_none_match"] = True
+        if condition and self.layout != "shards":
+            raise OptionError(
+                f"a conditional save needs layout='shards': layout={self.layout!r} rewrites "
+                "its weight file in place, so a refused save could not leave the model as "
+                "it was",
+                options=tuple(k for k in ("if_match", "if_none_match") if k in condition),
+                url=self.store.url,
+            )
+        if condition and not self.store.supports_conditional_commit:
+            raise OptionError(
+                f"{self.store.url}: this store cannot commit conditionally, so "
+                f"{'if_match' if if_match is not None else 'if_none_match'} cannot be "
+                "honoured (a plain save would overwrite silently)",
+                options=tuple(k for k in ("if_match", "if_none_match") if k in condition),
+                url=self.store.url,
+            )
+        return condition
+
+    def _check_condition(self, condition: Mapping[str, Any]) -> None:
+        if not condition:
+            return
+        current = self.version()
+        if condition.get("if_none_match") and current is not None:
+            raise ConflictError(
+                f"{self.json_url} exists (version {current}); the save asked for no model "
+                "(if_none_match)",
+                current=current,
+            )
+        wanted = condition.get("if_match")
+        if wanted is not None and current != wanted:
+            raise ConflictError(
+                f"{self.json_url} is at version {current or '(no model)'}, not {wanted} "
+                "(if_match)",
+                current=current,
+            )
+
+    @contextlib.contextmanager
+    def _in_flight(self, tag: str) -> Any:
+        """Write this save's in-flight marker, refresh it while the save runs, remove it
+        at the end (see the module doc)."""
+        name = f"{self.json_name}.{tag}.inflight"
+        stop = threading.Event()
+
+        def mark() -> None:
+            stamp = json.dumps(
+                {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid()}
+            ).encode()
+            # committed, not written: a marker is never seen half-written
+            self.store.commit(name, stamp, temp_name=f"inflight.{tag}.tmp")
+
+        _RUNNING.add(tag)
+
+        self.store.prepare()
+        mark()
+
+        def refresh() -> None:
+            while not stop.wait(INFLIGHT_REFRESH_SECONDS):
+                with contextlib.suppress(Exception):
+                    mark()
+
+        thread = threading.Thread(target=refresh, name=f"tfjs-store-inflight-{tag}",
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            _RUNNING.discard(tag)
+            stop.set()
+            thread.join()
+            for _attempt in range(2):  # once more after a passing failure
+                try:
+                    self.store.remove([name])
+                    break
+                except Exception:
+                    continue
+
+    def _live_tags(self, listed: Mapping[str, FileInfo], now: float) -> set[str]:
+        """Tags of saves whose in-flight marker is live (refreshed within the lease)."""
+        live = set()
+        for name, info in listed.items():
+            m = _MARKER.match(name)
+            if m is None:
+                continue
+            tag = m.group(2)
+            stamp: float | None = None
+            try:
+                marker = json.loads(bytes(self.store.read(name, limit=512)))
+                stamp = float(marker["t"]) / 1000.0
+                host, pid = marker.get("host"), marker.get("pid")
+            except FileNotFoundError:
+                continue  # the save just ended
+            except Exception:
+                # torn or unreadable: its listed time, else the save's start
+                stamp = info.mtime.timestamp() if info.mtime is not None else None
+                host = pid = None
+            if host == _HOST and isinstance(pid, int):
+                if pid == os.getpid():
+                    if tag in _RUNNING:
+                        live.add(tag)
+                    continue
+                if not _process_exists(pid):
+                    continue
+            if stamp is None:
+                stamp = now - tag_age_seconds(tag, now)
+            if now - stamp < INFLIGHT_LEASE_SECONDS:
+                live.add(tag)
+        return live
 
     def _write_files(
         self, files: Sequence[ShardFile], data: CompositeBuffer
@@ -273,8 +460,24 @@ class ModelHandler:
             out[f.path] = FileRecord(size=f.size, **sums)
         return out
 
-    def _commit_json(self, body: bytes, tag: str) -> None:
-        self.store.commit(self.json_name, body, temp_name=f"{self.json_name}.{tag}.tmp")
+    def _commit_json(
+        self,
+        body: bytes,
+        tag: str,
+        condition: Mapping[str, Any] | None = None,
+        written: Sequence[str] = (),
+    ) -> str | None:
+        """Commit model.json; returns its new version where the store tells it. A refused
+        conditional commit removes the weight files ``written`` and raises."""
+        temp = f"{self.json_name}.{tag}.tmp"
+        if not condition:
+            return self.store.commit(self.json_name, body, temp_name=temp)
+        try:
+            return self.store.commit(self.json_name, body, temp_name=temp, **condition)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.remove([*written, temp])
+            raise
 
     def _remove_replaced(self, replaced: set[str], keep: set[str]) -> None:
         """Remove the replaced model's files, and leftovers of saves that died."""
@@ -283,14 +486,17 @@ class ModelHandler:
 
     def _stale_leftovers(self, keep: set[str], older_than: float) -> list[str]:
         try:
-            names = list(self.store.list())
+            listed = self.store.list()
         except Exception:
             return []
         now = time.time()
+        live = self._live_tags(listed, now)
         out = []
-        for name in names:
+        for name in listed:
             temp = _TEMP_JSON.match(name)
             tag = shard_save_tag(name) or (temp.group(1) if temp else None)
+            if tag and tag in live:
+                continue  # a save in flight: never another writer's to remove
             if tag and name not in keep and tag_age_seconds(tag, now) >= older_than:
                 out.append(name)
         return out
@@ -298,8 +504,9 @@ class ModelHandler:
     def clean(self, older_than: float = 0.0) -> list[str]:
         """Remove weight files and temporary files no committed model.json refers to.
 
-        Only files named by tfjs-store's own save protocol are considered, and only
-        those older than ``older_than`` seconds (a save in progress is younger).
+        Only files named by tfjs-store's own save protocol are considered, only those
+        older than ``older_than`` seconds, and never those of a save still in flight
+        (its in-flight marker is live: see the module doc), however old it is.
         """
         keep = self._read_previous_paths()
         doomed = self._stale_leftovers(keep, older_than)
@@ -345,6 +552,9 @@ class ModelHandler:
     def load(self) -> ModelArtifacts:
         """Read model.json, then every weight file concurrently, checked as it lands."""
         self.store.refresh()
+        # A token told by the storage is read before the bytes: if they differ, a save
+        # against it is refused (a needless retry), never a lost update.
+        told = None if self.store.versions_by_content else self.store.version(self.json_name)
         raw = self._read_json()
         for attempt in range(_LOAD_RETRIES):
             model_json = parse_model_json(raw, self.json_url)
@@ -357,7 +567,9 @@ class ModelHandler:
                 raw = latest  # replaced by a concurrent save: read the new model
                 _pause(attempt)
                 continue
-            return self._artifacts(model_json, groups)
+            artifacts = self._artifacts(model_json, groups)
+            artifacts.stored_version = content_version(raw) if told is None else told
+            return artifacts
         raise StorageError(
             f"{self.json_url} kept changing while it was read ({_LOAD_RETRIES} tries)"
         )
@@ -566,35 +778,46 @@ class ModelHandler:
 
         previous = self._read_previous_paths()
         self.store.prepare()
-        try:
-            # A few files in flight, each dropped once written: memory holds a few shards.
-            # Both ends bound it: a source whose client is not thread-safe reads one by one.
-            workers = min(self.store.max_concurrency, source.store.max_concurrency, 6)
-            map_until_error(copy_one, range(len(new_names)), workers)
-            _check_group_sizes(groups, [got[n].size or 0 for n in new_names], source.json_url)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.store.remove(new_names)
-            raise
+        with self._in_flight(tag):
+            try:
+                # A few files in flight, each dropped once written: memory holds a few.
+                # Both ends bound it: a source whose client is not thread-safe reads one
+                # by one.
+                workers = min(self.store.max_concurrency, source.store.max_concurrency, 6)
+                map_until_error(copy_one, range(len(new_names)), workers)
+                _check_group_sizes(groups, [got[n].size or 0 for n in new_names],
+                                   source.json_url)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.store.remove(new_names)
+                raise
+            version = self._commit_json(self._copied_body(model_json, groups, got, new_names,
+                                                          tag), tag)
+        keep = set(new_names)
+        self._remove_replaced(previous - keep, keep)
+        sizes = {n: got[n].size or 0 for n in new_names}
+        copied = model_json.model_copy(update={"weights_manifest": groups})
+        return SaveResult(
+            model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url,
+            version=version,
+        )
+
+    def _copied_body(
+        self, model_json: ModelJSON, groups: list[Any], got: Mapping[str, FileRecord],
+        new_names: Sequence[str], tag: str,
+    ) -> bytes:
         extra = model_json.model_extra or {}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         copied.__pydantic_extra__ = {k: v for k, v in extra.items() if k != RECORD_KEY}
         record_json = None
         if self.checksum is not None:
             ordered = {n: got[n] for n in new_names}
-            weights = _carried_weights(record, self.checksum)
+            weights = _carried_weights(SaveRecord.of(model_json), self.checksum)
             record_json = {
                 RECORD_KEY: SaveRecord(save_id=tag, files=ordered, weights=weights).to_json()
             }
-        body = js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
+        return js_stringify(model_json_object(copied, "tfjs", record_json)).encode(
             "utf-8", "surrogatepass"
-        )
-        self._commit_json(body, tag)
-        keep = set(new_names)
-        self._remove_replaced(previous - keep, keep)
-        sizes = {n: got[n].size or 0 for n in new_names}
-        return SaveResult(
-            model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url
         )
 
     # -- management ------------------------------------------------------------------
@@ -649,6 +872,22 @@ class ModelHandler:
             url = self.store.file_url(folder) if folder else self.store.url
             out[url] = info_from_model_json(model_json, sizes, found[path])
         return out
+
+
+def _process_exists(pid: int) -> bool:
+    """The process runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # it exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask: it exists
+    return state not in (b"Z", b"X")
 
 
 def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) -> None:

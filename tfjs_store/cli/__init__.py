@@ -276,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes over the one root (default 1); clients that send If-Match "
+        "are safe from each other's saves",
+    )
+    p.add_argument(
         "--token",
         help="require `Authorization: Bearer TOKEN` on requests (default: $TFJS_STORE_TOKEN; "
         "prefer the variable, a command line is visible to other users)",

@@ -60,6 +60,10 @@ def serve(args: argparse.Namespace) -> int:
             f"--body-timeout must be a positive number of seconds, got {args.body_timeout}"
         )
     options["body_timeout"] = args.body_timeout
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1:
+        options["workers"] = args.workers
     if args.host not in _LOOPBACK and token is None:
         say(
             f"tfjs-store: warning: serving on {args.host} without a token: anyone who can "

@@ -6,7 +6,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from ..errors import InvalidModelError, WeightDataError
@@ -65,6 +73,7 @@ class ModelArtifacts(BaseModel):
         default=None, alias="initializerSignature"
     )
     weights_manifest: list[ManifestGroup] | None = Field(default=None, exclude=True)
+    _stored_version: str | None = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
         # Invalid artifacts raise InvalidModelError (or WeightDataError), not pydantic's
@@ -170,6 +179,17 @@ class ModelArtifacts(BaseModel):
             if key not in drop_keys:
                 fields[key] = value
         return cls.create(**fields)
+
+    @property
+    def stored_version(self) -> str | None:
+        """The version token of the stored model these artifacts were loaded from (what
+        ``tfjs_store.model_version`` tells; for ``save(..., if_match=...)``), None when
+        they were not loaded from a store that tells versions."""
+        return self._stored_version
+
+    @stored_version.setter
+    def stored_version(self, value: str | None) -> None:
+        self._stored_version = value
 
     # -- reading ------------------------------------------------------------------
 

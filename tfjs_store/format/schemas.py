@@ -405,3 +405,6 @@ class SaveResult(BaseModel):
     errors: list[Any] | None = None
     url: str | None = None
     """Where the model JSON was written (tfjs-store's addition; absent in TF.js)."""
+    version: str | None = None
+    """The committed model's version token (opaque; for ``save(..., if_match=...)``),
+    None where the store cannot tell it (tfjs-store's addition; absent in TF.js)."""

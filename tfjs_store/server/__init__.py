@@ -27,6 +27,7 @@ Needs the ``server`` extra: ``pip install 'tfjs-store[server]'``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from ..errors import MissingDependencyError
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["create_app", "log_config", "serve"]
+__all__ = ["app_from_environment", "create_app", "log_config", "serve"]
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 _HINT = "install it with: pip install 'tfjs-store[server]'"
@@ -132,12 +133,27 @@ def log_config(log_level: str = "info") -> dict[str, Any]:
     return config
 
 
+_OPTIONS_ENV = "TFJS_STORE_SERVE_APP"
+"""Where ``serve(workers=N)`` hands ``create_app``'s arguments to its worker processes."""
+
+
+def app_from_environment() -> Starlette:
+    """The app factory each worker of ``serve(workers=N)`` calls (uvicorn's
+    ``factory=True``): ``create_app`` with the arguments ``serve`` left in the
+    environment."""
+    import json
+
+    config = json.loads(os.environ[_OPTIONS_ENV])
+    return create_app(config.pop("root_url"), **config)
+
+
 def serve(
     root_url: str,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
+    workers: int = 1,
     **app_options: Any,
 ) -> None:
     """Run the bridge with uvicorn until interrupted (what ``tfjs-store serve`` calls).
@@ -146,7 +162,13 @@ def serve(
     ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
     ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``). ``port=0``
     picks a free port. A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
+
+    ``workers=N`` runs N processes over the one root (uvicorn's workers, each building
+    the app with ``app_from_environment``); saves from different workers are safe from
+    each other when clients send ``If-Match`` (a stale one gets 412).
     """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if host not in _ANY_ADDRESS:
         app_options["allowed_hosts"] = [host, *app_options.get("allowed_hosts", ())]
     app = create_app(root_url, **app_options)
@@ -156,4 +178,15 @@ def serve(
         raise MissingDependencyError(
             f"the tfjs-store server needs uvicorn ({exc}); {_HINT}"
         ) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(log_level))
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level,
+                    log_config=log_config(log_level))
+        return
+    import json
+
+    try:
+        os.environ[_OPTIONS_ENV] = json.dumps({"root_url": root_url, **app_options})
+    except TypeError as exc:
+        raise ValueError(f"serve(workers={workers}) takes JSON-able app options: {exc}") from None
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, host=host,
+                port=port, log_level=log_level, log_config=log_config(log_level))

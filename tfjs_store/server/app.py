@@ -20,6 +20,7 @@ import os
 import posixpath
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -38,6 +39,7 @@ from ..format.jsonfmt import parse_model_json
 from ..format.layout import safe_relative_path
 from ..format.record import SaveRecord
 from ..format.wire import decode_multipart_parts
+from ..stores.fsspec import FsspecStore
 from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .guard import RequestGuard, check_allowed_host, error_response
 from .openapi import openapi_document
@@ -132,6 +134,10 @@ def _info_json(info: Any) -> dict[str, Any]:
 
 
 def _status_for(exc: BaseException) -> int:
+    if isinstance(exc, tfjs_store.ConflictError):
+        return 412  # If-Match / If-None-Match: * did not hold
+    if isinstance(exc, tfjs_store.OptionError):
+        return 501  # a conditional save the store (or the layout) cannot honour
     if isinstance(exc, tfjs_store.ModelNotFoundError):
         return 404
     if isinstance(exc, tfjs_store.InvalidModelError):
@@ -139,6 +145,14 @@ def _status_for(exc: BaseException) -> int:
     if isinstance(exc, tfjs_store.StorageError):
         return 502
     return 500
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What a stored upload answers with: the info, and the new version (the ETag)."""
+
+    info: dict[str, Any]
+    version: str | None
 
 
 class Bridge:
@@ -244,6 +258,22 @@ class Bridge:
         except Exception as exc:
             raise tfjs_store.StorageError(
                 f"reading {name}/model.json failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _store_of(self, name: str) -> FsspecStore:
+        return FsspecStore(self.fs, self._path(name))
+
+    async def told_version(self, name: str) -> str | None:
+        """The storage's own version token of model.json where it has one (read before
+        the bytes); None where the version is a hash of the bytes."""
+        store = self._store_of(name)
+        if store.versions_by_content:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(store.version, "model.json")
+        except Exception as exc:
+            raise tfjs_store.StorageError(
+                f"reading the version of {name}/model.json failed: {type(exc).__name__}: {exc}"
             ) from exc
 
     # -- routes ----------------------------------------------------------------------
@@ -356,11 +386,14 @@ class Bridge:
         return self.token is not None and not self.public_read
 
     async def model_json(self, request: Request, name: str) -> Response:
+        told = await self.told_version(name)
         raw = await self.read_model_json(name)
         if raw is None:
             return self._fail(404, f"no model named {name!r}")
         headers = {
-            "ETag": bytes_etag(raw),
+            # the model's version (what If-Match on a save compares): a hash of these
+            # bytes, or the storage's own token read before them (S3's ETag)
+            "ETag": bytes_etag(raw) if told is None else f'"{told}"',
             "Cache-Control": cache_control(None, private=self.private_reads),
         }
         if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
@@ -391,6 +424,7 @@ class Bridge:
             )
         try:
             kind = body_kind(request.headers.get("content-type"))
+            condition = await self._condition(request, name)
         except UploadError as exc:
             await drain(stream)
             return self._fail(exc.status, exc.message)
@@ -419,18 +453,46 @@ class Bridge:
             )
             return Response(status_code=400)  # nobody is there to read it
         try:
-            outcome = await anyio.to_thread.run_sync(self._store_or_refuse, name, received)
+            outcome = await anyio.to_thread.run_sync(
+                self._store_or_refuse, name, received, condition
+            )
         finally:
             received.close()
         if isinstance(outcome, tuple):
             return self._fail(*outcome)
-        result = outcome
+        result, version = outcome.info, outcome.version
         body = {
             "name": name,
             "modelUrl": self._model_json_path(request, name),
             "modelArtifactsInfo": result,
         }
-        return JSONResponse(body, status_code=200)
+        headers = {"ETag": f'"{version}"'} if version else None
+        return JSONResponse(body, status_code=200, headers=headers)
+
+    async def _condition(self, request: Request, name: str) -> dict[str, str]:
+        """``If-Match`` / ``If-None-Match: *`` of a save, as ``save``'s keywords."""
+        if_match = request.headers.get("if-match")
+        if_none_match = request.headers.get("if-none-match")
+        if if_match is not None and if_none_match is not None:
+            raise UploadError(400, "send If-Match or If-None-Match, not both")
+        if if_none_match is not None:
+            if if_none_match.strip() != "*":
+                raise UploadError(400, "a save takes only 'If-None-Match: *' (no model yet)")
+            return {"if_none_match": "*"}
+        if if_match is None:
+            return {}
+        tags = [t.strip() for t in if_match.split(",") if t.strip()]
+        if len(tags) != 1:
+            raise UploadError(400, "If-Match takes one ETag (or *) on a save")
+        tag = tags[0]
+        if tag == "*":  # any model: compare against the one there now
+            current = await anyio.to_thread.run_sync(self._store_of(name).version, "model.json")
+            if current is None:
+                raise UploadError(412, f"If-Match: * but there is no model named {name!r}")
+            return {"if_match": current}
+        if tag.startswith("W/"):
+            raise UploadError(400, "If-Match on a save takes a strong ETag, not a weak one")
+        return {"if_match": tag.strip('"')}
 
     def _artifacts(self, received: ReceivedUpload) -> tfjs_store.ModelArtifacts:
         """The upload as artifacts, whichever of the three shapes it has."""
@@ -446,19 +508,21 @@ class Bridge:
         return _file_set(received)
 
     def _store_or_refuse(
-        self, name: str, received: ReceivedUpload
-    ) -> dict[str, Any] | tuple[int, str]:
+        self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
+    ) -> _Stored | tuple[int, str]:
         """``_store``, or (status, message) for a refusal. Refusals leave the worker
         thread as plain strings: an exception's traceback would keep views into the
         spooled body (and its file) alive after the answer."""
         try:
-            return self._store(name, received)
+            return self._store(name, received, condition)
         except UploadError as exc:
             return exc.status, exc.message
         except tfjs_store.TfjsStoreError as exc:
             return _status_for(exc), str(exc)
 
-    def _store(self, name: str, received: ReceivedUpload) -> dict[str, Any]:
+    def _store(
+        self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
+    ) -> _Stored:
         artifacts = self._artifacts(received)
         if self.layout == "single":
             result = tfjs_store.save(
@@ -466,6 +530,7 @@ class Bridge:
                 self.model_url(name) + "/model.json",
                 storage_options=self.storage_options or None,
                 layout="downloads",
+                **condition,
             )
         else:
             result = tfjs_store.save(
@@ -473,10 +538,12 @@ class Bridge:
                 self.model_url(name),
                 storage_options=self.storage_options or None,
                 shard_size_bytes=self.shard_size_bytes,
+                **condition,
             )
         info = _info_json(result.model_artifacts_info)
+        version = result.version
         del artifacts, result  # release the views into the mapped weights
-        return info
+        return _Stored(info, version)
 
     async def delete(self, request: Request, name: str) -> Response:
         if not self.authorized(request, write=True):
@@ -810,7 +877,9 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Range"],
+                allow_headers=[
+                    "Authorization", "Content-Type", "Range", "If-Match", "If-None-Match"
+                ],
                 expose_headers=["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
                 allow_private_network=True,
                 max_age=600,

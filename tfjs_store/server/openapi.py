@@ -267,6 +267,21 @@ _IF_NONE_MATCH = {
     "description": "ETags the client holds; a match is answered 304 without the body.",
     "schema": {"type": "string"},
 }
+_SAVE_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Store only if the model's current version is this ETag (the ETag of "
+    "its model.json), or with *, only if there is a model; otherwise 412.",
+    "schema": {"type": "string"},
+}
+_SAVE_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "* : store only if there is no model of that name yet; otherwise 412.",
+    "schema": {"type": "string", "enum": ["*"]},
+}
 _NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current; no body."}
 _ANY_JSON = {"application/json": {"schema": {"type": "object"}}}
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -327,6 +342,15 @@ def openapi_document(
         **cross_site,
         "413": _error_response(f"Body larger than the limit ({max_upload_bytes} bytes)."),
         "415": _error_response("Content-Type is neither multipart/form-data nor application/json."),
+        "412": _error_response(
+            "If-Match or If-None-Match did not hold: another save came first. Nothing is "
+            "stored; read the model again (its new ETag) and retry."
+        ),
+        "501": _error_response(
+            "If-Match or If-None-Match was sent, but the storage (or the bridge's "
+            "--layout single) cannot check it in the same step as the write. Nothing is "
+            "stored."
+        ),
         **_STORAGE_FAILED,
     }
     upload_body = {
@@ -357,7 +381,7 @@ def openapi_document(
         return {
             method: op(
                 write_security, operation_id + suffix, summary, upload_responses,
-                requestBody=upload_body,
+                requestBody=upload_body, parameters=[_SAVE_IF_MATCH, _SAVE_IF_NONE_MATCH],
             )
             for method, suffix, summary in [("post", "", post), ("put", "Put", put)]
         }
@@ -412,8 +436,8 @@ def openapi_document(
                     read_security, "getModelJson", "The stored model.json (for tf.loadLayersModel)",
                     {
                         "200": {
-                            "description": "The model JSON as stored (ETag: a hash of its "
-                            "bytes; Cache-Control: no-cache).",
+                            "description": "The model JSON as stored (ETag: the model's "
+                            "version, for If-Match on a save; Cache-Control: no-cache).",
                             "content": _ANY_JSON,
                         },
                         "304": _NOT_MODIFIED,

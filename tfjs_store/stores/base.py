@@ -17,6 +17,7 @@ of the storage raises ``tfjs_store.StorageError`` naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["ByteStore", "FileInfo", "WriteJob", "map_until_error"]
+__all__ = ["ByteStore", "FileInfo", "WriteJob", "content_version", "map_until_error"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +73,21 @@ class ByteStore(ABC):
     keeps_checksums: bool = False
     """``stored_checksums`` tells checksums the storage computed of the stored bytes
     itself (no weight byte is read); a rewritten file never keeps its old value."""
+
+    @property
+    def supports_conditional_commit(self) -> bool:
+        """``commit`` takes ``if_match`` / ``if_none_match`` and checks them in the same
+        step as the write (compare-and-swap), raising ``ConflictError``; a store that
+        cannot do that says False and a conditional save there is refused before it
+        starts."""
+        return False
+
+    @property
+    def versions_by_content(self) -> bool:
+        """``version`` is ``content_version`` of the file's bytes (so the bytes just read
+        tell their version); False where the storage gives its own token (ETag,
+        generation)."""
+        return True
 
     max_concurrency: int = 16
     """Files in flight at once in the batch methods."""
@@ -188,9 +204,24 @@ class ByteStore(ABC):
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 
     @abstractmethod
-    def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
+    def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> str | None:
         """Replace (or create) a file in one step where ``atomic_commit``: model.json.
-        A store that commits by rename writes ``temp_name`` first."""
+        A store that commits by rename writes ``temp_name`` first. Returns the new
+        version token where the store knows exactly which version its write made, else
+        None.
+
+        Where ``supports_conditional_commit``, two more keywords are taken (and only
+        passed when set): ``if_match=TOKEN`` writes only if the file's current version is
+        ``TOKEN``; ``if_none_match=True`` only if there is no such file. Otherwise
+        ``tfjs_store.ConflictError`` and nothing is written."""
+
+    def version(self, name: str) -> str | None:
+        """The file's current version token, None when there is no such file. The
+        default is ``content_version`` of its bytes."""
+        try:
+            return content_version(self.read(name))
+        except FileNotFoundError:
+            return None
 
     @abstractmethod
     def remove(self, names: Sequence[str]) -> None:
@@ -213,6 +244,11 @@ class ByteStore(ABC):
     @abstractmethod
     def walk(self) -> dict[str, FileInfo]:
         """Every file below the folder: relative path -> info. Missing folder: empty."""
+
+
+def content_version(data: Any) -> str:
+    """A version token made from a file's bytes: 32 hex digits of their SHA-256."""
+    return hashlib.sha256(memoryview(data).cast("B")).hexdigest()[:32]
 
 
 def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:

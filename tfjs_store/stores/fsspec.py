@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mmap
 import os
 import posixpath
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import HandlerError, MissingDependencyError, StorageError
-from .base import ByteStore, FileInfo, WriteJob, map_until_error
+from ..errors import ConflictError, HandlerError, MissingDependencyError, StorageError
+from .base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = ["FsspecStore", "open_filesystem"]
 
@@ -357,7 +359,7 @@ class FsspecStore(ByteStore):
         becomes a ``StorageError`` naming the file."""
         try:
             yield
-        except StorageError:
+        except (StorageError, ConflictError):
             raise
         except Exception as exc:
             if is_not_found(exc) or (action == "reading" and isinstance(exc, IsADirectoryError)):
@@ -711,9 +713,28 @@ class FsspecStore(ByteStore):
         self._run_async(one, len(names), max(self.max_concurrency, 32))
         return out
 
-    def commit(self, name: str, data: bytes, *, temp_name: str | None = None) -> None:
+    def commit(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        temp_name: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str | None:
         self._refuse_if_read_only()
         target = self.path(name)
+        conditional = if_match is not None or if_none_match
+        if conditional and not self.supports_conditional_commit:
+            raise StorageError(
+                f"{self.file_url(name)}: this store cannot commit conditionally"
+            )
+        if self.cas_kind == "s3":
+            return self._commit_s3(name, data, if_match, if_none_match)
+        if self.cas_kind == "gcs":
+            return self._commit_gcs(name, data, if_match, if_none_match)
+        if self.cas_kind == "az":
+            return self._commit_az(name, data, if_match, if_none_match)
         with self._errors("writing", name):
             if self.local:
                 temp = self.path(temp_name or f"{name}.tmp")
@@ -721,12 +742,29 @@ class FsspecStore(ByteStore):
                     out.write(data)
                 if self.fs.isdir(target):  # mv would move the file into it
                     raise IsADirectoryError(f"{target} is a folder")
-                self.fs.mv(temp, target)  # a rename: atomic
-            elif self.rename_replaces and not self.atomic_put:
+                with self._commit_lock():  # compare and rename in one step
+                    if conditional:
+                        try:
+                            self._check_precondition(name, if_match, if_none_match)
+                        except ConflictError:
+                            with contextlib.suppress(OSError):
+                                os.unlink(temp)
+                            raise
+                    self.fs.mv(temp, target)  # a rename: atomic
+                return content_version(data)
+            if self.cas_kind == "memory":
+                with self._commit_lock():
+                    if conditional:
+                        self._check_precondition(name, if_match, if_none_match)
+                    self.fs.pipe_file(target, data)
+                return content_version(data)
+            if self.rename_replaces and not self.atomic_put:
                 self._commit_by_rename(name, data, temp_name or f"{name}.tmp")
-            else:  # an atomic put; or, where atomic_commit is False, a plain overwrite
-                self._make_parent(target)
-                self.direct.pipe_file(target, data)
+                return None
+            # an atomic put; or, where atomic_commit is False, a plain overwrite
+            self._make_parent(target)
+            self.direct.pipe_file(target, data)
+            return None
 
     # -- commit by rename (sftp, webdav, ftp; see RENAME_REPLACES_PROTOCOLS) -------------
 
@@ -756,6 +794,198 @@ class FsspecStore(ByteStore):
             client.move(temp, target, overwrite=True)
             return
         fs.mv(temp, target)
+
+    # -- versions and conditional commits (issue 16) ---------------------------------
+    #
+    # local files: an exclusive ``flock`` on the folder itself around compare-and-rename
+    # (every local commit takes it, so an unconditional writer never slips between a
+    # conditional writer's compare and its rename); versions are content hashes.
+    # memory: one process-wide lock around compare-and-put; content hashes.
+    # s3: PutObject with ``IfMatch`` / ``IfNoneMatch`` (the ETag is the version).
+    # gcs: a one-request (multipart) upload with ``ifGenerationMatch`` (the generation is
+    # the version; 0: no object yet).
+    # az: Put Blob with ``If-Match`` (the ETag is the version) or ``If-None-Match: *``.
+    # Anything else (cache wrappers, plugins): versions are told, but a
+    # conditional commit is refused (``supports_conditional_commit`` is False).
+
+    @property
+    def cas_kind(self) -> str | None:
+        """How this store commits conditionally: "local", "memory", "s3", "gcs", "az",
+        or None."""
+        if self.local:
+            return "local"
+        protocols = getattr(self.fs, "protocol", ())
+        protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
+        if "memory" in protocols and type(self.fs).__name__ == "MemoryFileSystem":
+            return "memory"
+        if "s3" in protocols and type(self.fs).__name__ == "S3FileSystem":
+            return "s3"
+        if "gs" in protocols and type(self.fs).__name__ == "GCSFileSystem":
+            return "gcs"
+        if "az" in protocols and type(self.fs).__name__ == "AzureBlobFileSystem":
+            return "az"
+        return None
+
+    @property
+    def supports_conditional_commit(self) -> bool:
+        return self.cas_kind is not None
+
+    @property
+    def versions_by_content(self) -> bool:
+        return self.cas_kind in ("local", "memory") or self._token_key() is None
+
+    def _token_key(self) -> str | None:
+        """The key of ``fs.info`` that holds the storage's own version token."""
+        protocols = getattr(self.fs, "protocol", ())
+        protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
+        if self.cas_kind == "s3":
+            return "ETag"
+        if self.cas_kind == "gcs" or {"gs", "gcs"} & set(protocols):
+            return "generation"
+        if {"az", "abfs", "abfss"} & set(protocols):
+            return "etag"
+        return None
+
+    def version(self, name: str) -> str | None:
+        key = self._token_key()
+        if key is None:
+            return super().version(name)
+        path = self.path(name)
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache(path)
+        try:
+            with self._errors("reading", name):
+                info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        token = info.get(key)
+        if token is None:
+            raise StorageError(f"{self.file_url(name)}: the storage told no {key}")
+        return str(token).strip('"')
+
+    @contextlib.contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        if not self.local:
+            with _MEMORY_LOCK:
+                yield
+            return
+        import fcntl
+
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the last descriptor releases the lock
+
+    def _check_precondition(self, name: str, if_match: str | None, if_none_match: bool) -> None:
+        current = self.version(name)
+        if if_none_match and current is not None:
+            raise ConflictError(
+                f"{self.file_url(name)} exists (version {current}); "
+                "the save asked for no model (if_none_match)",
+                current=current,
+            )
+        if if_match is not None and current != if_match:
+            raise ConflictError(
+                f"{self.file_url(name)} is at version {current or '(none)'}, "
+                f"not {if_match} (if_match)",
+                current=current,
+            )
+
+    def _commit_gcs(
+        self, name: str, data: bytes, if_match: str | None, if_none_match: bool
+    ) -> str | None:
+        """The upload gcsfs makes for a small file, with the generation precondition
+        that its ``pipe_file`` does not take (only ``mode="create"``, i.e. 0)."""
+        from urllib.parse import quote
+
+        from fsspec.asyn import sync
+
+        path = self.path(name)
+        bucket, key, _generation = self.fs.split_path(path)
+        expected = "0" if if_none_match else if_match
+        condition = {"ifGenerationMatch": expected} if expected is not None else {}
+        head = (
+            "--==0==\nContent-Type: application/json; charset=UTF-8\n\n"
+            + json.dumps({"name": key})
+            + "\n--==0==\nContent-Type: application/octet-stream\n\n"
+        ).encode()
+        body = head + bytes(data) + b"\n--==0==--"
+
+        async def upload() -> Any:
+            return await self.fs._call(
+                "POST",
+                f"{self.fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+                uploadType="multipart",
+                headers={"Content-Type": 'multipart/related; boundary="==0=="'},
+                data=body,
+                json_out=True,
+                **condition,
+            )
+
+        try:
+            with self._errors("writing", name):
+                out = sync(self.fs.loop, upload)
+        except StorageError as exc:
+            if condition and isinstance(exc.__cause__, FileExistsError):  # gcsfs: 412
+                raise ConflictError(
+                    f"{self.file_url(name)} is not at the version the save was made "
+                    f"against ({'if_none_match' if if_none_match else f'if_match {expected}'})"
+                ) from None
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                self.fs.invalidate_cache(path)
+        generation = out.get("generation") if isinstance(out, Mapping) else None
+        return str(generation) if generation is not None else None
+
+    def _commit_az(
+        self, name: str, data: bytes, if_match: str | None, if_none_match: bool
+    ) -> str | None:
+        condition: dict[str, Any] = {}
+        if if_none_match:
+            condition["overwrite"] = False  # If-None-Match: *
+        if if_match is not None:
+            from azure.core import MatchConditions
+
+            condition["etag"] = f'"{if_match}"'
+            condition["match_condition"] = MatchConditions.IfNotModified
+        try:
+            with self._errors("writing", name):
+                out = self.fs.pipe_file(self.path(name), data, **condition)
+        except StorageError as exc:
+            cause = exc.__cause__
+            status = getattr(cause, "status_code", None)
+            if condition and (isinstance(cause, FileExistsError) or status in (409, 412)):
+                raise ConflictError(
+                    f"{self.file_url(name)} is not at the version the save was made "
+                    f"against ({'if_none_match' if if_none_match else f'if_match {if_match}'})"
+                ) from None
+            raise
+        etag = out.get("etag") if isinstance(out, Mapping) else None
+        return str(etag).strip('"') if etag else None
+
+    def _commit_s3(
+        self, name: str, data: bytes, if_match: str | None, if_none_match: bool
+    ) -> str | None:
+        condition: dict[str, str] = {}
+        if if_none_match:
+            condition["IfNoneMatch"] = "*"
+        if if_match is not None:
+            condition["IfMatch"] = f'"{if_match}"'
+        try:
+            with self._errors("writing", name):
+                out = self.fs.pipe_file(self.path(name), data, **condition)
+        except (StorageError, FileExistsError) as exc:
+            if condition and _is_precondition_failure(exc):
+                raise ConflictError(
+                    f"{self.file_url(name)} is not at the version the save was made "
+                    f"against ({'if_none_match' if if_none_match else 'if_match ' + str(if_match)})"
+                ) from None
+            raise
+        etag = out.get("ETag") if isinstance(out, Mapping) else None
+        return str(etag).strip('"') if etag else None
 
     def remove(self, names: Sequence[str]) -> None:
         """``fs.rm`` expands ``*``, ``?`` and ``[`` as patterns, and a manifest may name
@@ -843,6 +1073,32 @@ def _ftp_retrieve(fs: Any, path: str, limit: int | None) -> bytes:
     if limit is not None and len(out) > limit + 1:
         del out[limit + 1 :]
     return bytes(out)
+
+_MEMORY_LOCK = threading.Lock()
+"""Serializes commits to memory:// (one filesystem per process)."""
+
+
+def _is_precondition_failure(exc: BaseException) -> bool:
+    """S3 answered 412 Precondition Failed (or 409 ConditionalRequestConflict: another
+    conditional write to the key was in flight)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, FileExistsError):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, Mapping):
+            error = response.get("Error") or {}
+            code = str(error.get("Code", ""))
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (
+                409,
+                412,
+            ):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _joined(chunks: Iterable[memoryview]) -> bytes:
