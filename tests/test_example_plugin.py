@@ -141,7 +141,7 @@ def test_one_command_runs_the_suite_against_the_plugin(venv, tmp_path):
         assert f"PASS  {check}" in out, out
     assert "SKIP  roundtrip_large_model" in out
     assert "SKIP  conditional_saves_refuse_a_stale_writer" in out  # it declares none
-    assert f"sqlite://{db}: 76 checks: 75 passed, 1 skipped" in out
+    assert f"sqlite://{db}: 78 checks: 75 passed, 3 skipped" in out
     # The suite cleans up after itself: no model is left in the database.
     rows = _run(
         [
@@ -165,7 +165,7 @@ def test_plugin_author_subclasses_the_suite_with_pytest(venv, tmp_path):
     proc = _run([_python(venv), "-m", "pytest", "-p", "no:cacheprovider", "tests"], project)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "tfjs-store conformance: TestSQLiteHandler" in proc.stdout
-    assert "TestSQLiteHandler: 76 checks: 75 passed, 1 skipped" in proc.stdout
+    assert "TestSQLiteHandler: 78 checks: 75 passed, 3 skipped" in proc.stdout
 
 
 @pytest.mark.slow
@@ -240,7 +240,7 @@ def test_example_plugin_passes_with_python_m_conformance(example_installed, tmp_
         **env,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert f"sqlite://{tmp_path}/m.db: 76 checks: 75 passed, 1 skipped" in proc.stdout
+    assert f"sqlite://{tmp_path}/m.db: 78 checks: 75 passed, 3 skipped" in proc.stdout
 
 
 def test_unknown_target_is_a_usage_error(tmp_path):
