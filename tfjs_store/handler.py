@@ -110,14 +110,19 @@ INFLIGHT_REFRESH_SECONDS = 30.0
 _HOST = socket.gethostname()
 _RUNNING: set[str] = set()
 """Tags of the saves running in this process (their markers are live)."""
-_LOAD_RETRIES = 10
+_LOAD_RETRIES = 20
 """Reads of a model that a concurrent save keeps replacing, before giving up."""
 
 
 def _pause(attempt: int) -> None:
-    """A short, growing, jittered wait before reading a replaced model again: readers
-    racing a writer in a tight loop would otherwise keep missing its files."""
-    time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + secrets.randbelow(1000) / 1000))
+    """Before reading a replaced model again: at once for the first tries (a fast store
+    is read before the next save lands), then a short, growing, jittered wait (a writer
+    in a tight loop would otherwise keep replacing the files a slow reader needs)."""
+    if attempt >= 3:
+        wait = min(0.1, 0.002 * 2 ** (attempt - 3))
+        time.sleep(wait * (0.5 + secrets.randbelow(1000) / 1000))
+
+
 _TEMP_JSON = re.compile(r"^(?:.+\.json|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
 _MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
