@@ -28,8 +28,9 @@ CONFIG = """\
 [[operations]]
 include-operation-id-regex = "^uploadModel"
 # A schema-valid upload can still be an invalid model (byte counts, duplicate names):
-# the bridge answers 400 for that, as the OpenAPI document describes.
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "413"]
+# the bridge answers 400 for that, as the OpenAPI document describes. A schema-valid
+# If-Match / If-None-Match: * whose precondition does not hold is answered 412 (issue 16).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "412", "413"]
 """
 
 
