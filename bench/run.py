@@ -535,7 +535,7 @@ def measure_peers(workdir: Path, size: int, reps: int, venv: Path | None,
     log("peers: tfjs-store")
     ours = child({**common, "dir": str(peer_dir / "ours"),
                   "options": {"shard_size_bytes": shard}}, child_timeout(size) * reps)
-    rows.append(peer_row("tfjs-store, defaults (4 MiB shards, SHA-256 written and checked)",
+    rows.append(peer_row("tfjs-store, defaults (4 MiB shards, CRC32C written and checked)",
                          "ours", size, ours))
     ours_node = child({**common, "dir": str(peer_dir / "ours-node"),
                        "options": {"layout": "tfjs-node"}}, child_timeout(size) * reps)
