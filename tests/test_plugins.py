@@ -126,3 +126,29 @@ def test_unregistered_fsspec_protocol_falls_back_to_fsspec(tmp_path):
     loaded = tfjs_store.load(url)
     assert loaded.weights()["w"].tolist() == [1.0, 1.0, 1.0]
     assert json.loads((tmp_path / "m" / "model.json").read_text())["weightsManifest"]
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("sq:///x.db?model=team/m1", "sq:///x.db?model=team/m1"),
+        ("x://bucket/m1/model.json", "x://bucket/m1"),
+        ("x://bucket/m1/my.json", "x://bucket/m1"),
+        ("x://bucket/m1/", "x://bucket/m1"),
+    ],
+)
+def test_a_store_plugin_gets_its_folder_url_query_included(url: str, folder: str) -> None:
+    from tfjs_store.handler import ModelHandler
+    from tfjs_store.stores.base import ByteStore
+
+    seen: list[str] = []
+
+    class Probe(ByteStore):
+        @classmethod
+        def from_url(cls, url: str, /, *args: object, **options: object) -> ByteStore:
+            seen.append(url)
+            raise LookupError("probe")
+
+    with pytest.raises(LookupError):
+        ModelHandler.for_store(Probe, url)
+    assert seen == [folder]

@@ -202,11 +202,13 @@ class ModelHandler:
         a model JSON file in one."""
         own = {k: v for k, v in options.items() if k in cls.OPTIONS}
         rest = {k: v for k, v in options.items() if k not in cls.OPTIONS}
-        base = url.split("?", 1)[0].rstrip("/")
+        base, query = url.split("?", 1) if "?" in url else (url, "")
+        base = base.rstrip("/")
         if base.endswith(".json") and "/" in base:
             folder, json_name = base.rsplit("/", 1)
         else:
             folder, json_name = base, "model.json"
+        folder += f"?{query}" if query else ""  # a store's own parameters stay in its URL
         return cls(store_class.from_url(folder, **rest), json_name=json_name, **own)
 
     def __init__(
