@@ -389,8 +389,8 @@ def decode_weights(
             continue
         stored = _STORED_NP[spec.stored_dtype]
         raw_view = data.read(start, end - start)
-        arr = _shaped(np.frombuffer(raw_view, dtype=stored), spec)
-        if spec.quantization is not None:
-            arr = dequantize(arr, spec.quantization, spec.dtype)
-        out[spec.name] = arr
+        arr = np.frombuffer(raw_view, dtype=stored)
+        if spec.quantization is not None:  # on the flat values: elementwise, and a shape
+            arr = dequantize(arr, spec.quantization, spec.dtype)  # too big for the wider
+        out[spec.name] = _shaped(arr, spec)  # dtype is then refused by _shaped
     return out
