@@ -51,20 +51,14 @@ print(json.dumps({"seconds": seconds, "rss_extra": status("VmHWM") - before,
 """
 
 
-def _size(text: str) -> int:
-    units = {"KiB": 1024, "MiB": MiB, "GiB": 1024 * MiB}
-    for unit, factor in units.items():
-        if text.endswith(unit):
-            return int(float(text[: -len(unit)]) * factor)
-    return int(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--pairs", default="file:file,file:s3,s3:file")
     args = parser.parse_args()
-    size = _size(args.size)
+    from run import parse_size
+
+    size = parse_size(args.size)
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
 
     import tfjs_store
