@@ -61,8 +61,9 @@ def main() -> None:
     size = parse_size(args.size)
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
 
-    import tfjs_store
     from _weights import make_weights
+
+    import tfjs_store
 
     work = Path(tempfile.mkdtemp(prefix="copy-bench-"))
     urls: dict[str, tuple[str, dict[str, object]]] = {"file": (str(work / "src"), {})}
