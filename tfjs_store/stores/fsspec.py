@@ -433,7 +433,10 @@ class FsspecStore(ByteStore):
             try:
                 return self._read_limited(path, limit)
             except Exception as exc:
-                if wait is None or not is_not_found(exc):
+                # wsgidav may also answer 500 for a file that vanishes while it is read
+                status = getattr(getattr(exc, "response", None), "status_code", 0)
+                in_gap = is_not_found(exc) or (isinstance(status, int) and status >= 500)
+                if wait is None or not in_gap:
                     raise
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
