@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy
 
@@ -110,6 +110,7 @@ INFLIGHT_REFRESH_SECONDS = 30.0
 _HOST = socket.gethostname()
 _RUNNING: set[str] = set()
 """Tags of the saves running in this process (their markers are live)."""
+_T = TypeVar("_T")
 _LOAD_RETRIES = 20
 """Reads of a model that a concurrent save keeps replacing, before giving up."""
 
@@ -562,23 +563,30 @@ class ModelHandler:
         # A token told by the storage is read before the bytes: if they differ, a save
         # against it is refused (a needless retry), never a lost update.
         told = None if self.store.versions_by_content else self.store.version(self.json_name)
+
+        def read(raw: bytes) -> ModelArtifacts:
+            model_json = parse_model_json(raw, self.json_url)
+            artifacts = self._artifacts(model_json, self._read_weights(model_json))
+            artifacts.stored_version = content_version(raw) if told is None else told
+            return artifacts
+
+        return self._while_replaced(read, "read")
+
+    def _while_replaced(self, step: Callable[[bytes], _T], what: str) -> _T:
+        """``step(model.json's bytes)``; when a weight file it needs is gone and model.json
+        changed meanwhile (a concurrent save replaced the model), again on the new one."""
         raw = self._read_json()
         for attempt in range(_LOAD_RETRIES):
-            model_json = parse_model_json(raw, self.json_url)
             try:
-                groups = self._read_weights(model_json)
+                return step(raw)
             except ModelNotFoundError:
                 latest = self._read_json()
                 if latest == raw:
                     raise
-                raw = latest  # replaced by a concurrent save: read the new model
+                raw = latest
                 _pause(attempt)
-                continue
-            artifacts = self._artifacts(model_json, groups)
-            artifacts.stored_version = content_version(raw) if told is None else told
-            return artifacts
         raise StorageError(
-            f"{self.json_url} kept changing while it was read ({_LOAD_RETRIES} tries)"
+            f"{self.json_url} kept changing while it was {what} ({_LOAD_RETRIES} tries)"
         )
 
     def _artifacts(self, model_json: ModelJSON, groups: list[list[Any]]) -> ModelArtifacts:
@@ -724,18 +732,9 @@ class ModelHandler:
         if self.layout != "shards":
             return None
         source.store.refresh()
-        raw = source._read_json()
-        for attempt in range(_LOAD_RETRIES):
-            try:
-                return self._copy_files(source, parse_model_json(raw, source.json_url))
-            except ModelNotFoundError:
-                latest = source._read_json()
-                if latest == raw:
-                    raise
-                raw = latest  # replaced by a concurrent save: copy the new model
-                _pause(attempt)
-        raise StorageError(
-            f"{source.json_url} kept changing while it was copied ({_LOAD_RETRIES} tries)"
+        return source._while_replaced(
+            lambda raw: self._copy_files(source, parse_model_json(raw, source.json_url)),
+            "copied",
         )
 
     def _copy_files(self, source: ModelHandler, model_json: ModelJSON) -> SaveResult:

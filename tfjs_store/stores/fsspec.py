@@ -961,13 +961,17 @@ class FsspecStore(ByteStore):
             cause = exc.__cause__
             status = getattr(cause, "status_code", None)
             if condition and (isinstance(cause, FileExistsError) or status in (409, 412)):
-                raise ConflictError(
-                    f"{self.file_url(name)} is not at the version the save was made "
-                    f"against ({'if_none_match' if if_none_match else f'if_match {if_match}'})"
-                ) from None
+                raise self._stale(name, if_match, if_none_match) from None
             raise
         etag = out.get("etag") if isinstance(out, Mapping) else None
         return str(etag).strip('"') if etag else None
+
+    def _stale(self, name: str, if_match: str | None, if_none_match: bool) -> ConflictError:
+        condition = "if_none_match" if if_none_match else f"if_match {if_match}"
+        return ConflictError(
+            f"{self.file_url(name)} is not at the version the save was made against "
+            f"({condition})"
+        )
 
     def _commit_s3(
         self, name: str, data: bytes, if_match: str | None, if_none_match: bool
@@ -982,10 +986,7 @@ class FsspecStore(ByteStore):
                 out = self.fs.pipe_file(self.path(name), data, **condition)
         except (StorageError, FileExistsError) as exc:
             if condition and _is_precondition_failure(exc):
-                raise ConflictError(
-                    f"{self.file_url(name)} is not at the version the save was made "
-                    f"against ({'if_none_match' if if_none_match else 'if_match ' + str(if_match)})"
-                ) from None
+                raise self._stale(name, if_match, if_none_match) from None
             raise
         etag = out.get("ETag") if isinstance(out, Mapping) else None
         return str(etag).strip('"') if etag else None
