@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..server.caching import DEFAULT_REDIRECT_EXPIRES, MAX_REDIRECT_EXPIRES
+
 __all__ = [
     "EXIT_DEPENDENCY",
     "EXIT_FAILED",
@@ -322,6 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="cut off an upload that sends nothing for this long (408, nothing stored; default 60)",
+    )
+    p.add_argument(
+        "--redirect-weights",
+        action="store_true",
+        help="answer weight file GETs with 307 to a short-lived presigned URL of the bucket "
+        "(S3; GCS and Azure where the credentials can sign), so weight bytes skip the "
+        "bridge; browsers need CORS on the bucket (docs/deploy.md)",
+    )
+    p.add_argument(
+        "--redirect-expires",
+        type=int,
+        default=DEFAULT_REDIRECT_EXPIRES,
+        metavar="SECONDS",
+        help="how long each presigned URL of --redirect-weights works (default "
+        f"{DEFAULT_REDIRECT_EXPIRES}, at most {MAX_REDIRECT_EXPIRES})",
     )
 
     p = sub.add_parser(

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from ..server.caching import DEFAULT_REDIRECT_EXPIRES, MAX_REDIRECT_EXPIRES
 from ._common import (
     UsageError,
     durable_url,
@@ -60,6 +61,16 @@ def serve(args: argparse.Namespace) -> int:
             f"--body-timeout must be a positive number of seconds, got {args.body_timeout}"
         )
     options["body_timeout"] = args.body_timeout
+    if not 1 <= args.redirect_expires <= MAX_REDIRECT_EXPIRES:
+        raise UsageError(
+            f"--redirect-expires must be from 1 to {MAX_REDIRECT_EXPIRES} seconds (7 days), "
+            f"got {args.redirect_expires}"
+        )
+    if args.redirect_weights:
+        options["redirect_weights"] = True
+        options["redirect_expires"] = args.redirect_expires
+    elif args.redirect_expires != DEFAULT_REDIRECT_EXPIRES:
+        raise UsageError("--redirect-expires only makes sense with --redirect-weights")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1:

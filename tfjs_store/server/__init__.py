@@ -8,7 +8,8 @@ An ASGI app (Starlette, run by uvicorn) over any store URL::
                                        matched by basename as tf.io.browserFiles does),
                                        or application/json with base64 weightData
     GET      /models/{name}/model.json the stored model.json   (tf.loadLayersModel)
-    GET      /models/{name}/{file}     a weight file named in that model.json (Range works)
+    GET      /models/{name}/{file}     a weight file named in that model.json (Range works;
+                                       with redirect_weights, 307 to a presigned URL)
     GET      /models/{name}            the model's ModelArtifactsInfo
     GET      /models                   every model under the root
     DELETE   /models/{name}            tfjs_store.remove_model(ROOT/name)
@@ -32,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
+from .caching import DEFAULT_REDIRECT_EXPIRES
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -65,6 +67,8 @@ def create_app(
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
     body_timeout: float | None = 60.0,
+    redirect_weights: bool = False,
+    redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
 ) -> Starlette:
     """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
 
@@ -99,6 +103,13 @@ def create_app(
     body_timeout:
         Seconds an upload may send nothing before it is cut off with 408 and nothing
         is stored (default 60; None: no limit).
+    redirect_weights:
+        Answer weight file GETs with ``307`` to a short-lived presigned URL of the bucket
+        (S3; GCS with credentials that sign; Azure with an account key), so weight bytes
+        flow from the bucket; model.json stays with the bridge. Where the storage cannot
+        sign, files are streamed (logged once). Browsers need CORS on the bucket.
+    redirect_expires:
+        Seconds a presigned URL stays valid (default 300; 1 to 604800).
     """
     module = _app_module()
     app: Starlette = module.create_app(
@@ -113,6 +124,8 @@ def create_app(
         spool_dir=spool_dir,
         allowed_hosts=allowed_hosts,
         body_timeout=body_timeout,
+        redirect_weights=redirect_weights,
+        redirect_expires=redirect_expires,
     )
     return app
 
@@ -160,7 +173,8 @@ def serve(
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
     ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
-    ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``). ``port=0``
+    ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``, ``redirect_weights``,
+    ``redirect_expires``). ``port=0``
     picks a free port. A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
 
     ``workers=N`` runs N processes over the one root (uvicorn's workers, each building

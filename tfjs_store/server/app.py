@@ -40,7 +40,15 @@ from ..format.layout import safe_relative_path
 from ..format.record import SaveRecord
 from ..format.wire import decode_multipart_parts
 from ..stores.fsspec import FsspecStore
-from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
+from .caching import (
+    DEFAULT_REDIRECT_EXPIRES,
+    MAX_REDIRECT_EXPIRES,
+    bytes_etag,
+    cache_control,
+    not_modified,
+    redirect_cache_control,
+    stored_file_etag,
+)
 from .guard import RequestGuard, check_allowed_host, error_response
 from .openapi import openapi_document
 from .upload import (
@@ -60,7 +68,9 @@ from .upload import (
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_REDIRECT_EXPIRES",
     "DEFAULT_SHARD_SIZE_BYTES",
+    "MAX_REDIRECT_EXPIRES",
     "InvalidNameError",
     "check_model_name",
     "create_app",
@@ -170,6 +180,8 @@ class Bridge:
         layout: Layout,
         spool_dir: str | None,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
+        redirect_weights: bool = False,
+        redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
     ) -> None:
         import fsspec.core
 
@@ -187,6 +199,9 @@ class Bridge:
         self.layout = layout
         self.spool_dir = spool_dir
         self.body_timeout = body_timeout
+        self.redirect_weights = redirect_weights
+        self.redirect_expires = redirect_expires
+        self._said_streaming = False
         self._is_local = "file" in _protocols(self.fs)
         self._private_prefixes = {self.root_url, self.root_path}
         with contextlib.suppress(Exception):
@@ -604,6 +619,10 @@ class Bridge:
             headers["ETag"] = etag
             if not_modified(request.headers.get("if-none-match"), etag):
                 return Response(status_code=304, headers=headers)
+        if self.redirect_weights and request.method == "GET":
+            redirect = await self._redirect(path)
+            if redirect is not None:
+                return redirect
         start, end = 0, size
         status = 200
         range_header = request.headers.get("range")
@@ -639,6 +658,35 @@ class Bridge:
             media_type="application/octet-stream",
         )
 
+    async def _redirect(self, path: str) -> Response | None:
+        """``307`` to a presigned URL of the weight file at ``path`` (the client's
+        ``Range`` goes along), or None where the store cannot sign one: the file is then
+        streamed, and the first time that happens it is logged."""
+        folder, name = posixpath.split(path)
+        store = FsspecStore(self.fs, folder)
+        try:
+            url = await anyio.to_thread.run_sync(store.signed_url, name, self.redirect_expires)
+        except Exception as exc:  # a store's bug must not fail a load that can stream
+            _log.debug("signing %s failed: %s: %s", path, type(exc).__name__, exc)
+            url = None
+        if url is None:
+            if not self._said_streaming:
+                self._said_streaming = True
+                _log.warning(
+                    "--redirect-weights: the storage of %s cannot presign URLs (no S3, GCS "
+                    "or Azure filesystem, or credentials that cannot sign); weight files "
+                    "are streamed through the bridge instead",
+                    self.root_url,
+                )
+            return None
+        return Response(
+            status_code=307,
+            headers={
+                "Location": url,
+                "Cache-Control": redirect_cache_control(name, self.redirect_expires),
+            },
+        )
+
     def _info(self, path: str) -> dict[str, Any]:
         self.fs.invalidate_cache(posixpath.dirname(path))
         return dict(self.fs.info(path))
@@ -666,6 +714,7 @@ class Bridge:
                 public_read=self.public_read,
                 max_upload_bytes=self.max_upload_bytes,
                 version=tfjs_store.__version__,
+                redirect_weights=self.redirect_weights,
             )
         )
 
@@ -780,6 +829,8 @@ def create_app(
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
+    redirect_weights: bool = False,
+    redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -823,6 +874,17 @@ def create_app(
         chunks) before it is cut off: answered 408, its spooled bytes dropped, nothing
         stored (default 60; None: no limit). A client that disconnects mid-upload is
         logged at INFO on the ``tfjs_store.server`` logger.
+    redirect_weights:
+        Answer a weight file ``GET`` with ``307 Temporary Redirect`` to a presigned URL
+        of the bucket (``ByteStore.signed_url``: S3, GCS with credentials that sign,
+        Azure with an account key), so the weight bytes flow from the bucket, not
+        through the bridge. model.json, ``HEAD`` and a matching ``If-None-Match``
+        (``304``) are still answered by the bridge; where the store cannot sign, files
+        are streamed as without this option (logged once, as a warning). Browsers need
+        a CORS rule on the bucket (docs/deploy.md).
+    redirect_expires:
+        Seconds each presigned URL stays valid (default 300, at most 7 days); a
+        redirect to a save-tagged weight file may be cached for half of that.
 
     Routes: ``POST``/``PUT /models/{name}`` (TF.js's multipart upload, a multipart set of
     files as ``tf.io.browserFiles`` takes them, or JSON with base64 weights),
@@ -841,6 +903,15 @@ def create_app(
         isinstance(body_timeout, (int, float)) and 0 < body_timeout < float("inf")
     ):
         raise ValueError(f"body_timeout must be a positive number of seconds, got {body_timeout!r}")
+    if (
+        not isinstance(redirect_expires, int)
+        or isinstance(redirect_expires, bool)
+        or not 1 <= redirect_expires <= MAX_REDIRECT_EXPIRES
+    ):
+        raise ValueError(
+            f"redirect_expires must be a whole number of seconds from 1 to "
+            f"{MAX_REDIRECT_EXPIRES} (7 days), got {redirect_expires!r}"
+        )
     if isinstance(cors_origins, str):
         cors_origins = [cors_origins]
     if isinstance(allowed_hosts, str):
@@ -856,6 +927,8 @@ def create_app(
         layout=layout,
         spool_dir=spool_dir,
         body_timeout=body_timeout,
+        redirect_weights=bool(redirect_weights),
+        redirect_expires=redirect_expires,
     )
     bridge.warn_if_root_is_missing()
     routes = [

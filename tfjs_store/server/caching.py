@@ -10,6 +10,11 @@
   model.json when there is one, else from its size and modification time in storage:
   either way, no weight byte is read to answer a conditional ``GET``.
 
+- A redirect to a presigned URL (``redirect_weights``) is ``private`` (the URL is a
+  credential for as long as it lives): for a save-tagged file it may be kept for half
+  the signature's life, so a kept redirect still leads to a URL that works; any other
+  one is ``no-store``, so every load signs anew and reads the file as it is now.
+
 When reads need the bearer token, ``private`` replaces ``public``: a shared cache must
 not hand a protected model to someone without the token.
 """
@@ -23,15 +28,22 @@ from typing import Any
 from ..format.shards import shard_save_tag
 
 __all__ = [
+    "DEFAULT_REDIRECT_EXPIRES",
     "IMMUTABLE_MAX_AGE",
+    "MAX_REDIRECT_EXPIRES",
     "bytes_etag",
     "cache_control",
     "not_modified",
+    "redirect_cache_control",
     "stored_file_etag",
 ]
 
 IMMUTABLE_MAX_AGE = 31_536_000
 """One year in seconds: the longest ``max-age`` caches are expected to honour."""
+DEFAULT_REDIRECT_EXPIRES = 300
+"""Seconds a presigned weight URL (``redirect_weights``) stays valid by default."""
+MAX_REDIRECT_EXPIRES = 7 * 24 * 3600
+"""The longest-lived presigned URL S3 (SigV4) and GCS (V4) sign: seven days."""
 
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "version_id", "VersionId")
@@ -82,3 +94,12 @@ def cache_control(file_name: str | None, *, private: bool) -> str:
     if file_name is not None and shard_save_tag(file_name) is not None:
         return f"{scope}, max-age={IMMUTABLE_MAX_AGE}, immutable"
     return f"{scope}, no-cache"
+
+
+def redirect_cache_control(file_name: str, expires_s: int) -> str:
+    """``Cache-Control`` of a ``307`` to a weight file's presigned URL that lives
+    ``expires_s`` seconds (see the module doc)."""
+    keep = expires_s // 2
+    if shard_save_tag(file_name) is not None and keep > 0:
+        return f"private, max-age={keep}"
+    return "no-store"

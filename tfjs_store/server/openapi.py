@@ -291,9 +291,26 @@ _NO_MODEL = {"404": _error_response("No such model.")}
 
 
 def openapi_document(
-    *, token: bool, public_read: bool, max_upload_bytes: int, version: str
+    *,
+    token: bool,
+    public_read: bool,
+    max_upload_bytes: int,
+    version: str,
+    redirect_weights: bool = False,
 ) -> dict[str, Any]:
-    """The document for one app's settings (auth is described only when it applies)."""
+    """The document for one app's settings (auth and redirects are described only when
+    they apply)."""
+    redirected = (
+        {
+            "307": {
+                "description": "A presigned URL of the file in the bucket (Location), "
+                "valid for a short time; the Range header goes along.",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+            }
+        }
+        if redirect_weights
+        else {}
+    )
     write_security: list[dict[str, list[str]]] = [{"bearer": []}] if token else []
     read_security = write_security if not public_read else []
     unauthorized = {"401": _error_response("Missing or wrong bearer token.")} if token else {}
@@ -468,6 +485,7 @@ def openapi_document(
                             "content": _BINARY,
                         },
                         "206": {"description": "The requested byte range.", "content": _BINARY},
+                        **redirected,
                         "400": _error_response("Invalid path."),
                         **read_unauthorized,
                         "404": _error_response(

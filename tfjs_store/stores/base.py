@@ -184,6 +184,13 @@ class ByteStore(ABC):
             return None
         return info.size if info is not None else None
 
+    def signed_url(self, name: str, expires_s: int) -> str | None:
+        """A URL that lets anyone ``GET`` the file's bytes straight from the storage,
+        without credentials, for about ``expires_s`` seconds (a presigned URL); None
+        where the store cannot make one (the default: no such thing, or credentials
+        that cannot sign). Making it reads nothing and does not check the file exists."""
+        return None
+
     # -- writing --------------------------------------------------------------------
 
     def prepare(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import mmap
 import os
 import posixpath
@@ -40,6 +41,7 @@ MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
 (each request body is one copy); a bigger shard goes alone."""
 MAX_FILES_IN_FLIGHT = 64
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_log = logging.getLogger("tfjs_store.stores")
 
 # -- what each protocol can do (the one home of these facts) ------------------------------
 
@@ -322,6 +324,27 @@ class FsspecStore(ByteStore):
 
     def file_url(self, name: str) -> str:
         return self._unstrip(self.path(name))
+
+    def signed_url(self, name: str, expires_s: int) -> str | None:
+        """A presigned GET URL where the filesystem signs one with the credentials it
+        holds: S3 (s3fs ``sign``), GCS (gcsfs ``sign``, V4: a service account key or
+        credentials that can sign blobs), Azure (a SAS from the account key). None for
+        any other filesystem, or when the credentials cannot sign (anonymous GCS, Azure
+        without an account key)."""
+        kind = self.cas_kind
+        if kind not in ("s3", "gcs", "az"):
+            return None
+        options: dict[str, Any] = {}
+        if kind == "gcs":
+            if getattr(getattr(self.fs, "credentials", None), "credentials", None) is None:
+                return None  # anonymous: google-auth would look for default credentials
+            options["version"] = "v4"
+        try:
+            return str(self.fs.sign(self.path(name), expiration=int(expires_s), **options))
+        except Exception as exc:  # no key to sign with: the caller streams instead
+            _log.debug("cannot sign a URL for %s: %s: %s", self.file_url(name),
+                       type(exc).__name__, exc)
+            return None
 
     def _unstrip(self, path: str) -> str:
         """A URL that opens ``path`` again: with the host and port of a server
