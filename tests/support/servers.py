@@ -549,13 +549,18 @@ def fake_gcs_binary() -> Path:
     return Path(_get_binary_path())
 
 
-def start_fake_gcs(workdir: Path | None = None, timeout: float = 30) -> RunningServer:
+def start_fake_gcs(workdir: Path | None = None, timeout: float = 30, *,
+                   public_host: bool = False) -> RunningServer:
+    """fake-gcs-server; ``public_host``: it also answers path-style object URLs
+    (``/BUCKET/OBJECT``, what signed URLs name) at its own address, as
+    storage.googleapis.com does (it does not check their signatures)."""
     binary = str(fake_gcs_binary())
 
     def argv(port: int) -> list[str]:
+        extra = ["-public-host", f"127.0.0.1:{port}"] if public_host else []
         return [binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
                 "-port", str(port), "-external-url", f"http://127.0.0.1:{port}",
-                "-log-level", "warn"]
+                *extra, "-log-level", "warn"]
 
     return _start_binary_on_free_port("fake-gcs-server", argv, "/storage/v1/b", workdir,
                                       timeout)

@@ -346,7 +346,7 @@ class HTTPHandler:
         self.timeout = timeout
         self.verify = verify
         self.body: BodyKind = "json" if body == "json" else "multipart"
-        self._opener = urllib.request.build_opener()
+        self._opener = urllib.request.build_opener(_RedirectKeepingCredentialsHome())
 
     # -- transport -------------------------------------------------------------------
 
@@ -722,6 +722,32 @@ def _read_body(resp: Any) -> bytes | bytearray:
             raise _ShortBody(got, expected)
         return buf
     return bytes(resp.read())
+
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def _origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+class _RedirectKeepingCredentialsHome(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects (a bridge's ``307`` to a presigned bucket URL, for one) without
+    sending ``Authorization`` or ``Cookie`` to another origin, as fetch does: the bridge's
+    token is not the bucket's business, and S3 refuses a request that carries a
+    presigned query and an ``Authorization`` header both."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin_of(newurl) != _origin_of(req.full_url):
+            for key in [k for k in new.headers if k.lower() in _CREDENTIAL_HEADERS]:
+                del new.headers[key]
+        return new
 
 
 class _ShortBody(http.client.IncompleteRead):
