@@ -851,6 +851,14 @@ def test_serve_usage_errors(tmp_path: Path) -> None:
         assert proc.returncode == EXIT_USAGE and "--body-timeout" in one_error_line(proc), bad
 
 
+def test_serve_redirect_expires_is_checked(tmp_path: Path) -> None:
+    for bad in ("0", "-5", "604801"):
+        proc = run("serve", str(tmp_path), "--redirect-weights", "--redirect-expires", bad)
+        assert proc.returncode == EXIT_USAGE and "--redirect-expires" in one_error_line(proc), bad
+    proc = run("serve", str(tmp_path), "--redirect-expires", "60")  # without the redirect
+    assert proc.returncode == EXIT_USAGE and "--redirect-weights" in one_error_line(proc)
+
+
 def test_serve_workers_must_be_positive(tmp_path: Path) -> None:
     for bad in ("0", "-2"):
         proc = run("serve", str(tmp_path), "--workers", bad)

@@ -327,10 +327,9 @@ class FsspecStore(ByteStore):
 
     def signed_url(self, name: str, expires_s: int) -> str | None:
         """A presigned GET URL where the filesystem signs one with the credentials it
-        holds: S3 (s3fs ``sign``), GCS (gcsfs ``sign``, V4: a service account key or
-        credentials that can sign blobs), Azure (a SAS from the account key). None for
-        any other filesystem, or when the credentials cannot sign (anonymous GCS, Azure
-        without an account key)."""
+        holds: S3 (s3fs ``sign``), GCS (gcsfs ``sign``, V4, with a service account key),
+        Azure (a read-only SAS from the account key). None for any other filesystem, or
+        when the credentials cannot sign (anonymous GCS, Azure without an account key)."""
         kind = self.cas_kind
         if kind not in ("s3", "gcs", "az"):
             return None
