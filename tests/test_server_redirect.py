@@ -184,6 +184,64 @@ def test_node_tfjs_loads_through_a_redirecting_bridge_that_sends_no_weight_byte(
         assert sent_by_bridge == len(_weight_bytes())
 
 
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><script src="/tf.min.js"></script><script>
+function hex(t) {
+  const a = t.dataSync();
+  return Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+                    (b) => b.toString(16).padStart(2, '0')).join('');
+}
+window.runScenario = async (args) => {
+  await tf.setBackend('cpu');
+  const model = await tf.loadLayersModel(args.url);
+  return {weights: model.getWeights().map(hex)};
+};
+window.scenarioReady = true;
+</script></head><body></body></html>
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.s3
+@pytest.mark.timeout(300)
+def test_chromium_page_of_another_origin_loads_through_the_redirect(
+    s3_target: StoreTarget, s3_endpoint: str
+) -> None:
+    """A page on one origin, the bridge on another, the bucket on a third: Chromium
+    follows the 307s, sends the bucket ``Origin: null`` (the redirect taints the
+    request, as docs/deploy.md says), and the weights arrive bit-exact."""
+    from support.browser import TFJS_BUNDLE, ensure_chromium, run_playwright, running_static
+    from support.tfjs import require_tfjs
+
+    require_tfjs()
+    chromium = ensure_chromium()
+    paths = _save(s3_target.join("fn"), s3_target.storage_options)
+    expected = json.loads((FIXTURES / NAME / "expected.json").read_text())
+    folder = urllib.parse.urlsplit(s3_target.url).path.strip("/")
+    routes = {"/index.html": (_PAGE.encode(), "text/html; charset=utf-8"),
+              "/tf.min.js": (TFJS_BUNDLE.read_bytes(), "text/javascript")}
+    with running_static(routes) as page_url, counting_proxy(s3_endpoint) as bucket:
+        options = _options(s3_target.storage_options, endpoint_url=bucket.url)
+        with (
+            running_bridge(s3_target.url, storage_options=options, cors_origins=[page_url],
+                           redirect_weights=True) as base,
+            counting_proxy(base) as bridge,
+        ):
+            answer = run_playwright({
+                "executablePath": chromium,
+                "pageUrl": f"{page_url}/index.html",
+                "args": {"url": f"{bridge.url}/models/fn/model.json"},
+            })
+            through_bridge = _weights_through(bridge, 0, "fn")
+            from_bucket = _objects_read(bucket, 0, f"{folder}/fn")
+    assert answer["result"]["weights"] == [w["hex"] for w in expected["weights"]]
+    assert {e.status for e in through_bridge} == {307}
+    assert sum(e.body_bytes for e in through_bridge) == 0
+    assert sorted(_path(e).rsplit("/", 1)[1] for e in from_bucket) == sorted(paths)
+    assert {e.origin for e in from_bucket} == {"null"}
+    assert sum(e.body_bytes for e in from_bucket) == len(_weight_bytes())
+
+
 @pytest.mark.s3
 def test_python_load_with_a_token_follows_the_redirect_without_the_token(
     s3_target: StoreTarget, s3_endpoint: str

@@ -2,7 +2,7 @@
 
 Put it in front of moto's S3 or the bridge and point the client at it: every request is
 forwarded unchanged (Host included, so S3 signatures still match) and recorded as
-``Exchange(method, path, range, status, body_bytes)``. Bodies are buffered: it is for
+``Exchange(method, path, range, status, body_bytes, origin)``. Bodies are buffered: it is for
 counting, not for speed.
 """
 
@@ -31,6 +31,8 @@ class Exchange:
     range: str | None
     status: int
     body_bytes: int
+    origin: str | None = None
+    """The request's ``Origin`` header (browsers send it on cross-origin fetches)."""
 
 
 class CountingProxy:
@@ -77,7 +79,7 @@ def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
             with proxy.lock:
                 proxy.exchanges.append(Exchange(self.command, self.path,
                                                 self.headers.get("Range"), resp.status,
-                                                len(data)))
+                                                len(data), self.headers.get("Origin")))
             self.send_response(resp.status)
             for k, v in out:
                 self.send_header(k, v)
