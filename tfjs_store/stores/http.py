@@ -93,7 +93,8 @@ class HttpStore(ByteStore):
     supports_deletes = False
     supports_listing = False
     supports_ranges = True
-    atomic_commit = False
+    # atomic_commit keeps its default: this store never commits, and what a reader sees
+    # is the server's to keep whole (tfjs-store's bridge commits model.json in one step).
 
     on_response: Callable[[], None] | None = None
     """Called once per weight file read by ``read_many``/``read_many_into`` as its
