@@ -62,7 +62,6 @@ from ..stores.http_client import (
     DEFAULT_TIMEOUT,
     HttpClient,
     HTTPResponse,
-    normalize_url,
     parse_headers,
 )
 from ..stores.http_retry import DEFAULT_RETRIES, DEFAULT_RETRY_BACKOFF
@@ -164,12 +163,6 @@ class HTTPHandler(ModelHandler):
             raise ValueError(f"request_init['method'] must be an HTTP method name, got {method!r}")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
-        if not isinstance(retry_backoff, (int, float)) or not 0 <= retry_backoff <= 60:
-            raise ValueError(
-                f"retry_backoff must be between 0 and 60 seconds, got {retry_backoff!r}"
-            )
         if weight_url_converter is not None and not callable(weight_url_converter):
             raise TypeError("weight_url_converter must be callable")
         if on_progress is not None and not callable(on_progress):
@@ -181,7 +174,7 @@ class HTTPHandler(ModelHandler):
         self.body: BodyKind = "json" if body == "json" else "multipart"
         self.client = HttpClient(
             parse_headers(init.get("headers")), timeout=timeout, retries=retries,
-            retry_backoff=float(retry_backoff),
+            retry_backoff=retry_backoff,
         )
         store = HttpStore(
             url, self.client, method=self.method or "GET",
@@ -332,16 +325,7 @@ class HTTPHandler(ModelHandler):
                 raise UnsafePathError(f"{self.json_url}: {exc}") from None
             except InvalidModelError as exc:
                 raise InvalidModelError(f"{self.json_url}: {exc}") from None
-        seen: dict[str, str] = {}
-        for path in paths:
-            url = self.store.file_url(path)
-            key = normalize_url(url)
-            if key in seen:
-                raise InvalidModelError(
-                    f"{self.json_url}: weight files {seen[key]!r} and {path!r} are both "
-                    f"{url}: a weight file is named more than once in the weights manifest"
-                )
-            seen[key] = path
+        self.http_store.check_distinct(paths)
         return list(paths)
 
     def _load_progress(self, files: int) -> _TwoPhases:

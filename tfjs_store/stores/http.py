@@ -23,12 +23,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import HTTPNotFoundError, HTTPStatusError, StorageError
+from ..errors import HTTPNotFoundError, HTTPStatusError, InvalidModelError, StorageError
 from .base import ByteStore, FileInfo, WriteJob, map_until_error
 from .http_client import (
     HttpClient,
     HTTPResponse,
     content_length,
+    normalize_url,
     read_body,
     read_into,
     tries_note,
@@ -151,6 +152,19 @@ class HttpStore(ByteStore):
             return self._converted[name]
         (url,) = weight_urls(self.model_url, [name], weight_path_prefix=self.weight_path_prefix)
         return url
+
+    def check_distinct(self, names: Sequence[str]) -> None:
+        """No two names may be one URL (a file would be fetched and held twice)."""
+        seen: dict[str, str] = {}
+        for name in names:
+            url = self.file_url(name)
+            key = normalize_url(url)
+            if key in seen:
+                raise InvalidModelError(
+                    f"{self.model_url}: weight files {seen[key]!r} and {name!r} are both "
+                    f"{url}: a weight file is named more than once in the weights manifest"
+                )
+            seen[key] = name
 
     # -- reading --------------------------------------------------------------------
 

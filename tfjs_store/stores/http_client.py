@@ -25,6 +25,8 @@ from typing import Any
 
 from ..errors import StorageError
 from .http_retry import (
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
     backoff_seconds,
@@ -203,13 +205,19 @@ class HttpClient:
         headers: Sequence[tuple[str, str]] = (),
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        retries: int,
-        retry_backoff: float,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
     ) -> None:
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+        if not isinstance(retry_backoff, (int, float)) or not 0 <= retry_backoff <= 60:
+            raise ValueError(
+                f"retry_backoff must be between 0 and 60 seconds, got {retry_backoff!r}"
+            )
         self.headers = list(headers)
         self.timeout = timeout
         self.retries = retries
-        self.retry_backoff = retry_backoff
+        self.retry_backoff = float(retry_backoff)
         self._opener = urllib.request.build_opener()
 
     def request(
