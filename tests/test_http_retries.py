@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import tfjs_store
-from tfjs_store.handlers.http_retry import (
+from tfjs_store.stores.http_retry import (
     BACKOFF_CAP,
     MAX_RETRY_AFTER,
     backoff_seconds,

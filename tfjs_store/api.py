@@ -195,10 +195,20 @@ def model_version(url: str, *, storage_options: Mapping[str, Any] | None = None)
     return handler.version()
 
 
+def _manages(handler: Any, method: str) -> bool:
+    """The handler has ``method`` (``list_models``, ``remove_model``, ``clean``) and, a
+    model handler, a store that lists or removes (an http(s) store does neither)."""
+    if isinstance(handler, ModelHandler) and not (
+        handler.store.supports_listing or handler.store.supports_deletes
+    ):
+        return False
+    return callable(getattr(handler, method, None))
+
+
 def _manager(url: str, options: dict[str, Any], method: str) -> Any:
     handlers = get_load_handlers(url, **options)
     for handler in handlers:
-        if callable(getattr(handler, method, None)):
+        if _manages(handler, method):
             return handler
     raise HandlerError(f"Cannot find model manager for scheme '{url_scheme(url)}'")
 
@@ -312,7 +322,7 @@ def _clone(
             f"for destination URL {dst}."
         )
     loader, saver = loaders[0], savers[0]
-    if move and not callable(getattr(loader, "remove_model", None)):
+    if move and not _manages(loader, "remove_model"):
         raise HandlerError(
             f"Cannot find model manager for scheme '{url_scheme(src)}': {src} cannot be "
             "removed, so it cannot be moved (copy it instead)"

@@ -210,7 +210,14 @@ def _load_handler(
 
 
 def _model_files(handler: Any) -> _ModelFiles | None:
-    return _ModelFiles(handler) if isinstance(handler, ModelHandler) else None
+    """File access through a model handler's store; None for a handler checked by
+    loading it (any other handler, and http(s), whose store reads only the model's
+    URLs: its model is loaded whole, as TF.js would)."""
+    from .stores.http import HttpStore
+
+    if isinstance(handler, ModelHandler) and not isinstance(handler.store, HttpStore):
+        return _ModelFiles(handler)
+    return None
 
 
 def _safe(path: str) -> str | None:

@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy
 
@@ -145,6 +145,12 @@ def new_save_tag() -> str:
 def tag_age_seconds(tag: str, now: float | None = None) -> float:
     millis = int(tag[:8], 36)
     return (now if now is not None else time.time()) - millis / 1000.0
+
+
+class _Steps(Protocol):
+    """Told as each file of a transfer completes."""
+
+    def step(self) -> None: ...
 
 
 class _Progress:
@@ -553,7 +559,20 @@ class ModelHandler:
 
     def read_model_json(self) -> ModelJSON:
         """The validated model.json, without reading any weight file."""
-        return parse_model_json(self._read_json(), self.json_url)
+        return self._parse_json(self._read_json())
+
+    def _parse_json(self, raw: bytes) -> ModelJSON:
+        """model.json's bytes, validated (a subclass may word its errors otherwise)."""
+        return parse_model_json(raw, self.json_url)
+
+    def weight_names(self, model_json: ModelJSON) -> list[str]:
+        """The store's name of each weight file, in manifest order: the manifest paths
+        confined to the folder, none named twice (``manifest_paths``)."""
+        return manifest_paths(model_json)
+
+    def _load_progress(self, files: int) -> _Steps:
+        """What a load reading ``files`` weight files reports to (``step`` per file)."""
+        return _Progress(self.on_progress, files)
 
     # -- load ------------------------------------------------------------------------
 
@@ -565,7 +584,7 @@ class ModelHandler:
         told = None if self.store.versions_by_content else self.store.version(self.json_name)
 
         def read(raw: bytes) -> ModelArtifacts:
-            model_json = parse_model_json(raw, self.json_url)
+            model_json = self._parse_json(raw)
             artifacts = self._artifacts(model_json, self._read_weights(model_json))
             artifacts.stored_version = content_version(raw) if told is None else told
             return artifacts
@@ -599,13 +618,13 @@ class ModelHandler:
     def _read_weights(self, model_json: ModelJSON) -> list[list[Any]]:
         """The weight bytes of each manifest group (one buffer per group when the file
         sizes are known before reading, else one per file), every file checked."""
-        rel_paths = manifest_paths(model_json)
+        rel_paths = self.weight_names(model_json)
         if not rel_paths:
             return [[] for _ in model_json.weights_manifest or []]
         record = SaveRecord.of(model_json)
         entries = [record.entry(p) if record else None for p in model_json.weight_paths]
         sizes = self._sizes_before_reading(model_json, rel_paths, entries)
-        progress = _Progress(self.on_progress, len(rel_paths))
+        progress = self._load_progress(len(rel_paths))
         bad: list[tuple[str, str]] = []
         try:
             if sizes is not None:
@@ -671,7 +690,7 @@ class ModelHandler:
         rel_paths: Sequence[str],
         entries: Sequence[FileRecord | None],
         sizes: Sequence[int],
-        progress: _Progress,
+        progress: _Steps,
         bad: list[tuple[str, str]],
     ) -> list[list[Any]]:
         views: list[memoryview] = []
@@ -702,7 +721,7 @@ class ModelHandler:
         model_json: ModelJSON,
         rel_paths: Sequence[str],
         entries: Sequence[FileRecord | None],
-        progress: _Progress,
+        progress: _Steps,
         bad: list[tuple[str, str]],
     ) -> list[list[Any]]:
         def landed(i: int, data: Any) -> None:
@@ -733,12 +752,12 @@ class ModelHandler:
             return None
         source.store.refresh()
         return source._while_replaced(
-            lambda raw: self._copy_files(source, parse_model_json(raw, source.json_url)),
+            lambda raw: self._copy_files(source, source._parse_json(raw)),
             "copied",
         )
 
     def _copy_files(self, source: ModelHandler, model_json: ModelJSON) -> SaveResult:
-        rel_paths = manifest_paths(model_json)
+        rel_paths = source.weight_names(model_json)
         record = SaveRecord.of(model_json)
         tag = new_save_tag()
         groups: list[Any] = []

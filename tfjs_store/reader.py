@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -39,7 +38,6 @@ import numpy as np
 from .errors import IntegrityError, InvalidModelError, ModelNotFoundError, WeightDataError
 from .format.codec import decode_weights
 from .format.integrity import checksum_label, file_mismatch, recorded_checksums, weight_mismatch
-from .format.layout import manifest_paths
 from .format.record import FileRecord, SaveRecord
 from .format.schemas import ModelJSON, WeightSpec
 from .format.shards import shard_save_tag
@@ -100,36 +98,6 @@ class _StoreSource:
         if shard_save_tag(posixpath.basename(self.paths[index])) is None:
             return None
         return self.store.mmap(self.paths[index])
-
-
-class _HTTPSource:
-    """Weight files at URLs, read with ``Range`` requests by an ``HTTPHandler``."""
-
-    def __init__(self, handler: Any, urls: Sequence[str]) -> None:
-        self.handler = handler
-        self.urls = list(urls)
-
-    def name(self, index: int) -> str:
-        return self.urls[index]
-
-    def cheap_sizes(self, indices: Sequence[int]) -> list[int | None]:
-        return [None] * len(indices)
-
-    def sizes(self, indices: Sequence[int]) -> list[int | None]:
-        return self._map(lambda i: self.handler.file_size(self.urls[i]), list(indices))
-
-    def read_ranges(self, jobs: Sequence[tuple[int, int, int]]) -> list[Any]:
-        return self._map(lambda job: self.handler.read_range(self.urls[job[0]], *job[1:]),
-                         list(jobs))
-
-    def mmap(self, index: int) -> Any:
-        return None
-
-    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(min(len(items), self.handler.max_concurrency)) as pool:
-            return list(pool.map(fn, items))
 
 
 # -- the reader ---------------------------------------------------------------------------
@@ -520,20 +488,14 @@ def _string_length(spec: WeightSpec, data: Any, where: str) -> int:
 
 def reader_for(handler: Any) -> ModelReader:
     """The reader over a handler tfjs-store knows how to read ranges through: the model
-    handler over any byte store, or the http(s) handler."""
+    handler over any byte store (http(s) included: its store reads with ``Range``)."""
     from .handler import ModelHandler
-    from .handlers.http import HTTPHandler
 
     if isinstance(handler, ModelHandler):
         handler.store.refresh()
         model_json = handler.read_model_json()
-        source: _Source = _StoreSource(handler.store, manifest_paths(model_json))
+        source: _Source = _StoreSource(handler.store, handler.weight_names(model_json))
         return ModelReader(source, model_json, handler.json_url, verify=handler.verify)
-    if isinstance(handler, HTTPHandler):
-        model_json = handler.read_model_json()
-        urls = handler.weight_file_urls(model_json)
-        return ModelReader(_HTTPSource(handler, urls), model_json, handler.url,
-                           verify=handler.verify)
     from .errors import HandlerError
 
     raise HandlerError(

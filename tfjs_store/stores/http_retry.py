@@ -1,4 +1,4 @@
-"""When and how long the http(s) handler waits before asking again.
+"""When and how long the http(s) store and handler wait before asking again.
 
 A request is retried only when asking again cannot do harm and may help:
 
