@@ -19,9 +19,9 @@ import logging
 import os
 import posixpath
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -81,6 +81,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 Layout = Literal["shards", "single"]
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _log = logging.getLogger("tfjs_store.server")
+_T = TypeVar("_T")
 
 
 class InvalidNameError(ValueError):
@@ -234,6 +235,17 @@ class Bridge:
             return False
         return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
 
+    def _refusal(self, request: Request, name: str, *, write: bool) -> JSONResponse | None:
+        """401 without the token the request needs, 400 for a name that is not a model
+        name; None when the request may go on."""
+        if not self.authorized(request, write=write):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+        except InvalidNameError as exc:
+            return self._fail(400, str(exc))
+        return None
+
     def unauthorized(self) -> JSONResponse:
         return _error(
             401,
@@ -276,19 +288,24 @@ class Bridge:
                 f"reading the version of {name}/model.json failed: {type(exc).__name__}: {exc}"
             ) from exc
 
+    async def _api(self, verb: Callable[..., _T], url: str) -> _T | JSONResponse:
+        """``verb(url)`` of the public API (``list_models``, ``remove_model``) in a worker
+        thread, with the root's storage options; its error as the bridge's answer."""
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: verb(url, storage_options=self.storage_options or None)
+            )
+        except tfjs_store.TfjsStoreError as exc:
+            return self._fail(_status_for(exc), str(exc))
+
     # -- routes ----------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
         if not self.authorized(request, write=False):
             return self.unauthorized()
-        try:
-            found = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.list_models(
-                    self.root_url, storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        found = await self._api(tfjs_store.list_models, self.root_url)
+        if isinstance(found, Response):
+            return found
         models = []
         prefix = self.root_path + "/"
         for url, info in found.items():
@@ -333,15 +350,13 @@ class Bridge:
             return await self.upload(request, name)
         if request.method == "DELETE":
             return await self.delete(request, name)
-        if not self.authorized(request, write=False):
-            return self.unauthorized()
+        refusal = self._refusal(request, name, write=False)
+        if refusal is not None:
+            return refusal
         try:
-            check_model_name(name)
             if json_file:
                 return await self.model_json(request, name)
             return await self.info(request, name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
         except tfjs_store.StorageError as exc:
             return self._fail(502, str(exc))
 
@@ -362,12 +377,9 @@ class Bridge:
             allow = "GET, HEAD, POST, PUT" if segments == ["model.json"] else "GET, HEAD"
             await drain(request.stream())
             return self._fail(405, "Method Not Allowed", {"Allow": allow})
-        if not self.authorized(request, write=False):
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
+        refusal = self._refusal(request, name, write=False)
+        if refusal is not None:
+            return refusal
         rel = "/".join(segments)
         try:
             raw = await self.read_model_json(name)
@@ -404,14 +416,10 @@ class Bridge:
         # Early refusals read (and drop) a bounded amount of the body first, so the
         # client gets the answer instead of a reset connection.
         stream = TimedBody(request.stream(), self.body_timeout)
-        if not self.authorized(request, write=True):
+        refusal = self._refusal(request, name, write=True)
+        if refusal is not None:
             await drain(stream)
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            await drain(stream)
-            return self._fail(400, str(exc))
+            return refusal
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
@@ -546,33 +554,20 @@ class Bridge:
         return _Stored(info, version)
 
     async def delete(self, request: Request, name: str) -> Response:
-        if not self.authorized(request, write=True):
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
-        try:
-            info = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.remove_model(
-                    self.model_url(name), storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        refusal = self._refusal(request, name, write=True)
+        if refusal is not None:
+            return refusal
+        info = await self._api(tfjs_store.remove_model, self.model_url(name))
+        if isinstance(info, Response):
+            return info
         return JSONResponse({"name": name, "modelArtifactsInfo": _info_json(info)})
 
     async def info(self, request: Request, name: str) -> Response:
         if await self.read_model_json(name) is None:
             return self._fail(404, f"no model named {name!r}")
-        try:
-            found = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.list_models(
-                    self.model_url(name), storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        found = await self._api(tfjs_store.list_models, self.model_url(name))
+        if isinstance(found, Response):
+            return found
         target = self._path(name)
         for url, info in found.items():
             if str(self.fs._strip_protocol(url)).rstrip("/") == target:
