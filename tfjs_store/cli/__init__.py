@@ -300,10 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload", metavar="SIZE", help=f"largest accepted save; {_SIZE_HELP}")
     p.add_argument("--shard-size", metavar="SIZE", help=f"shard size of saved models; {_SIZE_HELP}")
     p.add_argument(
-        "--layout",
+        "--upload-form",
         choices=("shards", "single"),
-        help="shards (default; crash-safe) or single (model.json + model.weights.bin "
-        "byte for byte as TF.js sent them)",
+        help="how uploads are stored: shards (default; crash-safe) or single (model.json + "
+        "model.weights.bin byte for byte as TF.js sent them)",
+    )
+    p.add_argument(  # the old spelling: "layout" is how cp lays out a model's files
+        "--layout", dest="deprecated_layout", choices=("shards", "single"), help=argparse.SUPPRESS
     )
     p.add_argument(
         "--public-read",

@@ -260,16 +260,12 @@ def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
     $TFJS_STORE_DOWNLOADS or ~/Downloads), so the user learns where they went."""
     if not dst.lower().startswith("downloads://"):
         return []
-    import json
-    import posixpath
-
+    from ..format.layout import manifest_paths
     from ..handlers.downloads import DownloadsHandler
 
     handler = DownloadsHandler(dst, storage_options=options)
-    model_json = json.loads(handler.fs.cat_file(handler.json_path))
-    weights = [p for g in model_json.get("weightsManifest") or [] for p in g.get("paths", [])]
-    folder = handler.folder
-    return [handler.json_path, *(posixpath.normpath(posixpath.join(folder, p)) for p in weights)]
+    weights = manifest_paths(handler.read_model_json())
+    return [handler.json_path, *(f"{handler.folder}/{path}" for path in weights)]
 
 
 def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:

@@ -60,11 +60,12 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_upload_bytes: int = 1 << 30,
     shard_size_bytes: int = 4 * 1024 * 1024,
-    layout: str = "shards",
+    upload_form: str = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
     body_timeout: float | None = 60.0,
+    layout: str | None = None,
 ) -> Starlette:
     """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
 
@@ -85,10 +86,10 @@ def create_app(
         Largest upload body accepted (1 GiB by default); larger ones get 413.
     shard_size_bytes:
         Weight shard size of stored models (4 MiB, the converter's default).
-    layout:
-        ``"shards"`` (converter-style shards, atomic replace) or ``"single"``
-        (``model.json`` + ``model.weights.bin`` byte for byte as TF.js sent them,
-        overwritten in place).
+    upload_form:
+        How an upload is stored: ``"shards"`` (converter-style shards, atomic replace)
+        or ``"single"`` (``model.json`` + ``model.weights.bin`` byte for byte as TF.js
+        sent them, overwritten in place).
     public_read:
         With ``token``, GET requests need no token.
     spool_dir:
@@ -99,6 +100,8 @@ def create_app(
     body_timeout:
         Seconds an upload may send nothing before it is cut off with 408 and nothing
         is stored (default 60; None: no limit).
+    layout:
+        Deprecated spelling of ``upload_form`` (warns ``FutureWarning``).
     """
     module = _app_module()
     app: Starlette = module.create_app(
@@ -108,11 +111,12 @@ def create_app(
         cors_origins=cors_origins,
         max_upload_bytes=max_upload_bytes,
         shard_size_bytes=shard_size_bytes,
-        layout=layout,
+        upload_form=upload_form,
         public_read=public_read,
         spool_dir=spool_dir,
         allowed_hosts=allowed_hosts,
         body_timeout=body_timeout,
+        layout=layout,
     )
     return app
 
@@ -159,7 +163,7 @@ def serve(
     """Run the bridge with uvicorn until interrupted (what ``tfjs-store serve`` calls).
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
-    ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
+    ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``upload_form``,
     ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``). ``port=0``
     picks a free port. A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
 

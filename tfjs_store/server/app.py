@@ -19,6 +19,7 @@ import logging
 import os
 import posixpath
 import re
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -78,7 +79,10 @@ NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-Layout = Literal["shards", "single"]
+UploadForm = Literal["shards", "single"]
+"""How the bridge stores an upload: resharded (``shards``, the ``shards`` layout) or
+as TF.js sent it (``single``: ``model.json`` + ``model.weights.bin``)."""
+UPLOAD_FORMS: tuple[UploadForm, ...] = ("shards", "single")
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _log = logging.getLogger("tfjs_store.server")
 _T = TypeVar("_T")
@@ -138,7 +142,7 @@ def _status_for(exc: BaseException) -> int:
     if isinstance(exc, tfjs_store.ConflictError):
         return 412  # If-Match / If-None-Match: * did not hold
     if isinstance(exc, tfjs_store.OptionError):
-        return 501  # a conditional save the store (or the layout) cannot honour
+        return 501  # a conditional save the store (or the single upload form) cannot honour
     if isinstance(exc, tfjs_store.ModelNotFoundError):
         return 404
     if isinstance(exc, tfjs_store.InvalidModelError):
@@ -168,7 +172,7 @@ class Bridge:
         public_read: bool,
         max_upload_bytes: int,
         shard_size_bytes: int,
-        layout: Layout,
+        upload_form: UploadForm,
         spool_dir: str | None,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     ) -> None:
@@ -185,7 +189,7 @@ class Bridge:
         self.max_upload_bytes = max_upload_bytes
         self.max_json_bytes = min(MAX_JSON_BYTES, max_upload_bytes)
         self.shard_size_bytes = shard_size_bytes
-        self.layout = layout
+        self.upload_form = upload_form
         self.spool_dir = spool_dir
         self.body_timeout = body_timeout
         self._is_local = "file" in _protocols(self.fs)
@@ -532,7 +536,7 @@ class Bridge:
         self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
     ) -> _Stored:
         artifacts = self._artifacts(received)
-        if self.layout == "single":
+        if self.upload_form == "single":
             result = tfjs_store.save(
                 artifacts,
                 self.model_url(name) + "/model.json",
@@ -762,6 +766,23 @@ def _protocols(fs: Any) -> tuple[str, ...]:
     return (proto,) if isinstance(proto, str) else tuple(proto)
 
 
+def _upload_form(upload_form: str, layout: str | None) -> UploadForm:
+    """The upload form asked for, from ``upload_form`` or its deprecated spelling."""
+    name = "upload_form"
+    if layout is not None:
+        warnings.warn(
+            "create_app(layout=...) is deprecated; use upload_form=... (the same values)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if upload_form != "shards" and upload_form != layout:
+            raise ValueError(f"upload_form={upload_form!r} and layout={layout!r} disagree")
+        upload_form, name = layout, "layout"
+    if upload_form not in UPLOAD_FORMS:
+        raise ValueError(f"unknown {name} {upload_form!r}; choose 'shards' or 'single'")
+    return upload_form
+
+
 def create_app(
     root_url: str,
     *,
@@ -770,11 +791,12 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     shard_size_bytes: int = DEFAULT_SHARD_SIZE_BYTES,
-    layout: Layout = "shards",
+    upload_form: UploadForm = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
+    layout: UploadForm | None = None,
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -797,10 +819,11 @@ def create_app(
     max_upload_bytes:
         Largest accepted upload body; a larger one is answered with 413.
     shard_size_bytes:
-        Weight shard size for stored models (``layout="shards"``).
-    layout:
-        ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, written under
-        names unique to each save, model.json last (readers never see a torn model).
+        Weight shard size for stored models (``upload_form="shards"``).
+    upload_form:
+        How an upload is stored. ``"shards"`` (default): the converter's
+        ``groupN-shardIofM`` files, written under names unique to each save,
+        model.json last (readers never see a torn model).
         ``"single"``: ``model.json`` and ``model.weights.bin`` exactly as TF.js sent
         them, byte for byte (overwritten in place; on object stores the weights file
         goes up in one request, so it is held in memory once).
@@ -813,6 +836,9 @@ def create_app(
         loopback addresses and the address the connection arrived on; other ``Host``
         headers get 421 (DNS rebinding). ``"*"`` allows any (behind a proxy that
         rewrites Host).
+    layout:
+        Deprecated spelling of ``upload_form`` (warns ``FutureWarning``): "layout"
+        names how ``save`` lays out a model's files.
     body_timeout:
         Seconds an upload may send nothing (before its first byte or between two
         chunks) before it is cut off: answered 408, its spooled bytes dropped, nothing
@@ -828,8 +854,7 @@ def create_app(
         raise ValueError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
     if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
         raise ValueError(f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}")
-    if layout not in ("shards", "single"):
-        raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
+    upload_form = _upload_form(upload_form, layout)
     if token is not None and not token:
         raise ValueError("token must be a non-empty string (or None for no auth)")
     if body_timeout is not None and not (
@@ -848,7 +873,7 @@ def create_app(
         public_read=public_read,
         max_upload_bytes=max_upload_bytes,
         shard_size_bytes=shard_size_bytes,
-        layout=layout,
+        upload_form=upload_form,
         spool_dir=spool_dir,
         body_timeout=body_timeout,
     )
