@@ -419,21 +419,23 @@ def durable_url(
 
 def known_fsspec_url(url: str) -> str:
     """A usage error for a URL naming a protocol fsspec does not know (a typo like
-    ``fiel://``); an ImportError (exit 4) when its package is missing."""
+    ``fiel://``); an ImportError (exit 4) when its package is missing. Known is what
+    the library opens (``dav://`` too, which fsspec's table does not list)."""
     import fsspec
     from fsspec.core import split_protocol
+
+    from ..stores.fsspec import ensure_protocol_known
 
     for part in url.split("::"):
         protocol, _ = split_protocol(part)
         if protocol is None:
             continue
-        try:
-            fsspec.get_filesystem_class(protocol)
-        except ValueError:
+        if not ensure_protocol_known(protocol):
             raise UsageError(
                 f"unknown URL scheme {protocol!r} in {url}",
                 "check the spelling; `tfjs-store plugins --all` lists the schemes",
-            ) from None
+            )
+        fsspec.get_filesystem_class(protocol)
     return url
 
 

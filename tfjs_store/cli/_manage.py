@@ -77,11 +77,12 @@ def ls(args: argparse.Namespace) -> int:
 def _folder_exists(url: str, options: Mapping[str, Any] | None) -> bool:
     """Whether ``url`` names something on its fsspec filesystem (True when fsspec does not
     handle the URL: then the scheme's own handler had its say)."""
-    import fsspec
+    from ..errors import HandlerError, MissingDependencyError
+    from ..stores.fsspec import open_filesystem
 
     try:
-        fs, path = fsspec.core.url_to_fs(url, **(options or {}))
-    except (ValueError, ImportError):
+        fs, path = open_filesystem(url, options)
+    except (HandlerError, MissingDependencyError, ValueError):
         return True
     return bool(fs.exists(path))
 

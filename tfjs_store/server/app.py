@@ -40,7 +40,7 @@ from ..format.jsonfmt import parse_model_json
 from ..format.layout import safe_relative_path
 from ..format.record import SaveRecord
 from ..format.wire import decode_multipart_parts
-from ..stores.fsspec import FsspecStore
+from ..stores.fsspec import FsspecStore, open_filesystem
 from .caching import bytes_etag, cache_control, not_modified, stored_file_etag
 from .guard import RequestGuard, check_allowed_host, error_response
 from .openapi import openapi_document
@@ -176,13 +176,11 @@ class Bridge:
         spool_dir: str | None,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     ) -> None:
-        import fsspec.core
-
         if "://" not in root_url and "::" not in root_url:
             root_url = os.path.abspath(os.path.expanduser(root_url))
         self.root_url = root_url.rstrip("/") or "/"
         self.storage_options = dict(storage_options or {})
-        self.fs, path = fsspec.core.url_to_fs(self.root_url, **self.storage_options)
+        self.fs, path = open_filesystem(self.root_url, self.storage_options)
         self.root_path = str(path).rstrip("/")
         self.token = token
         self.public_read = public_read
@@ -805,7 +803,8 @@ def create_app(
     root_url:
         Where models live: any URL tfjs-store saves to (``s3://bucket/models``,
         ``gs://…``, ``memory://…``) or a local folder (created if missing). Model
-        ``NAME`` is stored at ``ROOT_URL/NAME``.
+        ``NAME`` (1-128 characters from ``A-Z a-z 0-9 . _ -``, not ``.``/``..``) is
+        stored at ``ROOT_URL/NAME``.
     storage_options:
         fsspec options for ``root_url`` (credentials, endpoints).
     token:
@@ -817,9 +816,11 @@ def create_app(
         POST, PUT or DELETE whose ``Origin`` is neither one of these nor the bridge's
         own origin is refused with 403 (requests without ``Origin`` are not browsers').
     max_upload_bytes:
-        Largest accepted upload body; a larger one is answered with 413.
+        Largest accepted upload body (1 GiB by default); a larger one is answered
+        with 413.
     shard_size_bytes:
-        Weight shard size for stored models (``upload_form="shards"``).
+        Weight shard size for stored models (``upload_form="shards"``; 4 MiB, the
+        converter's default).
     upload_form:
         How an upload is stored. ``"shards"`` (default): the converter's
         ``groupN-shardIofM`` files, written under names unique to each save,
