@@ -99,16 +99,21 @@ def _command(
     description: str,
     *,
     raw: bool = False,
+    json: str | None = None,
 ) -> argparse.ArgumentParser:
     """One command's parser: its one-line ``help`` in the command list, its
-    ``description`` atop its own --help (``raw``: printed with its own line breaks)."""
-    return sub.add_parser(
+    ``description`` atop its own --help (``raw``: printed with its own line breaks),
+    and ``--json`` described as ``json`` where the command prints JSON on request."""
+    parser = sub.add_parser(
         name,
         parents=parents,
         help=help,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter,
     )
+    if json is not None:
+        parser.add_argument("--json", action="store_true", help=json)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub, "info", [storage, headers], "describe a model: format, layers, inputs, weights, files",
-        "Describe a model from its model.json, without reading the weights.", raw=True,
+        "Describe a model from its model.json, without reading the weights.",
+        raw=True,
+        json="print JSON instead of tables",
     )
     p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     p = _command(
         sub, "verify", [storage, headers],
@@ -149,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         "size, checksums (CRC32C or SHA-256) where the save recorded them, every\n"
         "weight decodes. Exit 0 when intact, 1 with the list of every problem found.",
         raw=True,
+        json="print the report as JSON",
     )
     p.add_argument("url", help="the model, or `example`")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--remote",
         action="store_true",
@@ -166,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         "save recorded a checksum. Here -o is the output file; storage options go\n"
         "with --storage-option KEY=VALUE.",
         raw=True,
+        json="print what was written as JSON",
     )
     p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
     p.add_argument("names", nargs="+", metavar="NAME", help="weight name (repeatable)")
@@ -174,14 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="FILE.npy (one weight) or FILE.npz (default: NAME.npy, or weights.npz)",
     )
     _add_repeatable(p, "--storage-option", metavar="KEY=VALUE", help=_STORAGE_OPTION_HELP)
-    p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
     p = _command(
         sub, "ls", [storage], "list the models under a prefix",
         "List every model (every committed model.json) under a prefix URL.",
+        json="print JSON instead of a table",
     )
     p.add_argument("prefix", help="prefix URL or folder")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     for name, verb in (("cp", "copy"), ("mv", "move")):
         move = name == "mv"
@@ -192,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
             + ("The source is removed only after the destination is saved.\n" if move else "")
             + "Progress is shown on a terminal for models over 4 MiB.",
             raw=True,
+            json="print the result as JSON",
         )
         p.add_argument("src", help="source model" + (", or `example`" if name == "cp" else ""))
         p.add_argument("dst", help="destination model URL")
@@ -236,23 +243,23 @@ def build_parser() -> argparse.ArgumentParser:
             "pattern (repeatable), e.g. '*/kernel'",
         )
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-        p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = _command(
         sub, "rm", [storage], "remove a model",
         "Remove a model: its model.json first, then its weight files.",
+        json="print the result as JSON",
     )
     p.add_argument("url", help="the model to remove")
     p.add_argument(
         "-f", "--force", action="store_true", help="no error when there is no model there"
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = _command(
         sub, "clean", [storage],
         "remove leftovers of saves that died (files no model.json refers to)",
         "Remove weight and temporary files that tfjs-store's own saves left "
         "behind when they died: files no committed model.json refers to.",
+        json="print the result as JSON",
     )
     p.add_argument("url", help="the model folder to clean")
     p.add_argument(
@@ -262,7 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="only leftovers at least this old (a save in progress is younger; default 0)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = _command(
         sub, "serve", [storage], "serve models under a root URL over HTTP (TF.js's http protocol)",
@@ -332,11 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "plugins", [],
         "list URL schemes, the distributions that provide them, fallbacks, conflicts",
         "List the registered URL schemes and where their handlers come from.",
+        json="print JSON instead of a table",
     )
     p.add_argument(
         "--all", action="store_true", help="also list the fsspec protocols that fall back"
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
