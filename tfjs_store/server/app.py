@@ -496,7 +496,11 @@ class Bridge:
             raise UploadError(400, "If-Match takes one ETag (or *) on a save")
         tag = tags[0]
         if tag == "*":  # any model: compare against the one there now
-            current = await anyio.to_thread.run_sync(self._store_of(name).version, "model.json")
+            current = await anyio.to_thread.run_sync(
+                lambda: tfjs_store.model_version(
+                    self.model_url(name), storage_options=self.storage_options or None
+                )
+            )
             if current is None:
                 raise UploadError(412, f"If-Match: * but there is no model named {name!r}")
             return {"if_match": current}
