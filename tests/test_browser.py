@@ -67,7 +67,7 @@ def browser_run(
         "/tf.min.js": (TFJS_BUNDLE.read_bytes(), "text/javascript"),
     }
     shards_options = {"cors_origins": [], "shard_size_bytes": SHARD}
-    single_options = {"cors_origins": [], "token": TOKEN, "layout": "single"}
+    single_options = {"cors_origins": [], "token": TOKEN, "upload_form": "single"}
     with running_static(page_routes) as page_url:
         shards_options["cors_origins"] = single_options["cors_origins"] = [page_url]
         with (
@@ -124,7 +124,7 @@ def test_downloads_pair_loads_in_python(browser_run: dict[str, Any]) -> None:
     assert model_json["weightsManifest"][0]["paths"] == ["./m.weights.bin"]
 
 
-def test_single_layout_arrives_byte_exact(browser_run: dict[str, Any]) -> None:
+def test_single_upload_form_arrives_byte_exact(browser_run: dict[str, Any]) -> None:
     """The PUT through the bridge stores exactly the bytes TF.js sends (= its downloads)."""
     result = browser_run["result"]
     assert result["putStatus"] == 200

@@ -859,6 +859,30 @@ def test_serve_redirect_expires_is_checked(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_USAGE and "--redirect-weights" in one_error_line(proc)
 
 
+def test_serve_upload_form_and_its_deprecated_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--upload-form reaches the bridge; --layout (its old spelling) still does, with a
+    warning; the two disagreeing is a usage error."""
+    pytest.importorskip("starlette")
+    import tfjs_store.server
+
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(tfjs_store.server, "serve", lambda root, **options: seen.append(options))
+    assert main(["serve", str(tmp_path), "--upload-form", "single"]) == 0
+    assert seen.pop()["upload_form"] == "single"
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--layout", "single"]) == 0
+    assert seen.pop()["upload_form"] == "single"
+    assert "--layout is deprecated; use --upload-form" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path)]) == 0
+    assert "upload_form" not in seen.pop()
+    argv = ["serve", str(tmp_path), "--upload-form", "single", "--layout", "shards"]
+    assert main(argv) == EXIT_USAGE and not seen
+    assert "disagree" in capsys.readouterr().err
+    assert "--layout" not in run("serve", "--help").stdout  # the old spelling is not offered
+
+
 def test_serve_workers_must_be_positive(tmp_path: Path) -> None:
     for bad in ("0", "-2"):
         proc = run("serve", str(tmp_path), "--workers", bad)

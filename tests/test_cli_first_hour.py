@@ -64,6 +64,17 @@ def test_a_misspelt_scheme_is_a_usage_error(command: str) -> None:
     assert "fiel" in line and "bug" not in proc.stderr, proc.stderr
 
 
+def test_serve_root_check_knows_the_schemes_the_library_opens() -> None:
+    """dav:// (webdav4 claims it; fsspec's table does not list it) is a scheme the
+    library opens, so serve's root check lets it through; a typo is still refused."""
+    pytest.importorskip("webdav4")
+    from tfjs_store.cli._common import UsageError, known_fsspec_url
+
+    assert known_fsspec_url("dav://127.0.0.1:9/models") == "dav://127.0.0.1:9/models"
+    with pytest.raises(UsageError, match="fiel"):
+        known_fsspec_url("fiel:///srv/models")
+
+
 def _scheme_whose_package_is_absent() -> tuple[str, str]:
     """A scheme fsspec knows whose implementing package is not installed here, and that
     package's import name (the machine's installs change: pick one that is absent)."""

@@ -60,16 +60,16 @@ def test_readme_names_every_command_that_takes_json() -> None:
     assert named == takes
 
 
-def test_readme_names_every_layout_of_cp_and_serve() -> None:
-    for command in ("cp", "serve"):
-        action = _option(_subparsers()[command], "--layout")
+def test_readme_names_every_layout_of_cp_and_upload_form_of_serve() -> None:
+    for command, flag in (("cp", "--layout"), ("serve", "--upload-form")):
+        action = _option(_subparsers()[command], flag)
         assert action is not None and action.choices
         for choice in action.choices:
             assert (
                 f"`{choice}`" in README
                 or f'`"{choice}"`' in README
-                or (f"--layout {choice}" in README)
-            ), f"README does not name {command} --layout {choice}"
+                or (f"{flag} {choice}" in README)
+            ), f"README does not name {command} {flag} {choice}"
 
 
 def test_the_readme_and_load_files_point_at_a_spec_inside_the_repository() -> None:

@@ -201,12 +201,12 @@ def _fixture_args(name: str) -> list[str]:
     "name", ["dense-http-capture", "dense-http-capture-adam", "functional-http-capture"]
 )
 def test_node_tfjs_saves_arrive_byte_exact(name: str, s3_target: StoreTarget) -> None:
-    """layout="single": the bucket holds exactly the two parts Node's TF.js sent."""
+    """upload_form="single": the bucket holds exactly the two parts Node's TF.js sent."""
     from support.tfjs import require_tfjs, run_tfjs
 
     require_tfjs()
     with running_bridge(
-        s3_target.url, storage_options=cached(s3_target.storage_options), layout="single"
+        s3_target.url, storage_options=cached(s3_target.storage_options), upload_form="single"
     ) as base:
         out = run_tfjs("save-url", *_fixture_args(name), "--url", f"{base}/models/{name}")
     assert out["responseStatus"] == 200
@@ -362,9 +362,9 @@ def test_conditional_uploads_answer_412_and_change_nothing(
     same_weights(two, tfjs_store.load(target.join("m"), storage_options=options))
 
 
-def test_conditional_upload_with_single_layout_is_refused(tmp_path: Path) -> None:
-    """--layout single overwrites in place: a conditional upload there is 501, unstored."""
-    with running_bridge(str(tmp_path / "root"), layout="single") as base:
+def test_conditional_upload_with_single_upload_form_is_refused(tmp_path: Path) -> None:
+    """--upload-form single overwrites in place: a conditional upload there is 501, unstored."""
+    with running_bridge(str(tmp_path / "root"), upload_form="single") as base:
         body = upload_body(fixture("dense-http-capture"))
         status, _, answer = call(base, "PUT", "/models/m", body=body,
                                  headers={**multipart_headers(body), "If-None-Match": "*"})
@@ -539,6 +539,17 @@ def test_serve_runs_the_bridge_with_uvicorn(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_create_app_takes_layout_as_a_deprecated_spelling_of_upload_form(tmp_path: Path) -> None:
+    assert create_app(str(tmp_path), upload_form="single").state.bridge.upload_form == "single"
+    with pytest.warns(FutureWarning, match="upload_form"):
+        app = create_app(str(tmp_path), layout="single")
+    assert app.state.bridge.upload_form == "single"
+    with pytest.raises(ValueError, match="upload_form"):
+        create_app(str(tmp_path), upload_form="zip")
+    with pytest.raises(ValueError, match="disagree"), pytest.warns(FutureWarning):
+        create_app(str(tmp_path), upload_form="single", layout="shards")
 
 
 def test_create_app_rejects_bad_options(tmp_path: Path) -> None:

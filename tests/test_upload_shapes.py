@@ -688,10 +688,10 @@ def test_tfjs_multipart_upload_still_stores_byte_exact(bridge: tuple[str, StoreT
 
 
 @pytest.mark.parametrize("shape", ["tfjs-multipart", "file-set", "json"])
-def test_single_layout_keeps_tfjs_files_byte_for_byte_from_every_shape(
+def test_single_upload_form_keeps_tfjs_files_byte_for_byte_from_every_shape(
     shape: str, tmp_path: Path
 ) -> None:
-    """layout="single" stores model.json and model.weights.bin exactly as TF.js writes
+    """upload_form="single" stores model.json and model.weights.bin exactly as TF.js writes
     them, whichever shape the model came in."""
     src = tfjs_source("dense-http-capture-adam")
     assert "trainingConfig" in src.obj
@@ -703,7 +703,7 @@ def test_single_layout_keeps_tfjs_files_byte_for_byte_from_every_shape(
         content_type = f"multipart/form-data; boundary={BOUNDARY}"
     else:
         body, content_type = json_body(src, "pretty-reordered"), "application/json"
-    with running_bridge(str(tmp_path / "root"), layout="single") as base:
+    with running_bridge(str(tmp_path / "root"), upload_form="single") as base:
         status, answer = call(
             base, "POST", "/models/m", body=body, headers={"Content-Type": content_type}
         )

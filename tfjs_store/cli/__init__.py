@@ -55,6 +55,7 @@ failed; 2 usage error (bad arguments, unknown URL scheme); 3 no model at the URL
 130 interrupted.
 """
 
+_STORAGE_OPTION_HELP = "fsspec storage option (repeatable); see `tfjs-store --help`"
 _SIZE_HELP = (
     "bytes, or with a suffix: K/M/G (KiB/MiB/GiB, powers of 1024), KB/MB/GB (powers of 1000)"
 )
@@ -78,11 +79,43 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _add_repeatable(
+    parser: argparse.ArgumentParser, *flags: str, metavar: str, help: str
+) -> None:
+    """An option that may be given several times; its values arrive as a list."""
+    parser.add_argument(*flags, action="append", default=[], metavar=metavar, help=help)
+
+
 def _repeatable_option(flags: Sequence[str], metavar: str, help: str) -> argparse.ArgumentParser:
     """A parent parser holding one option that may be given several times."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(*flags, action="append", default=[], metavar=metavar, help=help)
+    _add_repeatable(parent, *flags, metavar=metavar, help=help)
     return parent
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    parents: list[argparse.ArgumentParser],
+    help: str,
+    description: str,
+    *,
+    raw: bool = False,
+    json: str | None = None,
+) -> argparse.ArgumentParser:
+    """One command's parser: its one-line ``help`` in the command list, its
+    ``description`` atop its own --help (``raw``: printed with its own line breaks),
+    and ``--json`` described as ``json`` where the command prints JSON on request."""
+    parser = sub.add_parser(
+        name,
+        parents=parents,
+        help=help,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter,
+    )
+    if json is not None:
+        parser.add_argument("--json", action="store_true", help=json)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,38 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
     storage = _repeatable_option(
         ["-o", "--storage-option"],
         "KEY=VALUE",
-        "fsspec storage option (repeatable); see `tfjs-store --help`",
+        _STORAGE_OPTION_HELP,
     )
     headers = _repeatable_option(
         ["-H", "--header"],
         "'NAME: VALUE'",
         "HTTP header for http(s):// URLs (repeatable), e.g. 'Authorization: Bearer TOKEN'",
     )
-    fmt = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser(
-        "info",
-        parents=[storage, headers],
-        formatter_class=fmt,
-        help="describe a model: format, layers, inputs, weights, files",
-        description="Describe a model from its model.json, without reading the weights.",
+    p = _command(
+        sub, "info", [storage, headers], "describe a model: format, layers, inputs, weights, files",
+        "Describe a model from its model.json, without reading the weights.",
+        raw=True,
+        json="print JSON instead of tables",
     )
     p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
-    p = sub.add_parser(
-        "verify",
-        parents=[storage, headers],
-        formatter_class=fmt,
-        help="check that a model is intact; exit 1 listing every problem",
-        description=(
-            "Check a model: model.json schema, every weight file present with the right\n"
-            "size, checksums (CRC32C or SHA-256) where the save recorded them, every\n"
-            "weight decodes. Exit 0 when intact, 1 with the list of every problem found."
-        ),
+    p = _command(
+        sub, "verify", [storage, headers],
+        "check that a model is intact; exit 1 listing every problem",
+        "Check a model: model.json schema, every weight file present with the right\n"
+        "size, checksums (CRC32C or SHA-256) where the save recorded them, every\n"
+        "weight decodes. Exit 0 when intact, 1 with the list of every problem found.",
+        raw=True,
+        json="print the report as JSON",
     )
     p.add_argument("url", help="the model, or `example`")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--remote",
         action="store_true",
@@ -140,17 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         "weight byte; files the store keeps none for are read",
     )
 
-    p = sub.add_parser(
-        "get",
-        parents=[headers],
-        formatter_class=fmt,
-        help="write a few weights to a .npy/.npz file, reading only their bytes",
-        description=(
-            "Write the named weights to a .npy (one) or .npz file, reading only their\n"
-            "byte ranges (the rest of the model is not read), each checked where the\n"
-            "save recorded a checksum. Here -o is the output file; storage options go\n"
-            "with --storage-option KEY=VALUE."
-        ),
+    p = _command(
+        sub, "get", [headers], "write a few weights to a .npy/.npz file, reading only their bytes",
+        "Write the named weights to a .npy (one) or .npz file, reading only their\n"
+        "byte ranges (the rest of the model is not read), each checked where the\n"
+        "save recorded a checksum. Here -o is the output file; storage options go\n"
+        "with --storage-option KEY=VALUE.",
+        raw=True,
+        json="print what was written as JSON",
     )
     p.add_argument("url", help="the model (its folder or model JSON file), or `example`")
     p.add_argument("names", nargs="+", metavar="NAME", help="weight name (repeatable)")
@@ -158,52 +182,37 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE",
         help="FILE.npy (one weight) or FILE.npz (default: NAME.npy, or weights.npz)",
     )
-    p.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
-        help="fsspec storage option (repeatable); see `tfjs-store --help`",
-    )
-    p.add_argument("--json", action="store_true", help="print what was written as JSON")
-    p = sub.add_parser(
-        "ls",
-        parents=[storage],
-        help="list the models under a prefix",
-        description="List every model (every committed model.json) under a prefix URL.",
+    _add_repeatable(p, "--storage-option", metavar="KEY=VALUE", help=_STORAGE_OPTION_HELP)
+
+    p = _command(
+        sub, "ls", [storage], "list the models under a prefix",
+        "List every model (every committed model.json) under a prefix URL.",
+        json="print JSON instead of a table",
     )
     p.add_argument("prefix", help="prefix URL or folder")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     for name, verb in (("cp", "copy"), ("mv", "move")):
-        p = sub.add_parser(
-            name,
-            parents=[storage, headers],
-            formatter_class=fmt,
-            help=f"{verb} a model between any two URLs (re-shard, quantize)",
-            description=(
-                f"{verb.capitalize()} a model between any two URLs; the schemes may differ.\n"
-                + (
-                    "The source is removed only after the destination is saved.\n"
-                    if name == "mv"
-                    else ""
-                )
-                + "Progress is shown on a terminal for models over 4 MiB."
-            ),
+        move = name == "mv"
+        p = _command(
+            sub, name, [storage, headers],
+            f"{verb} a model between any two URLs (re-shard, quantize)",
+            f"{verb.capitalize()} a model between any two URLs; the schemes may differ.\n"
+            + ("The source is removed only after the destination is saved.\n" if move else "")
+            + "Progress is shown on a terminal for models over 4 MiB.",
+            raw=True,
+            json="print the result as JSON",
         )
         p.add_argument("src", help="source model" + (", or `example`" if name == "cp" else ""))
         p.add_argument("dst", help="destination model URL")
-        p.add_argument(
-            "--src-storage-option",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="storage option for the source only (overrides -o)",
-        )
-        p.add_argument(
-            "--dst-storage-option",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="storage option for the destination only (overrides -o)",
-        )
+        for end, flag in (
+            ("source", "--src-storage-option"), ("destination", "--dst-storage-option")
+        ):
+            _add_repeatable(
+                p,
+                flag,
+                metavar="KEY=VALUE",
+                help=f"storage option for the {end} only (overrides -o)",
+            )
         p.add_argument("--shard-size", metavar="SIZE", help=f"largest weight file; {_SIZE_HELP}")
         p.add_argument(
             "--layout",
@@ -228,35 +237,31 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("uint8", "uint16", "float16"),
             help="quantize float32 weights as the TF.js converter does",
         )
-        p.add_argument(
+        _add_repeatable(
+            p,
             "--match",
-            action="append",
-            default=[],
             metavar="PATTERN",
             help="with --quantize: only weights whose name matches this shell-style "
             "pattern (repeatable), e.g. '*/kernel'",
         )
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-        p.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = sub.add_parser(
-        "rm",
-        parents=[storage],
-        help="remove a model",
-        description="Remove a model: its model.json first, then its weight files.",
+    p = _command(
+        sub, "rm", [storage], "remove a model",
+        "Remove a model: its model.json first, then its weight files.",
+        json="print the result as JSON",
     )
     p.add_argument("url", help="the model to remove")
     p.add_argument(
         "-f", "--force", action="store_true", help="no error when there is no model there"
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = sub.add_parser(
-        "clean",
-        parents=[storage],
-        help="remove leftovers of saves that died (files no model.json refers to)",
-        description="Remove weight and temporary files that tfjs-store's own saves left "
+    p = _command(
+        sub, "clean", [storage],
+        "remove leftovers of saves that died (files no model.json refers to)",
+        "Remove weight and temporary files that tfjs-store's own saves left "
         "behind when they died: files no committed model.json refers to.",
+        json="print the result as JSON",
     )
     p.add_argument("url", help="the model folder to clean")
     p.add_argument(
@@ -266,13 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="only leftovers at least this old (a save in progress is younger; default 0)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = sub.add_parser(
-        "serve",
-        parents=[storage],
-        help="serve models under a root URL over HTTP (TF.js's http protocol)",
-        description="Serve the models under ROOT_URL: TF.js loads from it and saves to it.",
+    p = _command(
+        sub, "serve", [storage], "serve models under a root URL over HTTP (TF.js's http protocol)",
+        "Serve the models under ROOT_URL: TF.js loads from it and saves to it.",
     )
     p.add_argument("root", help="root URL the served models live under")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -290,17 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="require `Authorization: Bearer TOKEN` on requests (default: $TFJS_STORE_TOKEN; "
         "prefer the variable, a command line is visible to other users)",
     )
-    p.add_argument(
+    _add_repeatable(
+        p,
         "--cors-origin",
-        action="append",
-        default=[],
         metavar="ORIGIN",
         help="allow browser requests from this origin (repeatable; * for any)",
     )
-    p.add_argument(
+    _add_repeatable(
+        p,
         "--allowed-host",
-        action="append",
-        default=[],
         metavar="HOST",
         help="also answer requests addressed to this host name (repeatable; * for any, "
         "behind a proxy that rewrites Host); others get 421 against DNS rebinding",
@@ -308,10 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload", metavar="SIZE", help=f"largest accepted save; {_SIZE_HELP}")
     p.add_argument("--shard-size", metavar="SIZE", help=f"shard size of saved models; {_SIZE_HELP}")
     p.add_argument(
-        "--layout",
+        "--upload-form",
         choices=("shards", "single"),
-        help="shards (default; crash-safe) or single (model.json + model.weights.bin "
-        "byte for byte as TF.js sent them)",
+        help="how uploads are stored: shards (default; crash-safe) or single (model.json + "
+        "model.weights.bin byte for byte as TF.js sent them)",
+    )
+    p.add_argument(  # the old spelling: "layout" is how cp lays out a model's files
+        "--layout", dest="deprecated_layout", choices=("shards", "single"), help=argparse.SUPPRESS
     )
     p.add_argument(
         "--public-read",
@@ -348,15 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("args", nargs=argparse.REMAINDER)
 
-    p = sub.add_parser(
-        "plugins",
-        help="list URL schemes, the distributions that provide them, fallbacks, conflicts",
-        description="List the registered URL schemes and where their handlers come from.",
+    p = _command(
+        sub, "plugins", [],
+        "list URL schemes, the distributions that provide them, fallbacks, conflicts",
+        "List the registered URL schemes and where their handlers come from.",
+        json="print JSON instead of a table",
     )
     p.add_argument(
         "--all", action="store_true", help="also list the fsspec protocols that fall back"
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -27,12 +28,18 @@ EXAMPLE_NAMES = ("example", "example:")
 """What names the bundled example model on the command line."""
 
 
-class UsageError(Exception):
-    """A mistake in the command line: exit 2 with the message and a hint."""
+class _HintedError(Exception):
+    """An error the command prints as one line and, where given, a hint."""
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class UsageError(_HintedError):
+    """A mistake in the command line: exit 2 with the message and a hint."""
 
 
 class SaveInterrupted(KeyboardInterrupt):
@@ -43,12 +50,10 @@ class SaveInterrupted(KeyboardInterrupt):
         self.url = url
 
 
-class NothingThere(Exception):
+class NothingThere(_HintedError):
     """The URL names no folder, bucket or model: exit 3 with the message and a hint."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+    exit_code = EXIT_NOT_FOUND
 
 
 class CommandFailed(Exception):
@@ -113,39 +118,15 @@ def handle_error(exc: BaseException) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_FAILED
-    if isinstance(exc, UsageError):
+    if isinstance(exc, _HintedError):
         error(str(exc), exc.hint)
-        return EXIT_USAGE
-    if isinstance(exc, NothingThere):
-        error(str(exc), exc.hint)
-        return EXIT_NOT_FOUND
-    if isinstance(exc, errors.MissingDependencyError):
-        error(str(exc), "`tfjs-store plugins` shows what each URL scheme needs")
-        return EXIT_DEPENDENCY
-    if isinstance(exc, errors.ModelNotFoundError):
-        error(str(exc), "check the URL; `tfjs-store ls PREFIX` lists the models under a prefix")
-        return EXIT_NOT_FOUND
-    if isinstance(exc, errors.HandlerError):
-        error(str(exc), "`tfjs-store plugins` lists the URL schemes tfjs-store knows")
-        return EXIT_USAGE
-    if isinstance(exc, errors.InvalidModelError):
-        error(str(exc), "`tfjs-store verify URL` lists every problem of a stored model")
-        return EXIT_FAILED
-    if isinstance(exc, errors.HTTPStatusError):
-        return _http_status(exc)
-    if isinstance(exc, errors.StorageError):
-        error(str(exc), _storage_hint())
-        return EXIT_STORAGE
-    if isinstance(exc, errors.OptionError):
-        error(
-            str(exc),
-            "-o/--storage-option is for fsspec URLs (file, s3, gs, az, ...); "
-            "-H/--header is for http(s) URLs",
-        )
-        return EXIT_USAGE
-    if isinstance(exc, errors.TfjsStoreError):
-        error(str(exc))
-        return EXIT_FAILED
+        return exc.exit_code
+    for kind, hint, code in _library_errors():
+        if isinstance(exc, kind):
+            if kind is errors.HTTPStatusError:
+                return _http_status(exc)
+            error(str(exc), hint)
+            return code
     if isinstance(exc, ImportError):
         error(f"a needed package cannot be imported: {exc}")
         return EXIT_DEPENDENCY
@@ -160,6 +141,44 @@ def handle_error(exc: BaseException) -> int:
         "this is likely a bug in tfjs-store; run `tfjs-store --debug …` for the traceback",
     )
     return EXIT_FAILED
+
+
+def _library_errors() -> tuple[tuple[type[BaseException], str | None, int], ...]:
+    """tfjs-store's errors, most specific first: the hint printed and the exit status
+    (an HTTP status has its own hints, from ``_http_status``)."""
+    from .. import errors
+
+    return (
+        (
+            errors.MissingDependencyError,
+            "`tfjs-store plugins` shows what each URL scheme needs",
+            EXIT_DEPENDENCY,
+        ),
+        (
+            errors.ModelNotFoundError,
+            "check the URL; `tfjs-store ls PREFIX` lists the models under a prefix",
+            EXIT_NOT_FOUND,
+        ),
+        (
+            errors.HandlerError,
+            "`tfjs-store plugins` lists the URL schemes tfjs-store knows",
+            EXIT_USAGE,
+        ),
+        (
+            errors.InvalidModelError,
+            "`tfjs-store verify URL` lists every problem of a stored model",
+            EXIT_FAILED,
+        ),
+        (errors.HTTPStatusError, None, EXIT_STORAGE),
+        (errors.StorageError, _storage_hint(), EXIT_STORAGE),
+        (
+            errors.OptionError,
+            "-o/--storage-option is for fsspec URLs (file, s3, gs, az, ...); "
+            "-H/--header is for http(s) URLs",
+            EXIT_USAGE,
+        ),
+        (errors.TfjsStoreError, None, EXIT_FAILED),
+    )
 
 
 def settle_abandoned_io(timeout: float = 2.0) -> None:
@@ -299,6 +318,16 @@ def check_headers_used(headers: Sequence[str], *urls: str) -> None:
         raise UsageError("--header only applies to http(s):// URLs")
 
 
+def model_to_read(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The model ``info``, ``verify`` and ``get`` read (``example`` resolved) and the
+    options to open it with: ``storage_options`` from --storage-option and the http(s)
+    handler's options from -H/--header."""
+    options = storage_options_or_none(parse_storage_options(args.storage_option))
+    url = source_url(args.url)
+    check_headers_used(args.header, url)
+    return url, {"storage_options": options, **http_options(url, args.header)}
+
+
 def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` on top of ``base``, merging nested dicts."""
     out = dict(base)
@@ -390,21 +419,23 @@ def durable_url(
 
 def known_fsspec_url(url: str) -> str:
     """A usage error for a URL naming a protocol fsspec does not know (a typo like
-    ``fiel://``); an ImportError (exit 4) when its package is missing."""
+    ``fiel://``); an ImportError (exit 4) when its package is missing. Known is what
+    the library opens (``dav://`` too, which fsspec's table does not list)."""
     import fsspec
     from fsspec.core import split_protocol
+
+    from ..stores.fsspec import ensure_protocol_known
 
     for part in url.split("::"):
         protocol, _ = split_protocol(part)
         if protocol is None:
             continue
-        try:
-            fsspec.get_filesystem_class(protocol)
-        except ValueError:
+        if not ensure_protocol_known(protocol):
             raise UsageError(
                 f"unknown URL scheme {protocol!r} in {url}",
                 "check the spelling; `tfjs-store plugins --all` lists the schemes",
-            ) from None
+            )
+        fsspec.get_filesystem_class(protocol)
     return url
 
 

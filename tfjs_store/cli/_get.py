@@ -12,18 +12,7 @@ import re
 from typing import Any
 
 from . import EXIT_OK
-from ._common import (
-    UsageError,
-    check_headers_used,
-    http_options,
-    human_bytes,
-    parse_storage_options,
-    print_json,
-    say,
-    shape_text,
-    source_url,
-    storage_options_or_none,
-)
+from ._common import UsageError, human_bytes, model_to_read, print_json, say, shape_text
 
 
 def default_output(names: list[str]) -> str:
@@ -67,13 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import open_model
 
-    url = source_url(args.url)
-    check_headers_used(args.header, url)
     names = list(dict.fromkeys(args.names))
     output = args.output or default_output(names)
     _check_output(output, names)
-    options = storage_options_or_none(parse_storage_options(args.storage_option))
-    with open_model(url, storage_options=options, **http_options(url, args.header)) as reader:
+    url, options = model_to_read(args)
+    with open_model(url, **options) as reader:
         missing = [n for n in names if n not in reader]
         if missing:
             known = list(reader)

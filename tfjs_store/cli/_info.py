@@ -6,17 +6,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._common import (
-    check_headers_used,
-    http_options,
-    human_bytes,
-    parse_storage_options,
-    print_json,
-    shape_text,
-    source_url,
-    storage_options_or_none,
-    table,
-)
+from ._common import human_bytes, model_to_read, print_json, shape_text, table
 
 _MAX_FILES_SHOWN = 8
 
@@ -24,10 +14,8 @@ _MAX_FILES_SHOWN = 8
 def run(args: argparse.Namespace) -> int:
     from ..describe import describe_model
 
-    options = storage_options_or_none(parse_storage_options(args.storage_option))
-    url = source_url(args.url)
-    check_headers_used(args.header, url)
-    summary = describe_model(url, storage_options=options, **http_options(url, args.header))
+    url, options = model_to_read(args)
+    summary = describe_model(url, **options)
     if args.json:
         print_json(summary)
     else:

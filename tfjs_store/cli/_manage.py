@@ -77,11 +77,12 @@ def ls(args: argparse.Namespace) -> int:
 def _folder_exists(url: str, options: Mapping[str, Any] | None) -> bool:
     """Whether ``url`` names something on its fsspec filesystem (True when fsspec does not
     handle the URL: then the scheme's own handler had its say)."""
-    import fsspec
+    from ..errors import HandlerError, MissingDependencyError
+    from ..stores.fsspec import open_filesystem
 
     try:
-        fs, path = fsspec.core.url_to_fs(url, **(options or {}))
-    except (ValueError, ImportError):
+        fs, path = open_filesystem(url, options)
+    except (HandlerError, MissingDependencyError, ValueError):
         return True
     return bool(fs.exists(path))
 
@@ -260,16 +261,12 @@ def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
     $TFJS_STORE_DOWNLOADS or ~/Downloads), so the user learns where they went."""
     if not dst.lower().startswith("downloads://"):
         return []
-    import json
-    import posixpath
-
+    from ..format.layout import manifest_paths
     from ..handlers.downloads import DownloadsHandler
 
     handler = DownloadsHandler(dst, storage_options=options)
-    model_json = json.loads(handler.fs.cat_file(handler.json_path))
-    weights = [p for g in model_json.get("weightsManifest") or [] for p in g.get("paths", [])]
-    folder = handler.folder
-    return [handler.json_path, *(posixpath.normpath(posixpath.join(folder, p)) for p in weights)]
+    weights = manifest_paths(handler.read_model_json())
+    return [handler.json_path, *(f"{handler.folder}/{path}" for path in weights)]
 
 
 def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:

@@ -54,8 +54,17 @@ def serve(args: argparse.Namespace) -> int:
         options["max_upload_bytes"] = parse_size(args.max_upload, "--max-upload")
     if args.shard_size is not None:
         options["shard_size_bytes"] = parse_size(args.shard_size, "--shard-size")
-    if args.layout is not None:
-        options["layout"] = args.layout
+    upload_form = args.upload_form
+    if args.deprecated_layout is not None:
+        say("tfjs-store: warning: serve --layout is deprecated; use --upload-form (same values)")
+        if upload_form not in (None, args.deprecated_layout):
+            raise UsageError(
+                f"--upload-form {upload_form} and --layout {args.deprecated_layout} disagree",
+                "give --upload-form only (--layout is its deprecated spelling)",
+            )
+        upload_form = args.deprecated_layout
+    if upload_form is not None:
+        options["upload_form"] = upload_form
     if not 0 < args.body_timeout < float("inf"):
         raise UsageError(
             f"--body-timeout must be a positive number of seconds, got {args.body_timeout}"

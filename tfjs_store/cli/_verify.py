@@ -5,24 +5,14 @@ from __future__ import annotations
 import argparse
 
 from . import EXIT_FAILED, EXIT_OK
-from ._common import (
-    check_headers_used,
-    http_options,
-    parse_storage_options,
-    print_json,
-    source_url,
-    storage_options_or_none,
-)
+from ._common import model_to_read, print_json
 
 
 def run(args: argparse.Namespace) -> int:
     from ..checks import verify
 
-    options = storage_options_or_none(parse_storage_options(args.storage_option))
-    url = source_url(args.url)
-    check_headers_used(args.header, url)
-    extra = {"remote": True} if args.remote else {}
-    report = verify(url, storage_options=options, **extra, **http_options(url, args.header))
+    url, options = model_to_read(args)
+    report = verify(url, remote=args.remote, **options)
     if args.json:
         print_json(report.to_json_obj())
         return EXIT_OK if report.ok else EXIT_FAILED

@@ -199,7 +199,7 @@ def model_json_object(
         out[key] = json_object(value)
     if "weightsManifest" not in out:
         out["weightsManifest"] = []
-        out = {k: out[k] for k in _ordered_keys(out, order)}  # at its place in the layout
+        out = {k: out[k] for k in _ordered_keys(out, order)}  # at its place in the key order
     for key, value in items.items():
         if key not in out and key not in order:
             out[key] = json_object(value)

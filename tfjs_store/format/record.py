@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,8 +48,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class WeightRecord(BaseModel):
-    """What was recorded of one weight's own bytes at save time (see the module doc)."""
+class _Checksums(BaseModel):
+    """The checksums recorded of some bytes: ``crc32c`` and/or ``sha256`` (see the
+    module doc for their spelling)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,47 +58,18 @@ class WeightRecord(BaseModel):
     sha256: str | None = None
 
     @classmethod
-    def from_json(cls, value: Any) -> WeightRecord | None:
+    def from_json(cls: type[_Entry], value: Any) -> _Entry | None:
         """An entry as found in a model.json; None if it is not an object."""
         if not isinstance(value, Mapping):
             return None
-        return cls(crc32c=_text(value.get("crc32c")), sha256=_text(value.get("sha256")))
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.crc32c is not None:
-            out["crc32c"] = self.crc32c
-        if self.sha256 is not None:
-            out["sha256"] = self.sha256
-        return out
-
-
-class FileRecord(BaseModel):
-    """What was recorded of one weight file at save time."""
-
-    model_config = ConfigDict(frozen=True)
-
-    size: int | None = None
-    sha256: str | None = None
-    crc32c: str | None = None
+        return cls(**cls._fields_from_json(value))
 
     @classmethod
-    def from_json(cls, value: Any) -> FileRecord | None:
-        """An entry as found in a model.json; None if it is not an object."""
-        if not isinstance(value, Mapping):
-            return None
-        size = value.get("size")
-        return cls(
-            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0
-            else None,
-            sha256=_text(value.get("sha256")),
-            crc32c=_text(value.get("crc32c")),
-        )
+    def _fields_from_json(cls, value: Mapping[str, Any]) -> dict[str, Any]:
+        return {"crc32c": _text(value.get("crc32c")), "sha256": _text(value.get("sha256"))}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if self.size is not None:
-            out["size"] = self.size
         if self.crc32c is not None:
             out["crc32c"] = self.crc32c
         if self.sha256 is not None:
@@ -107,6 +79,40 @@ class FileRecord(BaseModel):
     @property
     def has_checksum(self) -> bool:
         return self.crc32c is not None or self.sha256 is not None
+
+
+_Entry = TypeVar("_Entry", bound=_Checksums)
+
+
+def _entries(table: Any, kind: type[_Entry]) -> dict[str, _Entry]:
+    """The entries of a record's ``files`` or ``weights`` object; one that is not an
+    object is as if not recorded."""
+    out: dict[str, _Entry] = {}
+    for key, value in table.items() if isinstance(table, Mapping) else ():
+        entry = kind.from_json(value)
+        if entry is not None:
+            out[str(key)] = entry
+    return out
+
+
+class WeightRecord(_Checksums):
+    """What was recorded of one weight's own bytes at save time (see the module doc)."""
+
+
+class FileRecord(_Checksums):
+    """What was recorded of one weight file at save time: its size and checksums."""
+
+    size: int | None = None
+
+    @classmethod
+    def _fields_from_json(cls, value: Mapping[str, Any]) -> dict[str, Any]:
+        size = value.get("size")
+        valid = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+        return {"size": size if valid else None, **super()._fields_from_json(value)}
+
+    def to_json(self) -> dict[str, Any]:
+        size = {} if self.size is None else {"size": self.size}
+        return {**size, **super().to_json()}
 
 
 class SaveRecord(BaseModel):
@@ -129,25 +135,13 @@ class SaveRecord(BaseModel):
             raw = (getattr(model_json, "model_extra", None) or {}).get(RECORD_KEY)
         if not isinstance(raw, Mapping):
             return None
-        files = raw.get("files")
-        entries: dict[str, FileRecord] = {}
-        for path, value in (files.items() if isinstance(files, Mapping) else ()):
-            entry = FileRecord.from_json(value)
-            if entry is not None:
-                entries[str(path)] = entry
-        weights = raw.get("weights")
-        per_weight: dict[str, WeightRecord] = {}
-        for name, value in (weights.items() if isinstance(weights, Mapping) else ()):
-            found = WeightRecord.from_json(value)
-            if found is not None:
-                per_weight[str(name)] = found
         version = raw.get("version")
         save_id = raw.get("saveId")
         return cls(
             version=version if isinstance(version, int) else RECORD_VERSION,
             save_id=save_id if isinstance(save_id, str) else None,
-            files=entries,
-            weights=per_weight,
+            files=_entries(raw.get("files"), FileRecord),
+            weights=_entries(raw.get("weights"), WeightRecord),
         )
 
     def entry(self, path: str) -> FileRecord | None:

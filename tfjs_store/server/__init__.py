@@ -29,14 +29,14 @@ Needs the ``server`` extra: ``pip install 'tfjs-store[server]'``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependencyError
-from .caching import DEFAULT_REDIRECT_EXPIRES
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from .app import create_app as create_app
 
 __all__ = ["app_from_environment", "create_app", "log_config", "serve"]
 
@@ -54,80 +54,12 @@ def _app_module() -> Any:
     return app
 
 
-def create_app(
-    root_url: str,
-    *,
-    storage_options: Mapping[str, Any] | None = None,
-    token: str | None = None,
-    cors_origins: Sequence[str] = (),
-    max_upload_bytes: int = 1 << 30,
-    shard_size_bytes: int = 4 * 1024 * 1024,
-    layout: str = "shards",
-    public_read: bool = False,
-    spool_dir: str | None = None,
-    allowed_hosts: Sequence[str] = (),
-    body_timeout: float | None = 60.0,
-    redirect_weights: bool = False,
-    redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
-) -> Starlette:
-    """The bridge as an ASGI app over ``root_url``; model ``NAME`` lives at ``ROOT_URL/NAME``.
-
-    Parameters
-    ----------
-    root_url:
-        Any URL tfjs-store saves to (``s3://bucket/models``, ``gs://…``, ``memory://…``)
-        or a local folder (created if missing). Model ``NAME`` (1-128 characters from
-        ``A-Z a-z 0-9 . _ -``, not ``.``/``..``) lives at ``ROOT_URL/NAME``.
-    storage_options:
-        fsspec options for ``root_url`` (credentials, endpoints).
-    token:
-        Require ``Authorization: Bearer TOKEN`` on every request (401 otherwise).
-    cors_origins:
-        Browser origins allowed to call the bridge (``"*"`` for any). Empty: no CORS.
-        Writes (POST, PUT, DELETE) from pages of other origins get 403.
-    max_upload_bytes:
-        Largest upload body accepted (1 GiB by default); larger ones get 413.
-    shard_size_bytes:
-        Weight shard size of stored models (4 MiB, the converter's default).
-    layout:
-        ``"shards"`` (converter-style shards, atomic replace) or ``"single"``
-        (``model.json`` + ``model.weights.bin`` byte for byte as TF.js sent them,
-        overwritten in place).
-    public_read:
-        With ``token``, GET requests need no token.
-    spool_dir:
-        Where uploads are spilled while they arrive (default: the system temp folder).
-    allowed_hosts:
-        Host names the bridge answers to besides ``localhost``, loopback addresses and
-        the address a connection arrived on (421 otherwise: DNS rebinding); ``"*"``: any.
-    body_timeout:
-        Seconds an upload may send nothing before it is cut off with 408 and nothing
-        is stored (default 60; None: no limit).
-    redirect_weights:
-        Answer weight file GETs with ``307`` to a short-lived presigned URL of the bucket
-        (S3; GCS with credentials that sign; Azure with an account key), so weight bytes
-        flow from the bucket; model.json stays with the bridge. Where the storage cannot
-        sign, files are streamed (logged once). Browsers need CORS on the bucket.
-    redirect_expires:
-        Seconds a presigned URL stays valid (default 300; 1 to 604800).
-    """
-    module = _app_module()
-    app: Starlette = module.create_app(
-        root_url,
-        storage_options=storage_options,
-        token=token,
-        cors_origins=cors_origins,
-        max_upload_bytes=max_upload_bytes,
-        shard_size_bytes=shard_size_bytes,
-        layout=layout,
-        public_read=public_read,
-        spool_dir=spool_dir,
-        allowed_hosts=allowed_hosts,
-        body_timeout=body_timeout,
-        redirect_weights=redirect_weights,
-        redirect_expires=redirect_expires,
-    )
-    return app
+def __getattr__(name: str) -> Any:
+    """``create_app`` (documented in ``tfjs_store.server.app``), imported on first use so
+    that a missing ``server`` extra is a ``MissingDependencyError`` naming it."""
+    if name == "create_app":
+        return _app_module().create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def log_config(log_level: str = "info") -> dict[str, Any]:
@@ -157,7 +89,8 @@ def app_from_environment() -> Starlette:
     import json
 
     config = json.loads(os.environ[_OPTIONS_ENV])
-    return create_app(config.pop("root_url"), **config)
+    app: Starlette = _app_module().create_app(config.pop("root_url"), **config)
+    return app
 
 
 def serve(
@@ -172,7 +105,7 @@ def serve(
     """Run the bridge with uvicorn until interrupted (what ``tfjs-store serve`` calls).
 
     ``app_options`` are ``create_app``'s keyword arguments (``storage_options``,
-    ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``layout``,
+    ``token``, ``cors_origins``, ``max_upload_bytes``, ``shard_size_bytes``, ``upload_form``,
     ``public_read``, ``spool_dir``, ``allowed_hosts``, ``body_timeout``, ``redirect_weights``,
     ``redirect_expires``). ``port=0``
     picks a free port. A ``host`` named (not ``0.0.0.0``/``::``) is an allowed Host too.
@@ -185,7 +118,7 @@ def serve(
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if host not in _ANY_ADDRESS:
         app_options["allowed_hosts"] = [host, *app_options.get("allowed_hosts", ())]
-    app = create_app(root_url, **app_options)
+    app = _app_module().create_app(root_url, **app_options)
     try:
         import uvicorn
     except ImportError as exc:

@@ -19,9 +19,10 @@ import logging
 import os
 import posixpath
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -39,7 +40,7 @@ from ..format.jsonfmt import parse_model_json
 from ..format.layout import safe_relative_path
 from ..format.record import SaveRecord
 from ..format.wire import decode_multipart_parts
-from ..stores.fsspec import FsspecStore
+from ..stores.fsspec import FsspecStore, open_filesystem
 from .caching import (
     DEFAULT_REDIRECT_EXPIRES,
     MAX_REDIRECT_EXPIRES,
@@ -88,9 +89,13 @@ NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.IGNORECASE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-Layout = Literal["shards", "single"]
+UploadForm = Literal["shards", "single"]
+"""How the bridge stores an upload: resharded (``shards``, the ``shards`` layout) or
+as TF.js sent it (``single``: ``model.json`` + ``model.weights.bin``)."""
+UPLOAD_FORMS: tuple[UploadForm, ...] = ("shards", "single")
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _log = logging.getLogger("tfjs_store.server")
+_T = TypeVar("_T")
 
 
 class InvalidNameError(ValueError):
@@ -147,7 +152,7 @@ def _status_for(exc: BaseException) -> int:
     if isinstance(exc, tfjs_store.ConflictError):
         return 412  # If-Match / If-None-Match: * did not hold
     if isinstance(exc, tfjs_store.OptionError):
-        return 501  # a conditional save the store (or the layout) cannot honour
+        return 501  # a conditional save the store (or the single upload form) cannot honour
     if isinstance(exc, tfjs_store.ModelNotFoundError):
         return 404
     if isinstance(exc, tfjs_store.InvalidModelError):
@@ -177,26 +182,24 @@ class Bridge:
         public_read: bool,
         max_upload_bytes: int,
         shard_size_bytes: int,
-        layout: Layout,
+        upload_form: UploadForm,
         spool_dir: str | None,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         redirect_weights: bool = False,
         redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
     ) -> None:
-        import fsspec.core
-
         if "://" not in root_url and "::" not in root_url:
             root_url = os.path.abspath(os.path.expanduser(root_url))
         self.root_url = root_url.rstrip("/") or "/"
         self.storage_options = dict(storage_options or {})
-        self.fs, path = fsspec.core.url_to_fs(self.root_url, **self.storage_options)
+        self.fs, path = open_filesystem(self.root_url, self.storage_options)
         self.root_path = str(path).rstrip("/")
         self.token = token
         self.public_read = public_read
         self.max_upload_bytes = max_upload_bytes
         self.max_json_bytes = min(MAX_JSON_BYTES, max_upload_bytes)
         self.shard_size_bytes = shard_size_bytes
-        self.layout = layout
+        self.upload_form = upload_form
         self.spool_dir = spool_dir
         self.body_timeout = body_timeout
         self.redirect_weights = redirect_weights
@@ -249,6 +252,17 @@ class Bridge:
             return False
         return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
 
+    def _refusal(self, request: Request, name: str, *, write: bool) -> JSONResponse | None:
+        """401 without the token the request needs, 400 for a name that is not a model
+        name; None when the request may go on."""
+        if not self.authorized(request, write=write):
+            return self.unauthorized()
+        try:
+            check_model_name(name)
+        except InvalidNameError as exc:
+            return self._fail(400, str(exc))
+        return None
+
     def unauthorized(self) -> JSONResponse:
         return _error(
             401,
@@ -291,19 +305,24 @@ class Bridge:
                 f"reading the version of {name}/model.json failed: {type(exc).__name__}: {exc}"
             ) from exc
 
+    async def _api(self, verb: Callable[..., _T], url: str) -> _T | JSONResponse:
+        """``verb(url)`` of the public API (``list_models``, ``remove_model``) in a worker
+        thread, with the root's storage options; its error as the bridge's answer."""
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: verb(url, storage_options=self.storage_options or None)
+            )
+        except tfjs_store.TfjsStoreError as exc:
+            return self._fail(_status_for(exc), str(exc))
+
     # -- routes ----------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
         if not self.authorized(request, write=False):
             return self.unauthorized()
-        try:
-            found = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.list_models(
-                    self.root_url, storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        found = await self._api(tfjs_store.list_models, self.root_url)
+        if isinstance(found, Response):
+            return found
         models = []
         prefix = self.root_path + "/"
         for url, info in found.items():
@@ -348,15 +367,13 @@ class Bridge:
             return await self.upload(request, name)
         if request.method == "DELETE":
             return await self.delete(request, name)
-        if not self.authorized(request, write=False):
-            return self.unauthorized()
+        refusal = self._refusal(request, name, write=False)
+        if refusal is not None:
+            return refusal
         try:
-            check_model_name(name)
             if json_file:
                 return await self.model_json(request, name)
             return await self.info(request, name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
         except tfjs_store.StorageError as exc:
             return self._fail(502, str(exc))
 
@@ -377,12 +394,9 @@ class Bridge:
             allow = "GET, HEAD, POST, PUT" if segments == ["model.json"] else "GET, HEAD"
             await drain(request.stream())
             return self._fail(405, "Method Not Allowed", {"Allow": allow})
-        if not self.authorized(request, write=False):
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
+        refusal = self._refusal(request, name, write=False)
+        if refusal is not None:
+            return refusal
         rel = "/".join(segments)
         try:
             raw = await self.read_model_json(name)
@@ -419,14 +433,10 @@ class Bridge:
         # Early refusals read (and drop) a bounded amount of the body first, so the
         # client gets the answer instead of a reset connection.
         stream = TimedBody(request.stream(), self.body_timeout)
-        if not self.authorized(request, write=True):
+        refusal = self._refusal(request, name, write=True)
+        if refusal is not None:
             await drain(stream)
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            await drain(stream)
-            return self._fail(400, str(exc))
+            return refusal
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload_bytes:
             if int(declared) <= self.max_upload_bytes + DRAIN_BYTES:
@@ -501,7 +511,11 @@ class Bridge:
             raise UploadError(400, "If-Match takes one ETag (or *) on a save")
         tag = tags[0]
         if tag == "*":  # any model: compare against the one there now
-            current = await anyio.to_thread.run_sync(self._store_of(name).version, "model.json")
+            current = await anyio.to_thread.run_sync(
+                lambda: tfjs_store.model_version(
+                    self.model_url(name), storage_options=self.storage_options or None
+                )
+            )
             if current is None:
                 raise UploadError(412, f"If-Match: * but there is no model named {name!r}")
             return {"if_match": current}
@@ -539,7 +553,7 @@ class Bridge:
         self, name: str, received: ReceivedUpload, condition: Mapping[str, str]
     ) -> _Stored:
         artifacts = self._artifacts(received)
-        if self.layout == "single":
+        if self.upload_form == "single":
             result = tfjs_store.save(
                 artifacts,
                 self.model_url(name) + "/model.json",
@@ -561,33 +575,20 @@ class Bridge:
         return _Stored(info, version)
 
     async def delete(self, request: Request, name: str) -> Response:
-        if not self.authorized(request, write=True):
-            return self.unauthorized()
-        try:
-            check_model_name(name)
-        except InvalidNameError as exc:
-            return self._fail(400, str(exc))
-        try:
-            info = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.remove_model(
-                    self.model_url(name), storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        refusal = self._refusal(request, name, write=True)
+        if refusal is not None:
+            return refusal
+        info = await self._api(tfjs_store.remove_model, self.model_url(name))
+        if isinstance(info, Response):
+            return info
         return JSONResponse({"name": name, "modelArtifactsInfo": _info_json(info)})
 
     async def info(self, request: Request, name: str) -> Response:
         if await self.read_model_json(name) is None:
             return self._fail(404, f"no model named {name!r}")
-        try:
-            found = await anyio.to_thread.run_sync(
-                lambda: tfjs_store.list_models(
-                    self.model_url(name), storage_options=self.storage_options or None
-                )
-            )
-        except tfjs_store.TfjsStoreError as exc:
-            return self._fail(_status_for(exc), str(exc))
+        found = await self._api(tfjs_store.list_models, self.model_url(name))
+        if isinstance(found, Response):
+            return found
         target = self._path(name)
         for url, info in found.items():
             if str(self.fs._strip_protocol(url)).rstrip("/") == target:
@@ -816,6 +817,23 @@ def _protocols(fs: Any) -> tuple[str, ...]:
     return (proto,) if isinstance(proto, str) else tuple(proto)
 
 
+def _upload_form(upload_form: str, layout: str | None) -> UploadForm:
+    """The upload form asked for, from ``upload_form`` or its deprecated spelling."""
+    name = "upload_form"
+    if layout is not None:
+        warnings.warn(
+            "create_app(layout=...) is deprecated; use upload_form=... (the same values)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if upload_form != "shards" and upload_form != layout:
+            raise ValueError(f"upload_form={upload_form!r} and layout={layout!r} disagree")
+        upload_form, name = layout, "layout"
+    if upload_form not in UPLOAD_FORMS:
+        raise ValueError(f"unknown {name} {upload_form!r}; choose 'shards' or 'single'")
+    return upload_form
+
+
 def create_app(
     root_url: str,
     *,
@@ -824,13 +842,14 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     shard_size_bytes: int = DEFAULT_SHARD_SIZE_BYTES,
-    layout: Layout = "shards",
+    upload_form: UploadForm = "shards",
     public_read: bool = False,
     spool_dir: str | None = None,
     allowed_hosts: Sequence[str] = (),
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
     redirect_weights: bool = False,
     redirect_expires: int = DEFAULT_REDIRECT_EXPIRES,
+    layout: UploadForm | None = None,
 ) -> Starlette:
     """The bridge as an ASGI app (Starlette): TF.js uploads in, models out, over ``root_url``.
 
@@ -839,7 +858,8 @@ def create_app(
     root_url:
         Where models live: any URL tfjs-store saves to (``s3://bucket/models``,
         ``gs://…``, ``memory://…``) or a local folder (created if missing). Model
-        ``NAME`` is stored at ``ROOT_URL/NAME``.
+        ``NAME`` (1-128 characters from ``A-Z a-z 0-9 . _ -``, not ``.``/``..``) is
+        stored at ``ROOT_URL/NAME``.
     storage_options:
         fsspec options for ``root_url`` (credentials, endpoints).
     token:
@@ -851,12 +871,15 @@ def create_app(
         POST, PUT or DELETE whose ``Origin`` is neither one of these nor the bridge's
         own origin is refused with 403 (requests without ``Origin`` are not browsers').
     max_upload_bytes:
-        Largest accepted upload body; a larger one is answered with 413.
+        Largest accepted upload body (1 GiB by default); a larger one is answered
+        with 413.
     shard_size_bytes:
-        Weight shard size for stored models (``layout="shards"``).
-    layout:
-        ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, written under
-        names unique to each save, model.json last (readers never see a torn model).
+        Weight shard size for stored models (``upload_form="shards"``; 4 MiB, the
+        converter's default).
+    upload_form:
+        How an upload is stored. ``"shards"`` (default): the converter's
+        ``groupN-shardIofM`` files, written under names unique to each save,
+        model.json last (readers never see a torn model).
         ``"single"``: ``model.json`` and ``model.weights.bin`` exactly as TF.js sent
         them, byte for byte (overwritten in place; on object stores the weights file
         goes up in one request, so it is held in memory once).
@@ -869,6 +892,9 @@ def create_app(
         loopback addresses and the address the connection arrived on; other ``Host``
         headers get 421 (DNS rebinding). ``"*"`` allows any (behind a proxy that
         rewrites Host).
+    layout:
+        Deprecated spelling of ``upload_form`` (warns ``FutureWarning``): "layout"
+        names how ``save`` lays out a model's files.
     body_timeout:
         Seconds an upload may send nothing (before its first byte or between two
         chunks) before it is cut off: answered 408, its spooled bytes dropped, nothing
@@ -895,8 +921,7 @@ def create_app(
         raise ValueError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
     if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
         raise ValueError(f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}")
-    if layout not in ("shards", "single"):
-        raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
+    upload_form = _upload_form(upload_form, layout)
     if token is not None and not token:
         raise ValueError("token must be a non-empty string (or None for no auth)")
     if body_timeout is not None and not (
@@ -924,7 +949,7 @@ def create_app(
         public_read=public_read,
         max_upload_bytes=max_upload_bytes,
         shard_size_bytes=shard_size_bytes,
-        layout=layout,
+        upload_form=upload_form,
         spool_dir=spool_dir,
         body_timeout=body_timeout,
         redirect_weights=bool(redirect_weights),

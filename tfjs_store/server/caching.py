@@ -5,7 +5,7 @@
 - A weight file whose name carries its save's tag (``group1-shard1of2.<tag>.bin``,
   what the ``shards`` layout writes) never changes under that name: it may be kept a
   year without asking (``max-age=31536000, immutable``). Any other weight file (the
-  ``single`` layout rewrites ``model.weights.bin`` in place) is ``no-cache``.
+  ``single`` upload form rewrites ``model.weights.bin`` in place) is ``no-cache``.
 - A weight file's ``ETag`` comes from the SHA-256 that tfjs-store recorded for it in
   model.json when there is one, else from its size and modification time in storage:
   either way, no weight byte is read to answer a conditional ``GET``.

@@ -365,7 +365,7 @@ def openapi_document(
         ),
         "501": _error_response(
             "If-Match or If-None-Match was sent, but the storage (or the bridge's "
-            "--layout single) cannot check it in the same step as the write. Nothing is "
+            "--upload-form single) cannot check it in the same step as the write. Nothing is "
             "stored."
         ),
         **_STORAGE_FAILED,
