@@ -21,6 +21,7 @@ from ..errors import InvalidModelError, WeightDataError
 from .codec import QuantizeOption, Tensors, decode_weights, encode_weight_chunks, weight_byte_ranges
 from .jsonfmt import artifacts_info
 from .schemas import (
+    JSONTopology,
     ManifestGroup,
     ModelArtifactsInfo,
     ModelJSON,
@@ -59,7 +60,10 @@ class ModelArtifacts(BaseModel):
         arbitrary_types_allowed=True, extra="allow", populate_by_name=True
     )
 
-    model_topology: dict[str, Any] | bytes | None = Field(default=None, alias="modelTopology")
+    # bytes before str: a bytearray (a binary GraphDef) becomes bytes, never text
+    model_topology: dict[str, Any] | bytes | list[Any] | str | bool | int | float | None = Field(
+        default=None, alias="modelTopology"
+    )
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     weight_specs: list[WeightSpec] | None = Field(default=None, alias="weightSpecs")
     weight_data: Any = Field(default=None, alias="weightData")
@@ -134,7 +138,7 @@ class ModelArtifacts(BaseModel):
         cls,
         weights: Tensors,
         *,
-        model_topology: Mapping[str, Any] | None = None,
+        model_topology: Mapping[str, Any] | JSONTopology | None = None,
         optimizer_weights: Tensors | None = None,
         quantize: QuantizeOption = None,
         **fields: Any,
@@ -151,7 +155,9 @@ class ModelArtifacts(BaseModel):
             specs += opt_specs
             chunks += opt_chunks
         return cls.create(
-            model_topology=dict(model_topology) if model_topology is not None else None,
+            model_topology=(
+                dict(model_topology) if isinstance(model_topology, Mapping) else model_topology
+            ),
             weight_specs=specs,
             weight_data=chunks,
             **fields,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,7 @@ __all__ = [
     "DTYPE_SIZES",
     "QUANTIZATION_DTYPES",
     "DType",
+    "JSONTopology",
     "ManifestGroup",
     "ModelArtifactsInfo",
     "ModelJSON",
@@ -41,6 +42,12 @@ __all__ = [
     "invalid_model_error",
     "json_object",
 ]
+
+JSONTopology: TypeAlias = dict[str, Any] | list[Any] | str | bool | int | float
+"""``modelTopology`` as TF.js's loaders and savers take it: any JSON value but null.
+TF.js's io treats it as opaque JSON (``browserFiles``, the http and file handlers and
+``getModelArtifactsInfoForJSON`` only ask whether it is null); what a topology must hold
+is for the model builder (``tf.loadLayersModel``) to judge, not the format."""
 
 DType = Literal["float32", "int32", "bool", "string", "complex64"]
 QuantizationDType = Literal["uint8", "uint16", "float16"]
@@ -316,7 +323,7 @@ _TOP_LEVEL = dict(
 class ModelJSON(_JSONModel):
     """The on-disk ``model.json``: topology plus ``weightsManifest``; unknown keys survive."""
 
-    model_topology: dict[str, Any] | None = Field(default=None, alias="modelTopology")
+    model_topology: JSONTopology | None = Field(default=None, alias="modelTopology")
     weights_manifest: list[ManifestGroup] | None = Field(default=None, alias="weightsManifest")
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     format: str | None = None
