@@ -319,6 +319,15 @@ def test_many_problems_are_summarised() -> None:
             {"modelTopology": None, "weightsManifest": None},
             r"neither 'modelTopology' nor 'weightsManifest'",
         ),
+        (
+            {"modelTopology": float("nan"), "weightsManifest": []},
+            r"modelTopology must be JSON; nan is not a JSON number",
+        ),
+        (
+            {"modelTopology": {1, 2}, "weightsManifest": []},
+            r"modelTopology must be JSON \(an object, array, string, number or boolean\), "
+            r"got set",
+        ),
         ({"modelTopology": {}, "format": 3}, r"format: Input should be a valid string"),
         ({"modelTopology": {}, "trainingConfig": {"loss": 5}}, r"trainingConfig\.loss"),
     ],

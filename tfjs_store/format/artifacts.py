@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -27,6 +28,7 @@ from .schemas import (
     ModelJSON,
     TrainingConfig,
     WeightSpec,
+    check_topology,
     invalid_model_error,
     json_object,
 )
@@ -61,8 +63,8 @@ class ModelArtifacts(BaseModel):
     )
 
     # bytes before str: a bytearray (a binary GraphDef) becomes bytes, never text
-    model_topology: dict[str, Any] | bytes | list[Any] | str | bool | int | float | None = Field(
-        default=None, alias="modelTopology"
+    model_topology: dict[str, Any] | bytes | list[Any] | str | bool | int | FiniteFloat | None = (
+        Field(default=None, alias="modelTopology")
     )
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     weight_specs: list[WeightSpec] | None = Field(default=None, alias="weightSpecs")
@@ -94,6 +96,11 @@ class ModelArtifacts(BaseModel):
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:  # the custom __init__'s error, wrapped by pydantic
             raise invalid_model_error(exc, "model artifacts") from None
+
+    @field_validator("model_topology", mode="before")
+    @classmethod
+    def _json_topology(cls, value: Any) -> Any:
+        return check_topology(value, binary=True)
 
     @field_validator("weight_data", mode="before")
     @classmethod

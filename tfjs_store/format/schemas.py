@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PrivateAttr,
     ValidationError,
     field_serializer,
@@ -39,15 +40,33 @@ __all__ = [
     "SaveResult",
     "TrainingConfig",
     "WeightSpec",
+    "check_topology",
     "invalid_model_error",
     "json_object",
 ]
 
-JSONTopology: TypeAlias = dict[str, Any] | list[Any] | str | bool | int | float
+JSONTopology: TypeAlias = dict[str, Any] | list[Any] | str | bool | int | FiniteFloat
 """``modelTopology`` as TF.js's loaders and savers take it: any JSON value but null.
 TF.js's io treats it as opaque JSON (``browserFiles``, the http and file handlers and
 ``getModelArtifactsInfoForJSON`` only ask whether it is null); what a topology must hold
 is for the model builder (``tf.loadLayersModel``) to judge, not the format."""
+
+def check_topology(value: Any, *, binary: bool = False) -> Any:
+    """``value`` if it is a ``JSONTopology`` (or None; or bytes-like with ``binary``, a
+    GraphDef in memory), else a ``ValueError`` that names what it is."""
+    if value is None or isinstance(value, (dict, list, str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"modelTopology must be JSON; {value} is not a JSON number")
+        return value
+    if binary and isinstance(value, (bytes, bytearray)):
+        return value
+    raise ValueError(
+        "modelTopology must be JSON (an object, array, string, number or boolean), "
+        f"got {type(value).__name__}"
+    )
+
 
 DType = Literal["float32", "int32", "bool", "string", "complex64"]
 QuantizationDType = Literal["uint8", "uint16", "float16"]
@@ -337,6 +356,11 @@ class ModelJSON(_JSONModel):
     initializer_signature: dict[str, Any] | None = Field(
         default=None, alias="initializerSignature"
     )
+
+    @field_validator("model_topology", mode="before")
+    @classmethod
+    def _json_topology(cls, value: Any) -> Any:
+        return check_topology(value)
 
     @model_validator(mode="before")
     @classmethod
