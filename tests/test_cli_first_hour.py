@@ -334,6 +334,85 @@ def test_ls_of_a_bucket_that_does_not_exist_exits_3(s3_endpoint: str) -> None:
     assert "no such folder or bucket" in one_error_line(proc)
 
 
+# -- leftovers below a prefix: ls says so, clean reaches them ---------------------------
+
+_KILLED_SAVE = """
+import json, os, signal, sys
+import numpy as np
+import tfjs_store
+from tfjs_store.handlers.fsspec import FsspecHandler
+
+handler = FsspecHandler(sys.argv[1], storage_options=json.loads(sys.argv[2]),
+                        shard_size_bytes=1024)
+
+def write_many(jobs, on_file):  # two weight files land, then the process dies
+    handler.store.write(jobs[0])
+    handler.store.write(jobs[1])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+handler.store.write_many = write_many
+tfjs_store.save({"w": np.arange(4096, dtype=np.float32)}, handler)
+"""
+
+
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.s3)])
+def prefix_target(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(f"{request.param}_target")
+
+
+def test_ls_tells_of_leftovers_below_a_prefix_and_clean_reaches_them(
+    prefix_target: Any,
+) -> None:
+    """A save SIGKILLed in a folder below the prefix: `ls PREFIX` lists the model and
+    says how many leftovers there are and which command removes them; `clean PREFIX`
+    (the issue saw "0 leftover file(s)" here) removes exactly those."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = prefix_target.url
+    options = {k: v for k, v in prefix_target.storage_options.items()
+               if k != "skip_instance_cache"}
+    flags: list[str] = []
+    env = None
+    if prefix_target.name == "s3":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        flags = [
+            "-o", f"endpoint_url={options['endpoint_url']}",
+            "-o", "key=testing",
+            "-o", "secret=testing",
+            "-o", "client_kwargs.region_name=us-west-2",
+        ]  # fmt: skip
+    assert run("cp", str(EXAMPLE), f"{root}/good", *flags, env=env).returncode == 0
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_SAVE, f"{root}/runs/dead", json.dumps(options)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+
+    listed = run("ls", root, *flags, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{root}/good" in listed.stdout and "runs" not in listed.stdout
+    note = listed.stderr.strip().splitlines()[-1]
+    assert "3 leftover file(s)" in note and "in 1 folder(s)" in note, listed.stderr
+    assert f"`tfjs-store clean {root}` removes them" in note
+    below = run("ls", f"{root}/runs", *flags, env=env)
+    assert "no models under" in below.stderr and "3 leftover file(s)" in below.stderr
+
+    dry = run("clean", root, "--dry-run", "--json", *flags, env=env)
+    assert dry.returncode == 0, dry.stderr
+    would = json.loads(dry.stdout)["wouldRemove"]
+    assert len(would) == 3 and all("/runs/dead/" in u for u in would), would
+    cleaned = run("clean", root, "--json", *flags, env=env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert sorted(json.loads(cleaned.stdout)["removed"]) == sorted(would)
+    assert prefix_target.fs.find(f"{prefix_target.path}/runs") == []
+    after = run("ls", root, *flags, env=env)
+    assert after.returncode == 0 and "leftover" not in after.stderr, after.stderr
+    assert f"{root}/good" in after.stdout
+
+
 # -- downloads:// says where it wrote ---------------------------------------------------
 
 

@@ -316,8 +316,17 @@ def test_many_problems_are_summarised() -> None:
         ),
         ({"modelTopology": {}, "weightsManifest": [{"paths": []}]}, r"weights: Field required"),
         (
-            {"modelTopology": [], "weightsManifest": []},
-            r"modelTopology: Input should be a valid dict",
+            {"modelTopology": None, "weightsManifest": None},
+            r"neither 'modelTopology' nor 'weightsManifest'",
+        ),
+        (
+            {"modelTopology": float("nan"), "weightsManifest": []},
+            r"modelTopology must be JSON; nan is not a JSON number",
+        ),
+        (
+            {"modelTopology": {1, 2}, "weightsManifest": []},
+            r"modelTopology must be JSON \(an object, array, string, number or boolean\), "
+            r"got set",
         ),
         ({"modelTopology": {}, "format": 3}, r"format: Input should be a valid string"),
         ({"modelTopology": {}, "trainingConfig": {"loss": 5}}, r"trainingConfig\.loss"),
@@ -326,6 +335,23 @@ def test_many_problems_are_summarised() -> None:
 def test_invalid_model_json(raw: Any, pattern: str) -> None:
     with pytest.raises(InvalidModelError, match=pattern):
         ModelJSON.parse(raw)
+
+
+@pytest.mark.parametrize("topology", [[], [1, "a"], "Sequential", "", 0, 2.5, False, {}])
+def test_model_json_takes_any_json_topology(topology: Any) -> None:
+    """TF.js's loaders treat modelTopology as opaque JSON and refuse only null (issue 19
+    item 14, checked against real TF.js in test_upload_shapes): it is kept as it is,
+    through ModelArtifacts, the model.json a save writes, and the info's byte count."""
+    parsed = ModelJSON.parse({"modelTopology": topology, "weightsManifest": []})
+    assert parsed.model_topology == topology and type(parsed.model_topology) is type(topology)
+    artifacts = ModelArtifacts.from_model_json(parsed, None)
+    assert artifacts.model_topology == topology
+    assert type(artifacts.model_topology) is type(topology)
+    again = artifacts.to_model_json([])
+    assert again.model_topology == topology and type(again.model_topology) is type(topology)
+    info = artifacts.info()
+    assert info.model_topology_type == "JSON"
+    assert info.model_topology_bytes == len(js_stringify(topology).encode())
 
 
 def test_parse_names_where_the_json_came_from() -> None:

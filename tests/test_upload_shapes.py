@@ -885,3 +885,64 @@ def test_load_files_matches_files_before_looking_at_the_topology() -> None:
     with pytest.raises(tfjs_store.InvalidModelError) as info:
         load_files(("model.json", json.dumps(twice).encode()), ("w.bin", bytes(4)))
     assert str(info.value) == "Duplicate file basename found in weights manifest: 'w.bin'"
+    # the right file: TF.js loads it, the array topology given back as it is
+    loaded = load_files(("model.json", json_bytes), one)
+    assert loaded.model_topology == obj["modelTopology"]
+    assert loaded.weights()["dense/kernel"].tolist() == [0.0]
+    assert load_files(("model.json", json_bytes)).model_topology == obj["modelTopology"]
+
+
+_TOPOLOGIES = {
+    "array": [{"class_name": "Dense"}],
+    "string": "Sequential",
+    "zero": 0,
+    "false": False,
+    "empty-object": {},
+    "null": None,
+}
+_FILE_SETS = {
+    "none": [],
+    "one": ["weights.1.bin"],
+    "two": ["weights.1.bin", "weights.2.bin"],
+    "wrong-name": ["other.bin"],
+}
+
+
+@pytest.mark.node
+def test_load_files_agrees_with_tfjs_browser_files() -> None:
+    """Real TF.js (tf.io.browserFiles in Node) and load_files on the same picked files,
+    for topologies that are not objects and file sets that do or do not fit: both load
+    (the same topology and weight bytes), or both refuse with the same message."""
+    from support.tfjs import require_tfjs, run_tfjs
+
+    require_tfjs()
+    spec = {"name": "dense/kernel", "shape": [1], "dtype": "float32"}
+    data = bytes.fromhex("0000803f")
+    agreed = []
+    for (t_name, topology), (f_name, names) in itertools.product(
+        _TOPOLOGIES.items(), _FILE_SETS.items()
+    ):
+        obj = {"modelTopology": topology,
+               "weightsManifest": [{"paths": ["./weights.1.bin"], "weights": [spec]}]}
+        raw = json.dumps(obj).encode()
+        files = [("model.json", raw), *((n, data) for n in names)]
+        tfjs = run_tfjs("browser-files", check=False,
+                        input={"files": [{"name": n, "hex": d.hex()} for n, d in files]})
+        try:
+            ours: Any = load_files(*files)
+        except tfjs_store.InvalidModelError as exc:
+            ours = exc
+        where = f"topology {t_name}, files {f_name}: TF.js {tfjs}, tfjs-store {ours!r}"
+        if tfjs["ok"]:
+            assert isinstance(ours, tfjs_store.ModelArtifacts), where
+            assert ours.model_topology == tfjs["modelTopology"], where
+            assert type(ours.model_topology) is type(topology), where
+            got = b"".join(bytes(b) for b in ours.buffers) if ours.weight_data else None
+            assert (got.hex() if got is not None else None) == tfjs["weightDataHex"], where
+        else:
+            assert isinstance(ours, tfjs_store.InvalidModelError), where
+            assert str(ours) == tfjs["error"], where
+        agreed.append((t_name, f_name, tfjs["ok"]))
+    # both outcomes were seen, and a non-object topology loaded
+    assert {ok for _, _, ok in agreed} == {True, False}
+    assert ("array", "one", True) in agreed and ("null", "one", False) in agreed

@@ -253,6 +253,23 @@ def test_json_decoder_refuses_with_wire_format_errors() -> None:
         decode_json(b"{", max_json_bytes=LIMIT)  # not JSON at all: the one JSON parser says so
 
 
+@pytest.mark.parametrize("topology", [[1, 2], "Sequential", 0, False])
+def test_any_json_topology_goes_multipart_and_the_json_body_says_object(topology: Any) -> None:
+    """TF.js's multipart body (model.save(url)) carries any JSON topology and the bridge
+    takes it; tfjs-store's JSON body takes an object only (a string could be a base64
+    GraphDef) and says so, before sending and on receiving."""
+    artifacts = _small(3).model_copy(update={"model_topology": topology})
+    body = encode_artifacts(artifacts, "multipart")
+    assert isinstance(body, MultipartBody)
+    assert _decode_multipart(body, 1 << 16).model_topology == topology
+    with pytest.raises(WireFormatError, match="'modelTopology' must be a JSON object"):
+        encode_artifacts(artifacts, "json")
+    good = json.loads(encode_artifacts(_small(3), "json").to_bytes())
+    sent = json.dumps({**good, "modelTopology": topology}).encode()
+    with pytest.raises(WireFormatError, match="'modelTopology' must be a JSON object"):
+        decode_json(sent, max_json_bytes=LIMIT)
+
+
 def test_the_wire_module_needs_neither_the_server_nor_storage() -> None:
     import subprocess
     import sys

@@ -18,7 +18,8 @@ Manage models
                                   (``src_storage_options=``/``dst_storage_options=``)
     move_model(src, dst)          copy, then remove the source
     remove_model(url)             model.json first, then its weight files
-    clean(url, older_than=0)      remove leftovers of saves that died
+    clean(url, older_than=0)      remove leftovers of saves that died, in every folder
+                                  below ``url`` too (``dry_run=True`` only lists them)
 
 Check models
     verify(url)                   every problem of a stored model -> ``VerifyReport``

@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import HandlerError, OptionError
+from .errors import HandlerError, InvalidModelError, OptionError
 from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
 from .handler import ModelHandler
 from .registry import get_load_handlers, get_save_handlers, url_scheme
+from .stores.base import map_until_error
 
 if TYPE_CHECKING:
     from .reader import ModelReader
@@ -231,13 +232,79 @@ def remove_model(
 
 
 def clean(
-    url: str, *, older_than: float = 0.0, storage_options: Mapping[str, Any] | None = None
+    url: str,
+    *,
+    older_than: float = 0.0,
+    dry_run: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Remove leftovers of saves that died (weight and temporary files no committed
-    model.json refers to), older than ``older_than`` seconds. Files of a save still in
-    flight (its ``model.json.<tag>.inflight`` marker is live) are never removed. Returns
-    what was removed."""
-    return list(_manager(url, _options(storage_options, {}), "clean").clean(older_than))
+    model.json refers to), older than ``older_than`` seconds, in the folder at ``url``
+    and in every folder below it (as ``list_models`` finds models below a prefix).
+    Files of a save still in flight (its ``model.json.<tag>.inflight`` marker is live)
+    are never removed. Returns what was removed; with ``dry_run``, what would be,
+    removing nothing.
+
+    A folder below ``url`` that holds a model JSON other than ``model.json`` is left
+    alone (its weight files are not ``model.json``'s, yet not leftovers): clean it by
+    naming that JSON (``clean("s3://b/m/custom.json")``). A URL naming a JSON file
+    cleans only that model's folder.
+    """
+    options = _options(storage_options, {})
+    top = _manager(url, options, "clean")
+    handlers = [top, *_folders_below(top, url, options)]
+    if dry_run and not all(callable(getattr(h, "leftovers", None)) for h in handlers):
+        raise HandlerError(
+            f"{type(top).__name__} cannot tell its leftovers without removing them"
+        )
+
+    def one(handler: Any) -> list[str]:
+        found = handler.leftovers(older_than) if dry_run else handler.clean(older_than)
+        return list(found)
+
+    workers = top.store.max_concurrency if isinstance(top, ModelHandler) else 1
+    return [u for found in map_until_error(one, handlers, workers) for u in found]
+
+
+def _folders_below(top: Any, url: str, options: dict[str, Any]) -> list[Any]:
+    """Handlers of the folders below ``top``'s folder that hold files, for ``clean``:
+    every folder a save may have left files in (a save that never committed left no
+    model.json), except those holding a model JSON of another name."""
+    if not isinstance(top, ModelHandler) or not top.store.supports_listing:
+        return []
+    if url.split("?", 1)[0].rstrip("/").endswith(".json"):
+        return []  # the URL names one model
+    found = top.store.walk()
+    files: dict[str, list[str]] = {}
+    for path in found:
+        if "/" in path:
+            folder, name = path.rsplit("/", 1)
+            files.setdefault(folder, []).append(name)
+    folders = [f for f in sorted(files) if not _holds_other_model(top, f, files[f])]
+    return [_manager(top.store.file_url(f), options, "clean") for f in folders]
+
+
+def _holds_other_model(top: ModelHandler, folder: str, names: Sequence[str]) -> bool:
+    """A model JSON not named ``model.json`` is in ``folder`` (or may be: unreadable)."""
+    from .format.jsonfmt import parse_model_json
+    from .handler import MAX_MODEL_JSON_BYTES
+
+    for name in names:
+        if not name.endswith(".json") or name == "model.json":
+            continue
+        try:
+            raw = top.store.read(f"{folder}/{name}", limit=MAX_MODEL_JSON_BYTES)
+            if len(raw) >= MAX_MODEL_JSON_BYTES:
+                return True  # too large to tell
+            parse_model_json(raw, name)
+        except FileNotFoundError:
+            continue
+        except InvalidModelError:
+            continue  # some other JSON file (metadata, a config): not a model
+        except Exception:
+            return True  # cannot tell: leave the folder alone
+        return True
+    return False
 
 
 def _same_url(src: str, dst: str) -> bool:

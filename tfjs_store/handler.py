@@ -522,10 +522,16 @@ class ModelHandler:
         older than ``older_than`` seconds, and never those of a save still in flight
         (its in-flight marker is live: see the module doc), however old it is.
         """
-        keep = self._read_previous_paths()
-        doomed = self._stale_leftovers(keep, older_than)
+        doomed = self._leftover_names(older_than)
         self.store.remove(doomed)
         return [self.store.file_url(n) for n in doomed]
+
+    def leftovers(self, older_than: float = 0.0) -> list[str]:
+        """What ``clean(older_than)`` would remove (file URLs), without removing it."""
+        return [self.store.file_url(n) for n in self._leftover_names(older_than)]
+
+    def _leftover_names(self, older_than: float) -> list[str]:
+        return self._stale_leftovers(self._read_previous_paths(), older_than)
 
     # -- model.json ------------------------------------------------------------------
 

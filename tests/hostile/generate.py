@@ -8,6 +8,10 @@ a substring its message must contain. ``_outside/`` holds the files the test put
 weight data for the corpus's base specs (36 bytes), so a case whose manifest path
 escapes to them would load successfully if the loader followed it.
 
+Cases under ``"accepted"`` look wrong but are models TF.js loads (a ``modelTopology``
+that is an array or a string: TF.js's loaders treat the topology as opaque JSON and
+refuse only a null one); loading them must give the topology back unchanged.
+
 Placeholders in a model.json, filled in by the test when it copies a case:
 ``{PARENT_PATH}`` the folder around the case as a filesystem path (absolute),
 ``{PARENT_URL}`` the same as a URL (``file://…``, ``s3://…``).
@@ -37,6 +41,7 @@ SHARD = "group1-shard1of1.bin"
 TOPOLOGY = {"class_name": "Sequential", "config": {"name": "hostile", "layers": []}}
 
 CASES: list[dict[str, Any]] = []
+ACCEPTED: list[dict[str, Any]] = []
 
 
 def case(
@@ -56,6 +61,12 @@ def case(
         {"id": case_id, "what": what, "error": error, "message": message, "raw": raw,
          "files": files if files is not None else {}}
     )
+
+
+def accepted(case_id: str, what: str, model_json: dict[str, Any]) -> None:
+    """Register a model that looks wrong but that TF.js loads (its topology is opaque
+    JSON to TF.js's loaders): loading it must give that topology back, unchanged."""
+    ACCEPTED.append({"id": case_id, "what": what, "model_json": model_json})
 
 
 def manifest(paths: list[str] | None = None, weights: list[dict[str, Any]] | None = None,
@@ -145,10 +156,15 @@ def build() -> None:
          "paths must be a list of strings", manifest(paths=[1]), files=OK)  # type: ignore[list-item]
     case("weights-is-object", "'weights' is an object", "InvalidModelError", "weights",
          manifest(weights={"name": "w"}), files=OK)  # type: ignore[arg-type]
-    case("topology-is-array", "modelTopology is an array", "InvalidModelError",
-         "modelTopology", {"modelTopology": [1, 2], "weightsManifest": []})
-    case("topology-is-string", "modelTopology is a string", "InvalidModelError",
-         "modelTopology", {"modelTopology": "Sequential", "weightsManifest": []})
+    # TF.js's loaders take any JSON topology but null (browserFiles, http, file://): these
+    # two load there, so they load here (under "accepted"); only a null one is refused.
+    accepted("topology-is-array", "modelTopology is an array",
+             {"modelTopology": [1, 2], "weightsManifest": []})
+    accepted("topology-is-string", "modelTopology is a string",
+             {"modelTopology": "Sequential", "weightsManifest": []})
+    case("topology-and-manifest-null", "modelTopology and weightsManifest are both null",
+         "InvalidModelError", "neither 'modelTopology' nor 'weightsManifest'",
+         {"modelTopology": None, "weightsManifest": None})
     case("format-is-number", "'format' is a number", "InvalidModelError", "format",
          manifest(format=5), files=OK)
     case("generated-by-is-object", "'generatedBy' is an object", "InvalidModelError",
@@ -389,7 +405,7 @@ SYNTHESIZED = {
 
 def main() -> None:
     build()
-    ids = [c["id"] for c in CASES]
+    ids = [c["id"] for c in CASES + ACCEPTED]
     assert len(ids) == len(set(ids)), "duplicate case ids"
     for old in HERE.iterdir():
         if old.is_dir() and old.name not in ("__pycache__",):
@@ -405,6 +421,13 @@ def main() -> None:
             path.write_bytes(data)
         index[c["id"]] = {"what": c["what"], "error": c["error"], "message": c["message"],
                           "template": b"{PARENT_" in c["raw"]}
+    accepted_index: dict[str, Any] = {}
+    for a in ACCEPTED:
+        folder = HERE / a["id"]
+        folder.mkdir()
+        (folder / "model.json").write_text(json.dumps(a["model_json"], ensure_ascii=False))
+        accepted_index[a["id"]] = {"what": a["what"],
+                                   "modelTopology": a["model_json"]["modelTopology"]}
     outside = HERE / "_outside"
     (outside / "sibling").mkdir(parents=True)
     (outside / "sentinel.bin").write_bytes(BASE_DATA)
@@ -413,10 +436,13 @@ def main() -> None:
         json.dumps(manifest(paths=["sentinel.bin"])))
     doc = {
         "about": "Hostile model corpus; see generate.py. error: the TfjsStoreError subclass "
-                 "loading must raise; message: a substring of its message.",
+                 "loading must raise; message: a substring of its message. accepted: "
+                 "models TF.js loads though they look wrong; loading gives modelTopology "
+                 "back.",
         "base_specs": BASE_SPECS,
         "sentinel_bytes": len(BASE_DATA),
         "cases": index,
+        "accepted": accepted_index,
         "synthesized": SYNTHESIZED,
     }
     (HERE / "cases.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

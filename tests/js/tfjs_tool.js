@@ -147,8 +147,9 @@
  * save-url, graph-predict, serve
  *   Added for the interop matrix (tests/interop/): save a built model to any URL TF.js routes
  *   (e.g. into the tfjs-store bridge), run a graph model (tf.loadGraphModel + executeAsync),
- *   and a line-per-request worker for model loads. Documented where they are defined, just
- *   above the main section at the end of this file.
+ *   and a line-per-request worker for model loads; and browser-files (tf.io.browserFiles on
+ *   given files, for load_files's checks). Documented where they are defined, just above the
+ *   main section at the end of this file.
  *
  * ---------------------------------------------------------------------------------------------
  * KINDS (every layer and model has an explicit name, so output never depends on TF.js's
@@ -1233,6 +1234,42 @@ async function cmdServe() {
   return { served };
 }
 
+// browser-files  (stdin) {"files": [{"name": str, "hex": str}, ...]}
+//   tf.io.browserFiles(files).load(), with files[0] the model JSON and the rest weight files, run
+//   under a minimal FileReader shim (Node has File and Blob but no FileReader; the shim reads
+//   with Blob.text/arrayBuffer and calls onload/onerror as browsers do). TF.js's own matching and
+//   checks run unchanged.
+//   stdout: {"ok", "command", "modelTopology", "weightSpecs" (or null), "weightDataHex" (or
+//            null)}; a load that TF.js refuses is a failure whose "error" is TF.js's message.
+async function cmdBrowserFiles(o) {
+  if (!Array.isArray(o.files) || o.files.length === 0) throw new Error('"files" (a list) is required');
+  const files = o.files.map((f) => new File([Buffer.from(f.hex || '', 'hex')], f.name));
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'FileReader');
+  globalThis.FileReader = class FileReader {
+    read(blob, how) {
+      blob[how]().then((r) => { this.result = r; this.onload({ target: this }); },
+        (e) => this.onerror(e));
+    }
+    readAsText(blob) { this.read(blob, 'text'); }
+    readAsArrayBuffer(blob) { this.read(blob, 'arrayBuffer'); }
+  };
+  let a;
+  try {
+    a = await tf.io.browserFiles(files).load();
+  } finally {
+    if (saved) Object.defineProperty(globalThis, 'FileReader', saved);
+    else delete globalThis.FileReader;
+  }
+  const data = a.weightData == null ? null
+    : Buffer.from(Array.isArray(a.weightData) ? Buffer.concat(a.weightData.map((b) => Buffer.from(b)))
+      : a.weightData).toString('hex');
+  return {
+    modelTopology: a.modelTopology === undefined ? null : a.modelTopology,
+    weightSpecs: a.weightSpecs === undefined ? null : a.weightSpecs,
+    weightDataHex: data,
+  };
+}
+
 // ---- main ---------------------------------------------------------------------------------------
 function parseArgs(argv) {
   const o = {};
@@ -1268,6 +1305,7 @@ const COMMANDS = {
   'make-fixtures': cmdMakeFixtures,
   'save-url': cmdSaveURL,
   'graph-predict': cmdGraphPredict,
+  'browser-files': cmdBrowserFiles,
   serve: cmdServe,
 };
 

@@ -1,5 +1,7 @@
 """Item 3 of issue 9: every model in the hostile corpus gives a clear typed error.
 
+(Models under ``accepted`` in the index are loaded by TF.js, so they load here too.)
+
 The corpus is ``tests/hostile/`` (made by ``tests/hostile/generate.py``; the index is
 ``tests/hostile/cases.json``). Each case is copied into a fresh folder ``case/`` next to
 ``sentinel.bin`` and ``sibling/`` (valid weight data for the corpus's specs, so a
@@ -27,6 +29,7 @@ from tfjs_store.handler import MAX_MODEL_JSON_BYTES
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 INDEX = json.loads((HOSTILE / "cases.json").read_text())
 CASES = INDEX["cases"]
+ACCEPTED = INDEX["accepted"]
 MAX_SECONDS = 15.0
 """Generous for a loaded CI machine; every case takes well under a second alone."""
 MAX_TRACED_BYTES = 64 * 1024 * 1024
@@ -103,7 +106,8 @@ def _storage_options(target):
 def test_corpus_is_large_and_indexed():
     folders = {p.name for p in HOSTILE.iterdir() if p.is_dir() and not p.name.startswith("_")}
     folders.discard("__pycache__")
-    assert folders == set(CASES)
+    assert folders == set(CASES) | set(ACCEPTED)
+    assert not set(CASES) & set(ACCEPTED)
     assert len(CASES) >= 60
     for case_id, case in CASES.items():
         assert (HOSTILE / case_id / "model.json").is_file()
@@ -127,6 +131,21 @@ def test_hostile_model_on_file(case_id, file_target):
     error, elapsed, peak = _load_measured(layout.case_url, _storage_options(file_target))
     _check(case_id, error, elapsed, peak)
     assert layout.snapshot() == layout.before
+
+
+@pytest.mark.parametrize("case_id", sorted(ACCEPTED))
+def test_what_tfjs_loads_loads(case_id, file_target):
+    """A model that looks wrong but that TF.js's loaders take (a topology that is not an
+    object: TF.js treats it as opaque JSON) loads, its topology given back unchanged,
+    and can be saved and loaded again."""
+    layout = Layout(file_target, case_id)
+    want = ACCEPTED[case_id]["modelTopology"]
+    loaded = tfjs_store.load(layout.case_url, storage_options=_storage_options(file_target))
+    assert loaded.model_topology == want and type(loaded.model_topology) is type(want)
+    assert layout.snapshot() == layout.before
+    again = file_target.join("again")
+    tfjs_store.save(loaded, again, storage_options=_storage_options(file_target))
+    assert tfjs_store.load(again).model_topology == want
 
 
 @pytest.mark.s3

@@ -260,10 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "clean", [storage],
         "remove leftovers of saves that died (files no model.json refers to)",
         "Remove weight and temporary files that tfjs-store's own saves left "
-        "behind when they died: files no committed model.json refers to.",
+        "behind when they died: files no committed model.json refers to, in the folder "
+        "and in every folder below it. Files of a save still running are never removed.",
         json="print the result as JSON",
     )
-    p.add_argument("url", help="the model folder to clean")
+    p.add_argument("url", help="the model folder, or a prefix of model folders, to clean")
+    p.add_argument(
+        "--dry-run", action="store_true", help="only list what would be removed"
+    )
     p.add_argument(
         "--older-than",
         type=float,

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import OptionError
 from ._common import (
+    PROG,
     NothingThere,
     SaveInterrupted,
     UsageError,
@@ -62,16 +63,36 @@ def ls(args: argparse.Namespace) -> int:
         )
     if args.json:
         print_json([{"url": url, **_info_json(info)} for url, info in sorted(models.items())])
-        return 0
-    if not models:
+    elif not models:
         say(f"no models under {args.prefix}")
-        return 0
-    rows = []
-    for url, info in sorted(models.items()):
-        saved = info.date_saved.strftime("%Y-%m-%d %H:%M:%S") if info.date_saved else "?"
-        rows.append([url, human_bytes(info.weight_data_bytes), saved])
-    print(table(["MODEL", "WEIGHTS", "SAVED (UTC)"], rows, right=[1]))
+    else:
+        rows = []
+        for url, info in sorted(models.items()):
+            saved = info.date_saved.strftime("%Y-%m-%d %H:%M:%S") if info.date_saved else "?"
+            rows.append([url, human_bytes(info.weight_data_bytes), saved])
+        print(table(["MODEL", "WEIGHTS", "SAVED (UTC)"], rows, right=[1]))
+    _note_leftovers(args.prefix, prefix, options)
     return 0
+
+
+def _note_leftovers(given: str, prefix: str, options: Mapping[str, Any] | None) -> None:
+    """Say on stderr when folders under the prefix hold leftovers of saves that died
+    (``ls`` lists only committed models, so they would stay unseen)."""
+    import shlex
+
+    import tfjs_store
+
+    try:
+        stray = tfjs_store.clean(prefix, dry_run=True, storage_options=options)
+    except (tfjs_store.TfjsStoreError, OSError):
+        return  # a store that cannot tell (or list): the listing above stands alone
+    if not stray:
+        return
+    folders = {u.rsplit("/", 1)[0] for u in stray}
+    say(
+        f"{len(stray)} leftover file(s) of saves that died in {len(folders)} folder(s) "
+        f"under {given}; `{PROG} clean {shlex.quote(given)}` removes them"
+    )
 
 
 def _folder_exists(url: str, options: Mapping[str, Any] | None) -> bool:
@@ -115,9 +136,15 @@ def clean(args: argparse.Namespace) -> int:
 
     options = storage_options_or_none(parse_storage_options(args.storage_option))
     url = no_http_management(writable_url(args.url), "clean up after saves")
-    removed = tfjs_store.clean(url, older_than=args.older_than, storage_options=options)
+    removed = tfjs_store.clean(
+        url, older_than=args.older_than, dry_run=args.dry_run, storage_options=options
+    )
     if args.json:
-        print_json({"removed": removed})
+        print_json({"wouldRemove" if args.dry_run else "removed": removed})
+    elif args.dry_run:
+        for path in removed:
+            print(f"would remove {path}")
+        print(f"{len(removed)} leftover file(s) under {url}; nothing removed (--dry-run)")
     else:
         for path in removed:
             print(f"removed {path}")

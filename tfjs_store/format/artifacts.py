@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -21,11 +22,13 @@ from ..errors import InvalidModelError, WeightDataError
 from .codec import QuantizeOption, Tensors, decode_weights, encode_weight_chunks, weight_byte_ranges
 from .jsonfmt import artifacts_info
 from .schemas import (
+    JSONTopology,
     ManifestGroup,
     ModelArtifactsInfo,
     ModelJSON,
     TrainingConfig,
     WeightSpec,
+    check_topology,
     invalid_model_error,
     json_object,
 )
@@ -59,7 +62,10 @@ class ModelArtifacts(BaseModel):
         arbitrary_types_allowed=True, extra="allow", populate_by_name=True
     )
 
-    model_topology: dict[str, Any] | bytes | None = Field(default=None, alias="modelTopology")
+    # bytes before str: a bytearray (a binary GraphDef) becomes bytes, never text
+    model_topology: dict[str, Any] | bytes | list[Any] | str | bool | int | FiniteFloat | None = (
+        Field(default=None, alias="modelTopology")
+    )
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     weight_specs: list[WeightSpec] | None = Field(default=None, alias="weightSpecs")
     weight_data: Any = Field(default=None, alias="weightData")
@@ -90,6 +96,11 @@ class ModelArtifacts(BaseModel):
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:  # the custom __init__'s error, wrapped by pydantic
             raise invalid_model_error(exc, "model artifacts") from None
+
+    @field_validator("model_topology", mode="before")
+    @classmethod
+    def _json_topology(cls, value: Any) -> Any:
+        return check_topology(value, binary=True)
 
     @field_validator("weight_data", mode="before")
     @classmethod
@@ -134,7 +145,7 @@ class ModelArtifacts(BaseModel):
         cls,
         weights: Tensors,
         *,
-        model_topology: Mapping[str, Any] | None = None,
+        model_topology: Mapping[str, Any] | JSONTopology | None = None,
         optimizer_weights: Tensors | None = None,
         quantize: QuantizeOption = None,
         **fields: Any,
@@ -151,7 +162,9 @@ class ModelArtifacts(BaseModel):
             specs += opt_specs
             chunks += opt_chunks
         return cls.create(
-            model_topology=dict(model_topology) if model_topology is not None else None,
+            model_topology=(
+                dict(model_topology) if isinstance(model_topology, Mapping) else model_topology
+            ),
             weight_specs=specs,
             weight_data=chunks,
             **fields,

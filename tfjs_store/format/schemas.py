@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PrivateAttr,
     ValidationError,
     field_serializer,
@@ -30,6 +31,7 @@ __all__ = [
     "DTYPE_SIZES",
     "QUANTIZATION_DTYPES",
     "DType",
+    "JSONTopology",
     "ManifestGroup",
     "ModelArtifactsInfo",
     "ModelJSON",
@@ -38,9 +40,33 @@ __all__ = [
     "SaveResult",
     "TrainingConfig",
     "WeightSpec",
+    "check_topology",
     "invalid_model_error",
     "json_object",
 ]
+
+JSONTopology: TypeAlias = dict[str, Any] | list[Any] | str | bool | int | FiniteFloat
+"""``modelTopology`` as TF.js's loaders and savers take it: any JSON value but null.
+TF.js's io treats it as opaque JSON (``browserFiles``, the http and file handlers and
+``getModelArtifactsInfoForJSON`` only ask whether it is null); what a topology must hold
+is for the model builder (``tf.loadLayersModel``) to judge, not the format."""
+
+def check_topology(value: Any, *, binary: bool = False) -> Any:
+    """``value`` if it is a ``JSONTopology`` (or None; or bytes-like with ``binary``, a
+    GraphDef in memory), else a ``ValueError`` that names what it is."""
+    if value is None or isinstance(value, (dict, list, str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"modelTopology must be JSON; {value} is not a JSON number")
+        return value
+    if binary and isinstance(value, (bytes, bytearray)):
+        return value
+    raise ValueError(
+        "modelTopology must be JSON (an object, array, string, number or boolean), "
+        f"got {type(value).__name__}"
+    )
+
 
 DType = Literal["float32", "int32", "bool", "string", "complex64"]
 QuantizationDType = Literal["uint8", "uint16", "float16"]
@@ -316,7 +342,7 @@ _TOP_LEVEL = dict(
 class ModelJSON(_JSONModel):
     """The on-disk ``model.json``: topology plus ``weightsManifest``; unknown keys survive."""
 
-    model_topology: dict[str, Any] | None = Field(default=None, alias="modelTopology")
+    model_topology: JSONTopology | None = Field(default=None, alias="modelTopology")
     weights_manifest: list[ManifestGroup] | None = Field(default=None, alias="weightsManifest")
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     format: str | None = None
@@ -330,6 +356,11 @@ class ModelJSON(_JSONModel):
     initializer_signature: dict[str, Any] | None = Field(
         default=None, alias="initializerSignature"
     )
+
+    @field_validator("model_topology", mode="before")
+    @classmethod
+    def _json_topology(cls, value: Any) -> Any:
+        return check_topology(value)
 
     @model_validator(mode="before")
     @classmethod

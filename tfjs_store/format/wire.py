@@ -240,6 +240,13 @@ def encode_json(model_json_obj: Mapping[str, Any], weight_data: Sequence[Any] | 
     return JSONBody(head, weight_data, tail)
 
 
+_JSON_BODY_TOPOLOGY = (
+    "'modelTopology' must be a JSON object in a JSON upload (a string could be a binary "
+    "GraphDef, which is not supported; the multipart body, TF.js's own, takes any JSON "
+    "topology)"
+)
+
+
 def encode_artifacts(
     artifacts: ModelArtifacts, kind: BodyKind = "multipart", *, boundary: str | None = None
 ) -> MultipartBody | JSONBody:
@@ -249,6 +256,8 @@ def encode_artifacts(
     json_obj = model_json_object(plan.model_json, "tfjs")
     weights = plan.data.buffers if artifacts.weight_data is not None else None
     if kind == "json":
+        if not isinstance(artifacts.model_topology, (dict, type(None))):
+            raise WireFormatError(_JSON_BODY_TOPOLOGY + "; send the multipart body instead")
         return encode_json(json_obj, weights)
     model_json = js_stringify(json_obj).encode("utf-8", "surrogatepass")
     return encode_multipart(model_json, weights, boundary=boundary)
@@ -491,10 +500,8 @@ def decode_json(buf: Any, *, max_json_bytes: int) -> ModelArtifacts:
         raise WireFormatError("the JSON upload has neither 'modelTopology' nor 'weightSpecs'")
     if "weightSpecs" in obj and not isinstance(obj["weightSpecs"], (list, type(None))):
         raise WireFormatError("'weightSpecs' must be a flat list of weight specs")
-    if isinstance(obj.get("modelTopology"), str):
-        raise WireFormatError(
-            "'modelTopology' must be a JSON object (binary GraphDef topologies are not supported)"
-        )
+    if not isinstance(obj.get("modelTopology"), (dict, type(None))):
+        raise WireFormatError(_JSON_BODY_TOPOLOGY)
     data: Any
     if weight_data is None:
         data = None

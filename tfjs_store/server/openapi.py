@@ -36,6 +36,9 @@ def _or_null(kind: str) -> dict[str, Any]:
     return {"type": [kind, "null"]}
 
 
+_NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+
+
 def _artifact_property(key: str) -> dict[str, Any]:
     """The schema of one key of the JSON body (``format.wire.ARTIFACT_KEYS``)."""
     if key == "weightSpecs":
@@ -154,14 +157,17 @@ _SCHEMAS: dict[str, Any] = {
         "weights part holds every weight's bytes, in manifest order, and must be exactly as "
         "long as the specs say (otherwise 400). Weight names must be unique.",
         "anyOf": [
-            {"required": ["modelTopology"], "properties": {"modelTopology": {"type": "object"}}},
+            {"required": ["modelTopology"], "properties": {"modelTopology": _NOT_NULL}},
             {
                 "required": ["weightsManifest"],
                 "properties": {"weightsManifest": {"type": "array"}},
             },
         ],
         "properties": {
-            "modelTopology": _or_null("object"),
+            "modelTopology": {
+                "description": "Any JSON value: TF.js treats the topology as opaque JSON "
+                "(null or absent means none)."
+            },
             "format": _or_null("string"),
             "generatedBy": _or_null("string"),
             "convertedBy": _or_null("string"),
