@@ -154,7 +154,9 @@ def _pause(attempt: int) -> None:
         time.sleep(wait * (0.5 + secrets.randbelow(1000) / 1000))
 
 
-_TEMP_JSON = re.compile(r"^(?:.+\.json|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+_TEMP_JSON = re.compile(r"^(?:.+\.json|.+\.bin|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+"""Temporary files of a save (and its marker), by its tag: model.json's, a weight file's
+(``WriteJob.temp_name``), the marker's."""
 _MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -327,7 +329,7 @@ class ModelHandler:
                     written += names
                     entries = self._write_files(plan.files, plan.data)
                 else:
-                    entries = self._write_missing(plan.files, plan.data, sums, written)
+                    entries = self._write_missing(plan.files, plan.data, sums, written, tag)
             except BaseException:
                 if condition:  # a refused writer leaves nothing behind
                     with contextlib.suppress(Exception):
@@ -577,7 +579,7 @@ class ModelHandler:
 
     def _write_missing(
         self, files: Sequence[ShardFile], data: CompositeBuffer, sums: Sequence[_Sums],
-        written: list[str],
+        written: list[str], tag: str,
     ) -> dict[str, FileRecord]:
         """Write the content-named files the folder does not hold whole; ``written``
         gets the names of the files this save writes (before it writes them)."""
@@ -589,7 +591,8 @@ class ModelHandler:
             jobs = []
             for f, s in zip(files, sums, strict=True):
                 if f.path in names:
-                    jobs.append(WriteJob(f.path, f.size, _chunks(data, f, ()), _told(s.crc32c)))
+                    jobs.append(WriteJob(f.path, f.size, _chunks(data, f, ()), _told(s.crc32c),
+                                         temp_name=f"{f.path}.{tag}.tmp"))
             written.extend(j.name for j in jobs)
             self.store.write_many(jobs, lambda _i: progress.step())
 
@@ -981,7 +984,8 @@ class ModelHandler:
             with lock:
                 written.append(name)
             sent = (lambda: crc) if arrival else None
-            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,)), sent))
+            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,)), sent,
+                                      temp_name=f"{name}.{tag}.tmp"))
             progress.step()
 
         force: set[int] = set()

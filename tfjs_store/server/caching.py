@@ -4,8 +4,9 @@
   first), with an ``ETag`` that is a hash of its bytes, so asking costs a ``304``.
 - A weight file whose name carries its content's digest
   (``group1-shard1of2.<digest>.bin``, what the ``shards`` layout writes) or an older
-  save's tag never changes under that name: it may be kept a year without asking (``max-age=31536000, immutable``). Any other weight file (the
-  ``single`` layout rewrites ``model.weights.bin`` in place) is ``no-cache``.
+  save's tag never changes under that name: it may be kept a year without asking
+  (``max-age=31536000, immutable``). Any other weight file (the ``single`` layout
+  rewrites ``model.weights.bin`` in place) is ``no-cache``.
 - A weight file's ``ETag`` comes from the SHA-256 that tfjs-store recorded for it in
   model.json when there is one, else from its size and modification time in storage:
   either way, no weight byte is read to answer a conditional ``GET``.
