@@ -257,3 +257,23 @@ def test_a_killed_cp_resumes_sending_only_what_is_missing(
     named = set(_named_in(s3_target.read("copy/model.json")))
     leftovers = {f.removeprefix("copy/") for f in _weight_files(s3_target, "copy")} - named
     assert leftovers == set()  # the killed copy's files were all reused
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(300)
+def test_fine_tune_bench_runs_and_incremental_sends_less(tmp_path: Path, s3_endpoint: str) -> None:
+    out = tmp_path / "ft.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "fine_tune.py"), "--size", "8MiB", "--saves", "3",
+         "--s3-endpoint", s3_endpoint, "--json", str(out)],
+        capture_output=True, text=True, timeout=280, cwd=REPO, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    full, inc = result["full"], result["incremental"]
+    assert full["bytes_sent_total"] >= 3 * 8 * MIB
+    # after the first save, only the changed last layer's shards (+ model.json, marker)
+    assert inc["bytes_sent_median"] <= result["changed_bytes_per_save"] + 4 * MIB
+    assert inc["bytes_sent_total"] < full["bytes_sent_total"]
+    assert "| incremental (content-named) |" in proc.stdout
