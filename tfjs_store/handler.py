@@ -1008,14 +1008,14 @@ class ModelHandler:
                     map_until_error(copy_one, sorted(force), workers)
                 new_names = [n or "" for n in names]
                 by_name = {new_names[i]: got[i] for i in range(len(new_names))}
-                _check_group_sizes(groups_of(model_json, new_names),
+                _check_group_sizes(_groups_of(model_json, new_names),
                                    [got[i].size or 0 for i in range(len(new_names))],
                                    source.json_url)
             except BaseException:
                 with contextlib.suppress(Exception):
                     self.store.remove(self._unreferenced(written, tag))
                 raise
-            groups = groups_of(model_json, new_names)
+            groups = _groups_of(model_json, new_names)
             version = self._commit_json(self._copied_body(model_json, groups, by_name,
                                                           new_names, tag), tag)
         keep = set(new_names)
@@ -1115,7 +1115,7 @@ def _process_exists(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-def groups_of(model_json: ModelJSON, names: Sequence[str]) -> list[Any]:
+def _groups_of(model_json: ModelJSON, names: Sequence[str]) -> list[Any]:
     """The manifest groups of ``model_json`` with their files renamed ``names`` (in
     manifest order)."""
     out, pos = [], 0
