@@ -133,13 +133,18 @@ def test_a_changed_model_is_200_with_a_new_etag(root: Path) -> None:
     with _client(root) as (client, _):
         first = client.get("/models/m/model.json")
         old_shards = _shards(root, "m")
+        old_bytes = {n: (root / "m" / n).read_bytes() for n in old_shards}
         tfjs_store.save(_weights(2), str(root / "m"), shard_size_bytes=256)
         again = client.get("/models/m/model.json", headers={"If-None-Match": first.headers["etag"]})
         assert again.status_code == 200
         assert again.headers["etag"] != first.headers["etag"]
         assert again.content == (root / "m" / "model.json").read_bytes()
         new_shards = _shards(root, "m")
-        assert not set(old_shards) & set(new_shards)  # new names: the old ones stay valid
+        # changed files get new names, and a name kept holds the very same bytes (files
+        # are named after their content): whatever a cache holds stays valid
+        assert set(old_shards) != set(new_shards)
+        for name in set(old_shards) & set(new_shards):
+            assert (root / "m" / name).read_bytes() == old_bytes[name]
         resp = client.get(f"/models/m/{new_shards[0]}", headers={"If-None-Match": '"stale"'})
         assert resp.status_code == 200 and len(resp.content) > 0
 

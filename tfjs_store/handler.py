@@ -3,21 +3,36 @@
 The commit protocol (why no reader ever sees a torn model):
 
 1. read the current model.json, if any, to know the files of the model being replaced;
-2. write the new weight files under names unique to this save (``…​.<tag>.bin``),
-   concurrently, each file's checksum computed as its bytes are cut;
-3. write model.json last, in one step (``ByteStore.commit``: a single PUT on object
+2. name each weight file after its content (``group1-shard1of2.<digest>.bin``, the
+   digest a SHA-256 prefix: ``format.shards.CONTENT_DIGEST_HEX``), hashing every file
+   once, concurrently, with its recorded checksum in the same pass;
+3. write the in-flight marker naming those files, then write only the files the
+   folder does not already hold whole (same name, same size, and the same CRC32C where
+   the storage keeps one): a re-save of a model whose last layer changed sends the
+   shards that changed. Just before the commit the reused files are looked for again
+   (a ``clean`` may have removed a leftover meanwhile) and written if gone;
+4. write model.json last, in one step (``ByteStore.commit``: a single PUT on object
    stores, write-then-rename on a local disk), with the save record;
-4. only then remove the replaced model's files and stale leftovers of crashed saves.
+5. only then remove the replaced model's files it does not share, and stale leftovers
+   of crashed saves.
+
+A name always holds the same bytes, so nothing a reader may be reading is ever
+rewritten. ``copy_from`` works the same way at the destination: a file already there
+whole is not sent again, so a copy that was killed resumes where it stopped.
 
 A conditional save (``if_match=TOKEN`` / ``if_none_match="*"``) checks the model's
 version in step 3, in the same step as the write (``ByteStore.commit``); a refused save
 removes the weight files it wrote and raises ``ConflictError``.
 
 The cleanup rule: a save writes an in-flight marker ``model.json.<tag>.inflight`` (when,
-host, process) before any weight file and rewrites it every ``INFLIGHT_REFRESH_SECONDS``
-while it runs; it removes it once it has committed or failed. Cleanup (``clean``, and
-the leftovers sweep of every save) never removes a file of a save whose marker is live,
-however old the save is. A marker is live while its save runs: written by this process,
+host, process, and the weight files its model.json will name) before any weight file
+and rewrites it every ``INFLIGHT_REFRESH_SECONDS`` while it runs; it removes it once it
+has committed or failed. A file is removed (by ``clean``, by the leftovers sweep of
+every save, by the removal of a replaced model's files) only when no live marker names
+it and the committed model.json, read after the markers, does not name it either;
+never a file of a save whose marker is live, however old the save is. A content-named
+leftover's age is its stored modification time (a store that tells none keeps it until
+an explicit ``clean``). A marker is live while its save runs: written by this process,
 the save is still running here; by another process on this host, that process exists
 and refreshed the marker within ``INFLIGHT_LEASE_SECONDS``; from another host, it was
 refreshed within the lease. A save that died stops refreshing its marker, and its files
@@ -41,6 +56,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -78,10 +94,24 @@ from .format.jsonfmt import (
     model_json_object,
     parse_model_json,
 )
-from .format.layout import ShardFile, StoragePlan, manifest_paths, plan_storage, safe_relative_path
+from .format.layout import (
+    ShardFile,
+    StoragePlan,
+    manifest_paths,
+    name_by_content,
+    plan_storage,
+    safe_relative_path,
+)
 from .format.record import RECORD_KEY, FileRecord, SaveRecord, WeightRecord
 from .format.schemas import ModelArtifactsInfo, ModelJSON, SaveResult, json_object
-from .format.shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_save_tag
+from .format.shards import (
+    DEFAULT_SHARD_SIZE,
+    CompositeBuffer,
+    content_digest,
+    shard_digest,
+    shard_name,
+    shard_save_tag,
+)
 from .stores.base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = [
@@ -124,7 +154,9 @@ def _pause(attempt: int) -> None:
         time.sleep(wait * (0.5 + secrets.randbelow(1000) / 1000))
 
 
-_TEMP_JSON = re.compile(r"^(?:.+\.json|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+_TEMP_JSON = re.compile(r"^(?:.+\.json|.+\.bin|inflight)\.([0-9a-z]{12})\.(?:tmp|inflight)$")
+"""Temporary files of a save (and its marker), by its tag: model.json's, a weight file's
+(``WriteJob.temp_name``), the marker's."""
 _MARKER = re.compile(r"^(.+\.json)\.([0-9a-z]{12})\.inflight$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -181,8 +213,9 @@ class ModelHandler:
         The model JSON's file name in that folder (``model.json``).
     layout:
         ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, cut at
-        ``shard_size_bytes``, named uniquely per save, with sizes and checksums
-        recorded in model.json. ``"tfjs-node"``: one ``weights.bin`` and model.json
+        ``shard_size_bytes``, each named after its content (a file already stored is
+        not written again), with sizes and checksums recorded in model.json.
+        ``"tfjs-node"``: one ``weights.bin`` and model.json
         bytes exactly as tfjs-node's ``file://`` writes them. ``"downloads"``: the
         browser's ``NAME.json`` + ``NAME.weights.bin`` pair.
     checksum:
@@ -262,11 +295,9 @@ class ModelHandler:
 
     # -- save ------------------------------------------------------------------------
 
-    def _plan(self, artifacts: ModelArtifacts, tag: str) -> tuple[StoragePlan, KeyOrder]:
+    def _plan(self, artifacts: ModelArtifacts) -> tuple[StoragePlan, KeyOrder]:
         if self.layout == "shards":
-            plan = plan_storage(
-                artifacts, layout="shards", shard_size_bytes=self.shard_size_bytes, tag=tag
-            )
+            plan = plan_storage(artifacts, layout="shards", shard_size_bytes=self.shard_size_bytes)
             return plan, "tfjs"
         if self.layout == "tfjs-node":
             return plan_storage(artifacts, layout="single", single_path="weights.bin"), "tfjs-node"
@@ -288,18 +319,27 @@ class ModelHandler:
         and nothing visible changes."""
         condition = self._condition(if_match, if_none_match)
         tag = new_save_tag()
-        plan, key_order = self._plan(artifacts, tag)
+        plan, key_order = self._plan(artifacts)
+        sums: list[_Sums] | None = None
+        if self.layout == "shards":
+            sums = self._sum_files(plan.files, plan.data)
+            plan = name_by_content(plan, [s.sha256 for s in sums])
         self._check_condition(condition)  # fail fast, before any weight is written
         previous = self._read_previous_paths()
         self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
-        with self._in_flight(tag):
+        written: list[str] = []
+        with self._in_flight(tag, names if sums is not None else ()):
             try:
-                entries = self._write_files(plan.files, plan.data)
+                if sums is None:
+                    written += names
+                    entries = self._write_files(plan.files, plan.data)
+                else:
+                    entries = self._write_missing(plan.files, plan.data, sums, written, tag)
             except BaseException:
                 if condition:  # a refused writer leaves nothing behind
                     with contextlib.suppress(Exception):
-                        self.store.remove(names)
+                        self.store.remove(self._unreferenced(written, tag))
                 raise
             extra = None
             if self.checksum is not None:
@@ -311,7 +351,7 @@ class ModelHandler:
                 "utf-8", "surrogatepass"
             )
             if condition:
-                version = self._commit_json(body, tag, condition, names)
+                version = self._commit_json(body, tag, condition, written)
             else:  # the two-argument call a subclass may override
                 version = self._commit_json(body, tag)
         keep = set(names)
@@ -376,18 +416,31 @@ class ModelHandler:
             )
 
     @contextlib.contextmanager
-    def _in_flight(self, tag: str) -> Any:
-        """Write this save's in-flight marker, refresh it while the save runs, remove it
-        at the end (see the module doc)."""
+    def _in_flight(self, tag: str, files: Sequence[str] = ()) -> Any:
+        """Write this save's in-flight marker naming ``files`` (the weight files its
+        model.json will name), refresh it while the save runs, remove it at the end (see
+        the module doc). Yields ``protect(names)``, which adds names to the marker before
+        the caller writes them."""
         name = f"{self.json_name}.{tag}.inflight"
         stop = threading.Event()
+        named = list(dict.fromkeys(files))
+        lock = threading.Lock()
 
         def mark() -> None:
-            stamp = json.dumps(
-                {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid()}
-            ).encode()
-            # committed, not written: a marker is never seen half-written
-            self.store.commit(name, stamp, temp_name=f"inflight.{tag}.tmp")
+            with lock:
+                stamp = json.dumps(
+                    {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid(),
+                     "files": named}
+                ).encode()
+                # committed, not written: a marker is never seen half-written
+                self.store.commit(name, stamp, temp_name=f"inflight.{tag}.tmp")
+
+        def protect(more: Sequence[str]) -> None:
+            with lock:
+                new = [n for n in more if n not in named]
+                named.extend(new)
+            if new:
+                mark()
 
         _RUNNING.add(tag)
 
@@ -403,7 +456,7 @@ class ModelHandler:
                                   daemon=True)
         thread.start()
         try:
-            yield
+            yield protect
         finally:
             _RUNNING.discard(tag)
             stop.set()
@@ -415,37 +468,44 @@ class ModelHandler:
                 except Exception:
                     continue
 
-    def _live_tags(self, listed: Mapping[str, FileInfo], now: float) -> set[str]:
-        """Tags of saves whose in-flight marker is live (refreshed within the lease)."""
-        live = set()
+    def _live(
+        self, listed: Mapping[str, FileInfo], now: float, own: str | None = None
+    ) -> tuple[set[str], set[str]]:
+        """Tags of saves whose in-flight marker is live (refreshed within the lease), and
+        the files those markers name; ``own``'s marker left out."""
+        live: set[str] = set()
+        files: set[str] = set()
         for name, info in listed.items():
             m = _MARKER.match(name)
-            if m is None:
+            if m is None or m.group(2) == own:
                 continue
             tag = m.group(2)
             stamp: float | None = None
+            named: Any = ()
             try:
-                marker = json.loads(bytes(self.store.read(name, limit=512)))
+                marker = json.loads(bytes(self.store.read(name, limit=MAX_MODEL_JSON_BYTES)))
                 stamp = float(marker["t"]) / 1000.0
                 host, pid = marker.get("host"), marker.get("pid")
+                named = marker.get("files") or ()
             except FileNotFoundError:
                 continue  # the save just ended
             except Exception:
                 # torn or unreadable: its listed time, else the save's start
                 stamp = info.mtime.timestamp() if info.mtime is not None else None
                 host = pid = None
-            if host == _HOST and isinstance(pid, int):
-                if pid == os.getpid():
-                    if tag in _RUNNING:
-                        live.add(tag)
-                    continue
-                if not _process_exists(pid):
-                    continue
-            if stamp is None:
-                stamp = now - tag_age_seconds(tag, now)
-            if now - stamp < INFLIGHT_LEASE_SECONDS:
+            alive = False
+            if host == _HOST and isinstance(pid, int) and pid == os.getpid():
+                alive = tag in _RUNNING
+            elif host == _HOST and isinstance(pid, int) and not _process_exists(pid):
+                alive = False
+            else:
+                if stamp is None:
+                    stamp = now - tag_age_seconds(tag, now)
+                alive = now - stamp < INFLIGHT_LEASE_SECONDS
+            if alive:
                 live.add(tag)
-        return live
+                files.update(n for n in named if isinstance(n, str))
+        return live, files
 
     def _write_files(
         self, files: Sequence[ShardFile], data: CompositeBuffer
@@ -474,6 +534,86 @@ class ModelHandler:
             out[f.path] = FileRecord(size=f.size, **sums)
         return out
 
+    def _sum_files(self, files: Sequence[ShardFile], data: CompositeBuffer) -> list[_Sums]:
+        """Each file's SHA-256 (its name), recorded checksum and CRC32C (where the store
+        checks or keeps one), in one pass over its bytes, files hashed concurrently
+        (hashlib and google-crc32c work outside the GIL)."""
+        kind = self.checksum
+        want_crc = kind == "crc32c" or self.store.checks_on_arrival or self.store.keeps_checksums
+
+        def one(f: ShardFile) -> _Sums:
+            sha = new_hasher("sha256")
+            crc = Crc32c() if want_crc else None
+            for view in data.iter_ranges(f.start, f.end):
+                sha.update(view)
+                if crc is not None:
+                    crc.update(view)
+            sha_text = sha.text()
+            crc_text = crc.text() if crc is not None else None
+            sums = {"crc32c": crc_text, "sha256": sha_text}
+            record = FileRecord(size=f.size, **({kind: sums[kind]} if kind is not None else {}))
+            return _Sums(sha_text, record, crc_text)
+
+        return map_until_error(one, files, min(os.cpu_count() or 1, 8))
+
+    def _stored_intact(
+        self, wanted: Mapping[str, tuple[int, str | None]], listed: Mapping[str, FileInfo]
+    ) -> set[str]:
+        """Which of ``wanted`` (name -> size, CRC32C) the folder holds whole: the same
+        size in ``listed``, and the same CRC32C where the storage keeps one."""
+        found = {n for n, (size, _) in wanted.items() if n in listed and listed[n].size == size}
+        if found and self.store.keeps_checksums:
+            try:
+                stored = self.store.stored_checksums(sorted(found))
+            except Exception:
+                return set()  # cannot tell: write them again
+            for n in list(found):
+                crc, kept = wanted[n][1], stored.get(n, {}).get("crc32c")
+                if crc is not None and kept is not None and kept != crc:
+                    found.discard(n)
+        return found
+
+    def _listing(self) -> dict[str, FileInfo]:
+        """The folder's files, or nothing when it cannot be listed (then every file is
+        written)."""
+        if not self.store.supports_listing:
+            return {}
+        try:
+            return self.store.list()
+        except Exception:
+            return {}
+
+    def _write_missing(
+        self, files: Sequence[ShardFile], data: CompositeBuffer, sums: Sequence[_Sums],
+        written: list[str], tag: str,
+    ) -> dict[str, FileRecord]:
+        """Write the content-named files the folder does not hold whole; ``written``
+        gets the names of the files this save writes (before it writes them)."""
+        progress = _Progress(self.on_progress, len(files))
+        wanted = {f.path: (f.size, s.crc32c) for f, s in zip(files, sums, strict=True)}
+        present = self._stored_intact(wanted, self._listing())
+
+        def write(names: set[str]) -> None:
+            jobs = []
+            for f, s in zip(files, sums, strict=True):
+                if f.path in names:
+                    jobs.append(WriteJob(f.path, f.size, _chunks(data, f, ()), _told(s.crc32c),
+                                         temp_name=f"{f.path}.{tag}.tmp"))
+            written.extend(j.name for j in jobs)
+            self.store.write_many(jobs, lambda _i: progress.step())
+
+        for _ in present:
+            progress.step()
+        write(set(wanted) - present)
+        if present:
+            # A clean that listed the folder before this save's marker existed may have
+            # removed a reused leftover: look again, just before the commit.
+            lost = present - self._stored_intact(
+                {n: (wanted[n][0], None) for n in present}, self._listing()
+            )
+            write(lost)
+        return {f.path: s.record for f, s in zip(files, sums, strict=True)}
+
     def _commit_json(
         self,
         body: bytes,
@@ -490,28 +630,51 @@ class ModelHandler:
             return self.store.commit(self.json_name, body, temp_name=temp, **condition)
         except BaseException:
             with contextlib.suppress(Exception):
-                self.store.remove([*written, temp])
+                self.store.remove([*self._unreferenced(written, tag), temp])
             raise
+
+    def _unreferenced(self, names: Sequence[str], own: str | None) -> list[str]:
+        """Those of ``names`` that no live in-flight marker (but ``own``'s) and no
+        committed model.json name: a file another save reuses is never removed."""
+        return self._doomed(set(), None, names, own)
 
     def _remove_replaced(self, replaced: set[str], keep: set[str]) -> None:
         """Remove the replaced model's files, and leftovers of saves that died."""
-        doomed = sorted(replaced) + self._stale_leftovers(keep, STALE_AFTER_SECONDS)
-        self.store.remove(doomed)
+        self.store.remove(self._doomed(keep, STALE_AFTER_SECONDS, sorted(replaced)))
 
-    def _stale_leftovers(self, keep: set[str], older_than: float) -> list[str]:
+    def _doomed(
+        self, keep: set[str], older_than: float | None, candidates: Sequence[str] = (),
+        own: str | None = None,
+    ) -> list[str]:
+        """``candidates`` and (unless ``older_than`` is None) the leftovers at least
+        ``older_than`` seconds old, less every file a live in-flight marker or the
+        committed model.json names (read in that order: a save that ends between the
+        two reads has committed, so its files are in the model.json read second)."""
         try:
             listed = self.store.list()
         except Exception:
-            return []
+            # No markers to read: only files no content-named save can be reusing.
+            return [n for n in candidates if n not in keep and shard_digest(n) is None]
         now = time.time()
-        live = self._live_tags(listed, now)
-        out = []
-        for name in listed:
+        live, live_files = self._live(listed, now, own)
+        keep = keep | live_files | self._read_previous_paths()
+        out = [n for n in candidates if n not in keep]
+        if older_than is None:
+            return out
+        chosen = set(out)
+        for name, info in listed.items():
+            if name in keep or name in chosen:
+                continue
             temp = _TEMP_JSON.match(name)
             tag = shard_save_tag(name) or (temp.group(1) if temp else None)
-            if tag and tag in live:
-                continue  # a save in flight: never another writer's to remove
-            if tag and name not in keep and tag_age_seconds(tag, now) >= older_than:
+            if tag:  # a save in flight: never another writer's to remove
+                old = tag not in live and tag_age_seconds(tag, now) >= older_than
+            else:  # a content-named file: its stored time tells its age
+                mtime = info.mtime.timestamp() if info.mtime is not None else None
+                old = shard_digest(name) is not None and (
+                    older_than <= 0 or (mtime is not None and now - mtime >= older_than)
+                )
+            if old:
                 out.append(name)
         return out
 
@@ -531,7 +694,7 @@ class ModelHandler:
         return [self.store.file_url(n) for n in self._leftover_names(older_than)]
 
     def _leftover_names(self, older_than: float) -> list[str]:
-        return self._stale_leftovers(self._read_previous_paths(), older_than)
+        return self._doomed(set(), older_than)
 
     # -- model.json ------------------------------------------------------------------
 
@@ -766,22 +929,51 @@ class ModelHandler:
         rel_paths = source.weight_names(model_json)
         record = SaveRecord.of(model_json)
         tag = new_save_tag()
+        kind = self.checksum
         groups: list[Any] = []
-        new_names: list[str] = []
+        slots: list[tuple[int, int, int]] = []  # group, index, count of each file
         sources: list[tuple[str, FileRecord | None]] = []
         for g, group in enumerate(model_json.weights_manifest or [], start=1):
             count = len(group.paths)
-            names = [shard_name(g, i, count, tag) for i in range(1, count + 1)]
-            groups.append(group.model_copy(update={"paths": names}))
-            for path, name in zip(group.paths, names, strict=True):
+            for i, path in enumerate(group.paths, start=1):
                 entry = record.entry(path) if record is not None else None
                 sources.append((rel_paths[len(sources)], entry))
-                new_names.append(name)
-        got: dict[str, FileRecord] = {}
-        progress = _Progress(self.on_progress, len(new_names))
+                slots.append((g, i, count))
+        # A source file already named after its content keeps its name, so the files
+        # already here are known before any is read: a copy run again (or resumed
+        # after a kill) reads and sends only what is missing.
+        names: list[str | None] = []
+        for (g, i, count), (src_rel, _entry) in zip(slots, sources, strict=True):
+            digest = shard_digest(src_rel)
+            names.append(src_rel if digest and src_rel == shard_name(g, i, count, digest)
+                          else None)
+        got: dict[int, FileRecord] = {}
+        progress = _Progress(self.on_progress, len(sources))
         arrival = self.store.checks_on_arrival
+        written: list[str] = []
+        lock = threading.Lock()
+
+        def recorded(entry: FileRecord | None) -> FileRecord | None:
+            """The destination's entry for a file, from the source's record alone."""
+            if entry is None or entry.size is None or not source.verify:
+                return None
+            sums = recorded_checksums(entry)
+            if kind is not None and kind not in sums:
+                return None
+            return FileRecord(size=entry.size, **({kind: sums[kind]} if kind else {}))
+
+        skippable = {i: recorded(sources[i][1]) for i, n in enumerate(names) if n is not None}
+        wanted = {names[i] or "": (e.size or 0, _crc_of(sources[i][1]))
+                  for i, e in skippable.items() if e is not None}
+        listed = self._listing()
+        present = self._stored_intact(wanted, listed)
+        skipped = {i for i, e in skippable.items() if e is not None and names[i] in present}
 
         def copy_one(i: int) -> None:
+            if i in skipped:
+                got[i] = skippable[i] or FileRecord()
+                progress.step()
+                return
             # Read here, write with a plain call: a source read made from inside the
             # destination's event loop could wait on that very loop.
             src_rel, entry = sources[i]
@@ -797,36 +989,64 @@ class ModelHandler:
             def text(kind: ChecksumKind) -> str:
                 return known.get(kind) or checksum_text(kind, data)
 
+            digest = content_digest(text("sha256"))
+            name = names[i]
+            if name is not None and shard_digest(name) != digest:
+                raise WeightDataError(
+                    f"weight file {source.store.file_url(src_rel)} is named after content "
+                    f"{shard_digest(name)} but its bytes' SHA-256 starts {digest}"
+                )
+            if name is None:
+                name = shard_name(*slots[i], digest)
+                protect([name])  # named in the marker before it is written
+                names[i] = name
             view = memoryview(data).cast("B")
-            kind = self.checksum
             sums = {kind: text(kind)} if kind is not None else {}
-            name = new_names[i]
-            got[name] = FileRecord(size=view.nbytes, **sums)
-            crc = text("crc32c") if arrival else None
+            got[i] = FileRecord(size=view.nbytes, **sums)
+            crc = text("crc32c") if arrival or self.store.keeps_checksums else None
+            if i not in force and self._stored_intact({name: (view.nbytes, crc)}, listed):
+                progress.step()
+                return
+            with lock:
+                written.append(name)
             sent = (lambda: crc) if arrival else None
-            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,)), sent))
+            self.store.write(WriteJob(name, view.nbytes, lambda: iter((view,)), sent,
+                                      temp_name=f"{name}.{tag}.tmp"))
             progress.step()
 
+        force: set[int] = set()
         previous = self._read_previous_paths()
         self.store.prepare()
-        with self._in_flight(tag):
+        with self._in_flight(tag, [n for n in names if n is not None]) as protect:
             try:
                 # A few files in flight, each dropped once written: memory holds a few.
                 # Both ends bound it: a source whose client is not thread-safe reads one
                 # by one.
                 workers = min(self.store.max_concurrency, source.store.max_concurrency, 6)
-                map_until_error(copy_one, range(len(new_names)), workers)
-                _check_group_sizes(groups, [got[n].size or 0 for n in new_names],
+                map_until_error(copy_one, range(len(sources)), workers)
+                if skipped:  # a clean may have removed a reused leftover meanwhile
+                    again = self._stored_intact(
+                        {names[i] or "": (got[i].size or 0, None) for i in skipped},
+                        self._listing(),
+                    )
+                    force = {i for i in skipped if names[i] not in again}
+                    skipped -= force
+                    map_until_error(copy_one, sorted(force), workers)
+                new_names = [n or "" for n in names]
+                by_name = {new_names[i]: got[i] for i in range(len(new_names))}
+                _check_group_sizes(_groups_of(model_json, new_names),
+                                   [got[i].size or 0 for i in range(len(new_names))],
                                    source.json_url)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    self.store.remove(new_names)
+                    self.store.remove(self._unreferenced(written, tag))
                 raise
-            version = self._commit_json(self._copied_body(model_json, groups, got, new_names,
-                                                          tag), tag)
+            groups = _groups_of(model_json, new_names)
+            version = self._commit_json(self._copied_body(model_json, groups, by_name,
+                                                          new_names, tag), tag)
         keep = set(new_names)
         self._remove_replaced(previous - keep, keep)
-        sizes = {n: got[n].size or 0 for n in new_names}
+        sizes = {n: by_name[n].size or 0 for n in new_names}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         return SaveResult(
             model_artifacts_info=info_from_model_json(copied, sizes, None), url=self.json_url,
@@ -872,7 +1092,7 @@ class ModelHandler:
         info = info_from_model_json(model_json, sizes, None)
         self.store.remove([self.json_name])
         self.store.remove(rel)
-        self.store.remove(self._stale_leftovers(set(), 0.0))
+        self.store.remove(self._doomed(set(), 0.0))
         self.store.remove_folder()
         return info
 
@@ -921,6 +1141,16 @@ def _process_exists(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
+def _groups_of(model_json: ModelJSON, names: Sequence[str]) -> list[Any]:
+    """The manifest groups of ``model_json`` with their files renamed ``names`` (in
+    manifest order)."""
+    out, pos = [], 0
+    for group in model_json.weights_manifest or []:
+        out.append(group.model_copy(update={"paths": list(names[pos : pos + len(group.paths)])}))
+        pos += len(group.paths)
+    return out
+
+
 def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) -> None:
     """Copied files hold what their groups' specs describe (groups of fixed-size weights;
     a string weight's length is only known by walking its bytes)."""
@@ -934,6 +1164,25 @@ def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) 
                 f"{where}: weights group {g}: its files hold {held} bytes but its weight "
                 f"specs describe {sum(n or 0 for n in lengths)} bytes"
             )
+
+
+def _told(value: str | None) -> Callable[[], str | None] | None:
+    """A ``WriteJob.crc32c`` that tells a value known in advance."""
+    return None if value is None else (lambda: value)
+
+
+def _crc_of(entry: FileRecord | None) -> str | None:
+    return entry.crc32c if entry is not None else None
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """What one pass over a weight file's bytes tells: its SHA-256 (hex, the source of
+    its name), its save-record entry, and its CRC32C where wanted."""
+
+    sha256: str
+    record: FileRecord
+    crc32c: str | None
 
 
 def _chunks(

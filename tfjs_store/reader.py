@@ -40,7 +40,7 @@ from .format.codec import decode_weights
 from .format.integrity import checksum_label, file_mismatch, recorded_checksums, weight_mismatch
 from .format.record import FileRecord, SaveRecord
 from .format.schemas import ModelJSON, WeightSpec
-from .format.shards import shard_save_tag
+from .format.shards import immutable_name
 from .stores.base import ByteStore, map_until_error
 
 __all__ = ["ModelReader"]
@@ -95,7 +95,7 @@ class _StoreSource:
     def mmap(self, index: int) -> Any:
         # Only files no later save rewrites: a mapped file truncated under its arrays
         # would crash the process when they are touched.
-        if shard_save_tag(posixpath.basename(self.paths[index])) is None:
+        if not immutable_name(posixpath.basename(self.paths[index])):
             return None
         return self.store.mmap(self.paths[index])
 

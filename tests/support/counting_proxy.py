@@ -2,8 +2,9 @@
 
 Put it in front of moto's S3 or the bridge and point the client at it: every request is
 forwarded unchanged (Host included, so S3 signatures still match) and recorded as
-``Exchange(method, path, range, status, body_bytes, origin)``. Bodies are buffered: it is for
-counting, not for speed.
+``Exchange(method, path, range, status, body_bytes, origin, sent_bytes)``
+(``body_bytes`` came back, ``sent_bytes`` went up). Bodies are buffered: it is for
+counting, not for speed. With ``delay`` every request waits that long first (a slow link).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ class Exchange:
     body_bytes: int
     origin: str | None = None
     """The request's ``Origin`` header (browsers send it on cross-origin fetches)."""
+    sent_bytes: int = 0
 
 
 class CountingProxy:
@@ -51,7 +54,7 @@ class CountingProxy:
 
 
 @contextlib.contextmanager
-def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
+def counting_proxy(upstream: str, delay: float = 0.0) -> Iterator[CountingProxy]:
     """A proxy forwarding to ``upstream`` (``http://127.0.0.1:PORT``); yields it."""
     target = urllib.parse.urlsplit(upstream)
     state: list[CountingProxy] = []
@@ -65,6 +68,8 @@ def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            if delay:
+                time.sleep(delay)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
             try:
@@ -79,7 +84,8 @@ def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
             with proxy.lock:
                 proxy.exchanges.append(Exchange(self.command, self.path,
                                                 self.headers.get("Range"), resp.status,
-                                                len(data), self.headers.get("Origin")))
+                                                len(data), self.headers.get("Origin"),
+                                                length))
             self.send_response(resp.status)
             for k, v in out:
                 self.send_header(k, v)

@@ -5,8 +5,10 @@ the storage the files end up on.
 
 - ``shards``: the converter's layout, ``group{g}-shard{i}of{n}.bin`` cut at
   ``shard_size_bytes`` (a weight may straddle two shards), one manifest group per group
-  of the source model. With a save ``tag`` the names carry it, so a new save never
-  touches the files of the model it replaces.
+  of the source model. ``name_by_content`` then puts each file's content digest in
+  its name (``group1-shard1of2.<digest>.bin``): a name always holds the same bytes,
+  so a save never rewrites a file a reader may be reading, and finds the files it
+  shares with the model it replaces already stored.
 - ``single``: every weight in one file (tfjs-node's ``weights.bin``, the browser's
   ``./model.weights.bin``), in one manifest group, as TF.js writes it.
 """
@@ -22,9 +24,15 @@ from ..errors import InvalidModelError, UnsafePathError
 from .artifacts import ModelArtifacts
 from .codec import weight_byte_ranges
 from .schemas import ManifestGroup, ModelJSON
-from .shards import DEFAULT_SHARD_SIZE, CompositeBuffer, shard_name, shard_ranges
+from .shards import (
+    DEFAULT_SHARD_SIZE,
+    CompositeBuffer,
+    content_digest,
+    shard_name,
+    shard_ranges,
+)
 
-__all__ = ["ShardFile", "StoragePlan", "plan_storage", "safe_relative_path"]
+__all__ = ["ShardFile", "StoragePlan", "name_by_content", "plan_storage", "safe_relative_path"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,24 @@ def plan_storage(
     else:
         raise ValueError(f"unknown layout {layout!r}; choose 'shards' or 'single'")
     return StoragePlan(artifacts.to_model_json(groups), files, data)
+
+
+def name_by_content(plan: StoragePlan, sha256_hexes: Sequence[str]) -> StoragePlan:
+    """The ``shards`` plan (made without a tag) with each file named after its bytes:
+    ``group{g}-shard{i}of{n}.<digest>.bin``, ``sha256_hexes`` giving each file's
+    SHA-256 in plan order."""
+    renamed: dict[str, str] = {}
+    files = []
+    for f, hexdigest in zip(plan.files, sha256_hexes, strict=True):
+        stem = f.path.removesuffix(".bin")
+        renamed[f.path] = f"{stem}.{content_digest(hexdigest)}.bin"
+        files.append(ShardFile(renamed[f.path], f.start, f.end))
+    manifest = plan.model_json.weights_manifest
+    if manifest is None:
+        return plan
+    groups = [g.model_copy(update={"paths": [renamed[p] for p in g.paths]}) for g in manifest]
+    model_json = plan.model_json.model_copy(update={"weights_manifest": groups})
+    return StoragePlan(model_json, files, plan.data)
 
 
 def safe_relative_path(path: str) -> str:

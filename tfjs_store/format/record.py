@@ -9,7 +9,8 @@ The record sits under one key, ``tfjsStore``::
                   "weights": {"dense/kernel": {"crc32c": "KwzDbw=="}}}
 
 - ``version``: the record's own format version (1).
-- ``saveId``: the tag unique to the save that wrote the files (also in their names).
+- ``saveId``: the tag unique to the save that wrote model.json (weight files are named
+  after their content; saves before content names put the tag in their names).
 - ``files``: manifest path -> the file's ``size`` in bytes and its checksum: ``crc32c``
   (the default: the standard base64 of the big-endian 4-byte CRC32C, exactly as GCS's
   object ``crc32c`` and S3's ``ChecksumCRC32C`` spell it) or ``sha256`` (hex).

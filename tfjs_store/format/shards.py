@@ -14,9 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "CONTENT_DIGEST_HEX",
     "DEFAULT_SHARD_SIZE",
     "CompositeBuffer",
     "as_buffers",
+    "content_digest",
+    "immutable_name",
+    "shard_digest",
     "shard_name",
     "shard_ranges",
     "shard_save_tag",
@@ -128,13 +132,31 @@ def shard_ranges(start: int, end: int, shard_size: int) -> list[tuple[int, int]]
 def shard_name(group: int, index: int, count: int, tag: str | None = None) -> str:
     """The converter's shard file name, ``group{g}-shard{i}of{n}.bin`` (1-based).
 
-    With a ``tag`` (unique to one save) the name is ``group{g}-shard{i}of{n}.{tag}.bin``.
+    With a ``tag`` the name is ``group{g}-shard{i}of{n}.{tag}.bin``: the tag is the
+    file's ``content_digest`` (tfjs-store's saves), or a save tag unique to one save
+    (older tfjs-store saves).
     """
     middle = f".{tag}" if tag else ""
     return f"group{group}-shard{index}of{count}{middle}.bin"
 
 
 _TAGGED_SHARD = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12})\.bin$")
+
+CONTENT_DIGEST_HEX = 40
+"""Hex digits of SHA-256 in a content-named file: 160 bits. SHA-256 because hashlib's
+runs on the CPU's SHA instructions (1.7 GB/s here against BLAKE2b's 0.9 GB/s); 160
+bits because a name stands for its bytes: two different files share one only by a
+collision, ~2**80 hashes of chosen data away (CRC32C, which the record keeps, is 32
+bits and linear: anyone can make two files with one CRC)."""
+
+_CONTENT_SHARD = re.compile(
+    rf"^group\d+-shard\d+of\d+\.([0-9a-f]{{{CONTENT_DIGEST_HEX}}})\.bin$"
+)
+
+
+def content_digest(sha256_hex: str) -> str:
+    """The digest a content-named file carries, from the hex SHA-256 of its bytes."""
+    return sha256_hex[:CONTENT_DIGEST_HEX]
 
 
 def shard_save_tag(name: str) -> str | None:
@@ -144,3 +166,19 @@ def shard_save_tag(name: str) -> str | None:
     """
     m = _TAGGED_SHARD.match(name)
     return m.group(1) if m else None
+
+
+def shard_digest(name: str) -> str | None:
+    """The content digest in a file name ``shard_name`` made with one, else None.
+
+    Such a name always holds the same bytes (those whose SHA-256 starts with it): a
+    save that finds it already stored need not write it again.
+    """
+    m = _CONTENT_SHARD.match(name)
+    return m.group(1) if m else None
+
+
+def immutable_name(name: str) -> bool:
+    """Whether a file name's bytes never change: named after its content, or after the
+    one save that wrote it (a cache may keep it for good; a reader may map it)."""
+    return shard_digest(name) is not None or shard_save_tag(name) is not None

@@ -2,10 +2,11 @@
 
 - ``model.json`` changes with every save: ``Cache-Control: no-cache`` (keep it, but ask
   first), with an ``ETag`` that is a hash of its bytes, so asking costs a ``304``.
-- A weight file whose name carries its save's tag (``group1-shard1of2.<tag>.bin``,
-  what the ``shards`` layout writes) never changes under that name: it may be kept a
-  year without asking (``max-age=31536000, immutable``). Any other weight file (the
-  ``single`` upload form rewrites ``model.weights.bin`` in place) is ``no-cache``.
+- A weight file whose name carries its content's digest
+  (``group1-shard1of2.<digest>.bin``, what the ``shards`` layout writes) or an older
+  save's tag never changes under that name: it may be kept a year without asking
+  (``max-age=31536000, immutable``). Any other weight file (the ``single``
+  upload form rewrites ``model.weights.bin`` in place) is ``no-cache``.
 - A weight file's ``ETag`` comes from the SHA-256 that tfjs-store recorded for it in
   model.json when there is one, else from its size and modification time in storage:
   either way, no weight byte is read to answer a conditional ``GET``.
@@ -25,7 +26,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..format.shards import shard_save_tag
+from ..format.shards import immutable_name
 
 __all__ = [
     "DEFAULT_REDIRECT_EXPIRES",
@@ -91,7 +92,7 @@ def not_modified(if_none_match: str | None, etag: str | None) -> bool:
 def cache_control(file_name: str | None, *, private: bool) -> str:
     """``Cache-Control`` for model.json (``file_name`` None) or a weight file."""
     scope = "private" if private else "public"
-    if file_name is not None and shard_save_tag(file_name) is not None:
+    if file_name is not None and immutable_name(file_name):
         return f"{scope}, max-age={IMMUTABLE_MAX_AGE}, immutable"
     return f"{scope}, no-cache"
 
@@ -100,6 +101,6 @@ def redirect_cache_control(file_name: str, expires_s: int) -> str:
     """``Cache-Control`` of a ``307`` to a weight file's presigned URL that lives
     ``expires_s`` seconds (see the module doc)."""
     keep = expires_s // 2
-    if shard_save_tag(file_name) is not None and keep > 0:
+    if immutable_name(file_name) and keep > 0:
         return f"private, max-age={keep}"
     return "no-store"

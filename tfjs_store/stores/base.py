@@ -51,6 +51,11 @@ class WriteJob:
     """The file's CRC32C (base64, as GCS and S3 spell it), to ask once ``chunks`` has
     been read whole (it is computed as the bytes are cut). A store that
     ``checks_on_arrival`` sends it so the storage refuses a body damaged on the way."""
+    temp_name: str | None = None
+    """Where a store's writes can be seen part-way (a local file, WebDAV, SFTP, FTP),
+    write the bytes under this name first and rename it over ``name``: the file appears
+    whole. A content-named file needs that: two saves may write it at once while a
+    reader reads it. Stores whose writes are atomic (object stores' PUT) ignore it."""
 
 
 class ByteStore(ABC):

@@ -613,9 +613,14 @@ class FsspecStore(ByteStore):
                 parent = posixpath.dirname(path)
                 if parent != self.folder:
                     self.fs.makedirs(parent, exist_ok=True)
-                with self.fs.open(path, "wb") as out:
+                temp = self.path(job.temp_name) if job.temp_name else path
+                with self.fs.open(temp, "wb") as out:
                     for view in job.chunks():
                         out.write(view)
+                if temp != path:
+                    os.replace(temp, path)  # the file appears whole (issue 17)
+            elif job.temp_name and not self.atomic_put and self.rename_replaces:
+                self._commit_by_rename(job.name, _joined(job.chunks()), job.temp_name)
             else:
                 self._make_parent(path)
                 body = _joined(job.chunks())
