@@ -18,7 +18,8 @@ HEAVY = os.environ.get("TFJS_STORE_HEAVY", "") not in ("", "0")
 SHARD_SIZE = 1024
 """Small shards, so that every test model has several files in each of two groups."""
 
-TAGGED = re.compile(r"^group\d+-shard\d+of\d+\.[0-9a-z]{12}\.bin$")
+TAGGED = re.compile(r"^group\d+-shard\d+of\d+\.([0-9a-z]{12}|[0-9a-f]{40})\.bin$")
+"""A weight file named by a save: its save tag (older saves) or its content digest."""
 TEMP_JSON = re.compile(r"^.+\.json\.[0-9a-z]{12}\.tmp$")
 
 

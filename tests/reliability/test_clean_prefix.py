@@ -155,7 +155,7 @@ def test_clean_on_a_prefix_reaches_every_folder_below_it(target):
     FsspecHandler(f"{target.url}/other/custom.json", storage_options=options,
                   shard_size_bytes=SHARD_SIZE).save(versioned_model(5))
     other_files = folder_names(fs, f"{root}/other")
-    assert [n for n in other_files if TAGGED.match(n)]  # its shards carry save tags
+    assert [n for n in other_files if TAGGED.match(n)]  # its shards carry save-unique names
     thread, resume, outcome = _paused_save(target, "flying")
     try:
         flying = folder_names(fs, f"{root}/flying")
