@@ -80,6 +80,9 @@ __all__ = [
     "ReadOnlyHandlerTests",
 ]
 
+TORN_CHECK_MIN_LOADS = 12
+"""Loads that must run while saves do in ``test_concurrent_saves_and_loads_never_torn``."""
+
 CAPABILITIES = ("listing", "removal", "overwrite", "concurrency", "copy")
 """The capability flags: ``supports_<name>`` on the test class."""
 
@@ -628,6 +631,9 @@ class ReadOnlyHandlerTests:
                 continue
             matched.update(keys)
             info = listed[keys[0]]
+            problem = self._listed_key_loads(keys[0], container, data_bytes)
+            if problem:
+                problems.append(f"model {name!r}: {problem}")
             if info.weight_data_bytes != data_bytes:
                 problems.append(
                     f"model {name!r}: listed weightDataBytes {info.weight_data_bytes}, "
@@ -643,6 +649,18 @@ class ReadOnlyHandlerTests:
             problems.append(f"listed something that is not a model: {extra}")
         if problems:
             _fail("list_models(): " + "; ".join(problems) + f" (listed: {sorted(listed)})")
+
+    def _listed_key_loads(self, key: str, container: Location, data_bytes: int) -> str | None:
+        """A listing key is a URL that loads that model again, with the container's
+        options (host, port, archive and all)."""
+        try:
+            loaded = tfjs_store.load(self.open_handler(Location(key, container.options)))
+        except Exception as exc:
+            return f"its listing key {key!r} does not load again: {_describe(exc)}"
+        if loaded.weight_data_bytes != data_bytes:
+            return (f"its listing key {key!r} loads a model of {loaded.weight_data_bytes} "
+                    f"weight bytes, not {data_bytes}")
+        return None
 
     def test_list_models_written_by_tfjs(self, container: Location) -> None:
         """Models TF.js wrote are listed (nested ones too); a folder with weight files but
@@ -1192,7 +1210,9 @@ class HandlerTests(ReadOnlyHandlerTests):
 
     def test_concurrent_saves_and_loads_never_torn(self, location: Location) -> None:
         """Two writers saving and two readers loading one location at once: every load
-        returns one of the saved models, whole."""
+        returns one of the saved models, whole. The writers go on until the readers have
+        loaded ``TORN_CHECK_MIN_LOADS`` times while saves ran (a check that overlapped no
+        load with a save would prove nothing)."""
         self._require("concurrency")
         self._require("overwrite")
         store = getattr(self.open_handler(location), "store", None)
@@ -1218,10 +1238,13 @@ class HandlerTests(ReadOnlyHandlerTests):
                     problems.append(problem)
 
         def writer(k: int) -> None:
-            for i in range(saves_per_writer):
+            i = 0
+            while i < saves_per_writer or (loads[0] < TORN_CHECK_MIN_LOADS
+                                           and not problems):
                 if time.monotonic() > deadline:
                     return
                 model = models[(i + k) % len(models)]
+                i += 1
                 try:
                     tfjs_store.save(model, self.open_handler(location, **self._sharding()))
                 except Exception as exc:
@@ -1250,6 +1273,9 @@ class HandlerTests(ReadOnlyHandlerTests):
         writers_done.set()
         for t in readers:
             t.join()
+        if loads[0] < TORN_CHECK_MIN_LOADS and not problems:
+            problems.append(f"only {loads[0]} loads ran during the saves in 120 s "
+                            f"(the check needs {TORN_CHECK_MIN_LOADS})")
         final = self._load(location, "loading after the concurrent saves")
         if all(artifacts_problems(m, final) for m in models):
             problems.append("after the concurrent saves the stored model is none of the saved ones")
