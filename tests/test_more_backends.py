@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from reliability.common import TORN_SAVES_PER_WRITER
 from support.servers import (
     FTP_PASSWORD,
     FTP_USER,
@@ -316,18 +317,24 @@ class TestZipReadOnlyConformance(ReadOnlyHandlerTests):
 
 
 class TestWebdavConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, dav: RunningServer) -> Location:
         return Location(f"webdav://c{_unique()}", _dav_options(dav))
 
 
 class TestFtpConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, ftp: RunningServer) -> Location:
         return Location(f"{ftp.url}/c{_unique()}", _ftp_options())
 
 
 class TestSftpConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, sshd: SshServer, tmp_path: Path) -> Location:
         return Location(sshd.url(str(tmp_path / "c")),
@@ -336,6 +343,8 @@ class TestSftpConformance(FsspecHandlerTests):
 
 class TestDirFileConformance(FsspecHandlerTests):
     """The back door is the local disk under the dir:: wrapper."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, tmp_path: Path) -> Location:
@@ -370,6 +379,8 @@ class TestSimplecacheS3Conformance(FsspecHandlerTests):
     """simplecache:: over moto's S3. The back door is S3 itself (a cache of its own would
     serve the back door stale bytes); fault injection wraps S3 under the same URL without
     the cache (writes go past the cache anyway)."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, s3_target: Any) -> Location:
@@ -521,6 +532,8 @@ def _paramiko_options(sshd: SshServer) -> dict[str, Any]:
 class TestSftpParamikoConformance(FsspecHandlerTests):
     """sftp://host:port/… through paramiko (one SFTP channel per client, used from one
     thread at a time): URLs and storage options as a user writes them."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, sshd: SshServer, tmp_path: Path, paramiko_sftp: None) -> Location:
