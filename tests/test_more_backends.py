@@ -6,6 +6,7 @@ conformance/README.md says what each declares and passes."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import shutil
 import uuid
@@ -311,6 +312,45 @@ class TestZipReadOnlyConformance(ReadOnlyHandlerTests):
             tfjs_store.remove_model(location.url)
         tfjs_store.load(location.url)  # still there
         assert archive.read_bytes() == before
+
+
+class TestReferenceReadOnlyConformance(ReadOnlyHandlerTests):
+    """reference:// through the read side of the suite: the back door keeps a reference
+    file (kerchunk's form: name -> [URL of the bytes]) that each handler opens as ``fo=``
+    (``skip_instance_cache``: a filesystem reads its references once, when made). Inline
+    ``base64:`` references are not used: fsspec sizes them by their encoded text."""
+
+    @pytest.fixture
+    def container(self, tmp_path: Path) -> Location:
+        refs = tmp_path / "refs.json"
+        refs.write_text("{}")
+        (tmp_path / "blobs").mkdir()
+        options = {"fo": str(refs), "remote_protocol": "file", "skip_instance_cache": True}
+        return Location("reference://c", {"storage_options": options})
+
+    def _refs(self, location: Location) -> tuple[Path, dict[str, list[str]], str]:
+        path = Path(location.options["storage_options"]["fo"])
+        folder = location.url.removeprefix("reference://").strip("/")
+        return path, json.loads(path.read_text()), folder
+
+    def backdoor_write(self, location: Location, path: str, data: bytes) -> None:
+        refs_path, refs, folder = self._refs(location)
+        blob = refs_path.parent / "blobs" / f"{_unique()}.bin"
+        blob.write_bytes(data)
+        refs[posixpath.join(folder, path)] = [blob.as_uri()]
+        refs_path.write_text(json.dumps(refs))
+
+    def backdoor_read(self, location: Location, path: str) -> bytes:
+        _, refs, folder = self._refs(location)
+        try:
+            (uri,) = refs[posixpath.join(folder, path)]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+        return Path(uri.removeprefix("file://")).read_bytes()
+
+    def backdoor_list(self, location: Location) -> list[str]:
+        _, refs, folder = self._refs(location)
+        return sorted(k[len(folder) + 1:] for k in refs if k.startswith(folder + "/"))
 
 
 # -- the conformance suite on each read-write backend -------------------------------------
