@@ -80,6 +80,11 @@ __all__ = [
     "ReadOnlyHandlerTests",
 ]
 
+TORN_CHECK_MIN_LOADS = 1
+"""Loads that must have started while saves ran in
+``test_concurrent_saves_and_loads_never_torn``: a run that overlapped no load with a save
+proves nothing, and fails."""
+
 CAPABILITIES = ("listing", "removal", "overwrite", "concurrency", "copy")
 """The capability flags: ``supports_<name>`` on the test class."""
 
@@ -628,6 +633,9 @@ class ReadOnlyHandlerTests:
                 continue
             matched.update(keys)
             info = listed[keys[0]]
+            problem = self._listed_key_loads(keys[0], container, data_bytes)
+            if problem:
+                problems.append(f"model {name!r}: {problem}")
             if info.weight_data_bytes != data_bytes:
                 problems.append(
                     f"model {name!r}: listed weightDataBytes {info.weight_data_bytes}, "
@@ -643,6 +651,18 @@ class ReadOnlyHandlerTests:
             problems.append(f"listed something that is not a model: {extra}")
         if problems:
             _fail("list_models(): " + "; ".join(problems) + f" (listed: {sorted(listed)})")
+
+    def _listed_key_loads(self, key: str, container: Location, data_bytes: int) -> str | None:
+        """A listing key is a URL that loads that model again, with the container's
+        options (host, port, archive and all)."""
+        try:
+            loaded = tfjs_store.load(self.open_handler(Location(key, container.options)))
+        except Exception as exc:
+            return f"its listing key {key!r} does not load again: {_describe(exc)}"
+        if loaded.weight_data_bytes != data_bytes:
+            return (f"its listing key {key!r} loads a model of {loaded.weight_data_bytes} "
+                    f"weight bytes, not {data_bytes}")
+        return None
 
     def test_list_models_written_by_tfjs(self, container: Location) -> None:
         """Models TF.js wrote are listed (nested ones too); a folder with weight files but
@@ -682,6 +702,8 @@ class HandlerTests(ReadOnlyHandlerTests):
     supports_concurrency: ClassVar[bool] = True
     supports_copy: ClassVar[bool] = True
     """Copy and move between two URLs with ``tfjs_store.copy_model``/``move_model``."""
+    concurrent_saves_per_writer: ClassVar[int] = 6
+    """Saves each of the two writers makes in the torn-read check (more: a longer run)."""
     sharding_options: ClassVar[Mapping[str, Any] | None] = None
     """Save options that make the handler cut weights into small files (e.g.
     ``{"shard_size_bytes": 64}``); ``None`` if it has none."""
@@ -1192,7 +1214,8 @@ class HandlerTests(ReadOnlyHandlerTests):
 
     def test_concurrent_saves_and_loads_never_torn(self, location: Location) -> None:
         """Two writers saving and two readers loading one location at once: every load
-        returns one of the saved models, whole."""
+        returns one of the saved models, whole (and at least ``TORN_CHECK_MIN_LOADS``
+        loads started while saves ran)."""
         self._require("concurrency")
         self._require("overwrite")
         store = getattr(self.open_handler(location), "store", None)
@@ -1205,7 +1228,7 @@ class HandlerTests(ReadOnlyHandlerTests):
         third = _pair(3, "other")  # other names and sizes
         models = [first, second, third]
         self._save(location, first, "saving the first model", **self._sharding())
-        saves_per_writer = 6
+        saves_per_writer = self.concurrent_saves_per_writer
         deadline = time.monotonic() + 120
         problems: list[str] = []
         lock = threading.Lock()
@@ -1250,6 +1273,9 @@ class HandlerTests(ReadOnlyHandlerTests):
         writers_done.set()
         for t in readers:
             t.join()
+        if loads[0] < TORN_CHECK_MIN_LOADS and not problems:
+            problems.append(f"only {loads[0]} loads started while the saves ran (the check "
+                            f"needs {TORN_CHECK_MIN_LOADS}): nothing was checked")
         final = self._load(location, "loading after the concurrent saves")
         if all(artifacts_problems(m, final) for m in models):
             problems.append("after the concurrent saves the stored model is none of the saved ones")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from reliability.common import TORN_SAVES_PER_WRITER
 
 from tfjs_store.conformance import FsspecHandlerTests, Location
 from tfjs_store.conformance.builtin_targets import DownloadsHandlerTests, HTTPBridgeTests
 
 
 class TestMemory(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
     base_url = "memory://conformance-builtin"
 
 
@@ -24,6 +26,8 @@ class TestMemoryUrlShapedPaths(FsspecHandlerTests):
 
 
 class TestFile(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, tmp_path):
         return Location((tmp_path / "models").as_uri())
@@ -65,6 +69,8 @@ def _store_container(target) -> Location:
 class TestS3(FsspecHandlerTests):
     """s3:// against moto's S3 server on 127.0.0.1."""
 
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, s3_target):
         return _store_container(s3_target)
@@ -74,6 +80,8 @@ class TestS3(FsspecHandlerTests):
 class TestGCS(FsspecHandlerTests):
     """gcs:// against fake-gcs-server on 127.0.0.1."""
 
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, gcs_target):
         return _store_container(gcs_target)
@@ -82,6 +90,8 @@ class TestGCS(FsspecHandlerTests):
 @pytest.mark.azure
 class TestAzure(FsspecHandlerTests):
     """az:// against Azurite on 127.0.0.1."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, az_target):

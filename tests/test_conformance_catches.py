@@ -1,6 +1,6 @@
 """The conformance suite catches broken handlers, each by the check that names its defect.
 
-Seven deliberately broken handlers (small changes to the fsspec handler) and one healthy
+Nine deliberately broken handlers (small changes to the fsspec handler) and one healthy
 control run through the shipped suite in a separate pytest process, over ``memory://``.
 Each broken one must fail the check about its defect, with a message that says what is
 wrong, while checks unrelated to its defect still pass; the control must pass everything.
@@ -136,6 +136,14 @@ class StaleChecksums(FsspecHandler):
         self.store = _RemembersChecksums(self.fs, self.folder)
 
 
+class ListsKeysThatDoNotLoad(FsspecHandler):
+    """Lists each model by its path alone, the scheme dropped (as ftp:// and sftp://
+    listings once dropped host and port): the keys name the models but open nothing."""
+
+    def list_models(self) -> Any:
+        return {key.split("://", 1)[-1]: info for key, info in super().list_models().items()}
+
+
 def _chunks(artifacts: ModelArtifacts) -> list[memoryview]:
     from tfjs_store.format.codec import weight_byte_ranges
     from tfjs_store.format.shards import CompositeBuffer
@@ -167,6 +175,7 @@ BROKEN = [
     FollowsDotDot,
     StaleChecksums,
     IgnoresIfMatch,
+    ListsKeysThatDoNotLoad,
 ]
 SUITES = {h.__name__: _suite(h) for h in [*BROKEN, FsspecHandler]}
 
@@ -186,6 +195,7 @@ DEFECTS = {
         "test_conditional_saves_refuse_a_stale_writer",
         "committed against the same version",
     ),
+    "ListsKeysThatDoNotLoad": ("test_list_models", "does not load again"),
 }
 # Checks far from every defect above: they must still pass, so a failure is specific.
 UNRELATED = ["test_load_missing_model_raises", "test_hostile_model_json_rejected"]

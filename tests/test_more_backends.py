@@ -6,6 +6,7 @@ conformance/README.md says what each declares and passes."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import shutil
 import uuid
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from reliability.common import TORN_SAVES_PER_WRITER
 from support.servers import (
     FTP_PASSWORD,
     FTP_USER,
@@ -27,7 +29,7 @@ from support.servers import (
 )
 
 import tfjs_store
-from tfjs_store.conformance import FsspecHandlerTests, Location
+from tfjs_store.conformance import FsspecHandlerTests, Location, ReadOnlyHandlerTests
 from tfjs_store.errors import StorageError
 from tfjs_store.registry import url_scheme
 from tfjs_store.stores.fsspec import FsspecStore
@@ -256,22 +258,123 @@ def test_zip_is_read_only_and_its_listing_keys_load_again(tmp_path: Path) -> Non
     assert not store.supports_writes and not store.supports_deletes
 
 
+class TestZipReadOnlyConformance(ReadOnlyHandlerTests):
+    """zip:// through the read side of the suite: TF.js's layouts, hostile files and
+    listings go into a fresh archive through the back door (``zipfile``), and load
+    through ``zip://NAME::file:///ARCHIVE.zip``. Each test has an archive of its own
+    (fsspec keeps a zip:// filesystem per archive, read once)."""
+
+    @pytest.fixture
+    def container(self, tmp_path: Path) -> Location:
+        archive = tmp_path / "models.zip"
+        zipfile.ZipFile(archive, "w").close()
+        return Location(f"zip://c::{archive.as_uri()}")
+
+    def location_in(self, container: Location, name: str) -> Location:
+        inside, source = container.url.split("::", 1)
+        return Location(f"{inside.rstrip('/')}/{name}::{source}", container.options)
+
+    def _member(self, location: Location, rel: str) -> tuple[Path, str]:
+        inside, source = location.url.split("::", 1)
+        folder = inside.removeprefix("zip://").strip("/")
+        return Path(source.removeprefix("file://")), posixpath.join(folder, rel)
+
+    def backdoor_write(self, location: Location, path: str, data: bytes) -> None:
+        archive, member = self._member(location, path)
+        with zipfile.ZipFile(archive, "a") as zf:
+            zf.writestr(member, data)
+
+    def backdoor_read(self, location: Location, path: str) -> bytes:
+        archive, member = self._member(location, path)
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                return zf.read(member)
+            except KeyError:
+                raise FileNotFoundError(member) from None
+
+    def backdoor_list(self, location: Location) -> list[str]:
+        archive, folder = self._member(location, "")
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+        return sorted(n[len(folder):] for n in names if n.startswith(folder))
+
+    def test_writes_are_refused_and_change_nothing(self, location: Location) -> None:
+        """Not a check of the shipped suite: save, remove_model and copy into the
+        archive are refused with "zip:// is read-only", and the archive is unchanged."""
+        from tfjs_store.conformance.corpus import layout_files
+
+        self._write_files(location, layout_files("browser"))
+        archive, _ = self._member(location, "")
+        before = archive.read_bytes()
+        with pytest.raises(StorageError, match=r"^zip:// is read-only"):
+            tfjs_store.save(_weights(12), location.url)
+        with pytest.raises(StorageError, match=r"^zip:// is read-only"):
+            tfjs_store.remove_model(location.url)
+        tfjs_store.load(location.url)  # still there
+        assert archive.read_bytes() == before
+
+
+class TestReferenceReadOnlyConformance(ReadOnlyHandlerTests):
+    """reference:// through the read side of the suite: the back door keeps a reference
+    file (kerchunk's form: name -> [URL of the bytes]) that each handler opens as ``fo=``
+    (``skip_instance_cache``: a filesystem reads its references once, when made). Inline
+    ``base64:`` references are not used: fsspec sizes them by their encoded text."""
+
+    @pytest.fixture
+    def container(self, tmp_path: Path) -> Location:
+        refs = tmp_path / "refs.json"
+        refs.write_text("{}")
+        (tmp_path / "blobs").mkdir()
+        options = {"fo": str(refs), "remote_protocol": "file", "skip_instance_cache": True}
+        return Location("reference://c", {"storage_options": options})
+
+    def _refs(self, location: Location) -> tuple[Path, dict[str, list[str]], str]:
+        path = Path(location.options["storage_options"]["fo"])
+        folder = location.url.removeprefix("reference://").strip("/")
+        return path, json.loads(path.read_text()), folder
+
+    def backdoor_write(self, location: Location, path: str, data: bytes) -> None:
+        refs_path, refs, folder = self._refs(location)
+        blob = refs_path.parent / "blobs" / f"{_unique()}.bin"
+        blob.write_bytes(data)
+        refs[posixpath.join(folder, path)] = [blob.as_uri()]
+        refs_path.write_text(json.dumps(refs))
+
+    def backdoor_read(self, location: Location, path: str) -> bytes:
+        _, refs, folder = self._refs(location)
+        try:
+            (uri,) = refs[posixpath.join(folder, path)]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+        return Path(uri.removeprefix("file://")).read_bytes()
+
+    def backdoor_list(self, location: Location) -> list[str]:
+        _, refs, folder = self._refs(location)
+        return sorted(k[len(folder) + 1:] for k in refs if k.startswith(folder + "/"))
+
+
 # -- the conformance suite on each read-write backend -------------------------------------
 
 
 class TestWebdavConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, dav: RunningServer) -> Location:
         return Location(f"webdav://c{_unique()}", _dav_options(dav))
 
 
 class TestFtpConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, ftp: RunningServer) -> Location:
         return Location(f"{ftp.url}/c{_unique()}", _ftp_options())
 
 
 class TestSftpConformance(FsspecHandlerTests):
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
     @pytest.fixture
     def container(self, sshd: SshServer, tmp_path: Path) -> Location:
         return Location(sshd.url(str(tmp_path / "c")),
@@ -280,6 +383,8 @@ class TestSftpConformance(FsspecHandlerTests):
 
 class TestDirFileConformance(FsspecHandlerTests):
     """The back door is the local disk under the dir:: wrapper."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, tmp_path: Path) -> Location:
@@ -314,6 +419,8 @@ class TestSimplecacheS3Conformance(FsspecHandlerTests):
     """simplecache:: over moto's S3. The back door is S3 itself (a cache of its own would
     serve the back door stale bytes); fault injection wraps S3 under the same URL without
     the cache (writes go past the cache anyway)."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 
     @pytest.fixture
     def container(self, s3_target: Any) -> Location:
@@ -434,3 +541,88 @@ def test_conformance_cli_judges_dav_and_ftp_urls(dav: RunningServer, ftp: Runnin
         )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "PASS  concurrent_saves_and_loads_never_torn" in proc.stdout, proc.stdout
+
+
+# -- SFTP through fsspec's paramiko client: the whole suite --------------------------------
+
+
+@pytest.fixture
+def paramiko_sftp() -> Iterator[None]:
+    """sftp:// opened with fsspec's own paramiko SFTPFileSystem, as for a user without
+    sshfs (which claims sftp:// here); sshfs is back after the test."""
+    from fsspec.implementations.sftp import SFTPFileSystem
+    from fsspec.registry import _registry
+
+    before = _registry.get("sftp")
+    _registry["sftp"] = SFTPFileSystem
+    try:
+        yield
+    finally:
+        if before is None:
+            _registry.pop("sftp", None)
+        else:
+            _registry["sftp"] = before
+
+
+def _paramiko_options(sshd: SshServer) -> dict[str, Any]:
+    return {"username": sshd.user, "key_filename": str(sshd.client_key),
+            "look_for_keys": False, "allow_agent": False}
+
+
+class TestSftpParamikoConformance(FsspecHandlerTests):
+    """sftp://host:port/… through paramiko (one SFTP channel per client, used from one
+    thread at a time): URLs and storage options as a user writes them."""
+
+    concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
+
+    @pytest.fixture
+    def container(self, sshd: SshServer, tmp_path: Path, paramiko_sftp: None) -> Location:
+        return Location(sshd.url(str(tmp_path / "c")),
+                        {"storage_options": _paramiko_options(sshd)})
+
+
+# -- the torn-read check runs on every backend that promises atomic commits ----------------
+
+
+def _store_of(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> FsspecStore:
+    """The store each backend's conformance class saves through, opened the same way."""
+    if backend in ("memory", "file", "s3", "gcs", "az"):
+        target = request.getfixturevalue(f"{backend}_target")
+        return FsspecStore.from_url(target.url, target.storage_options)
+    if backend == "simplecache::s3":
+        target = request.getfixturevalue("s3_target")
+        return FsspecStore.from_url(f"simplecache::{target.url}", {"s3": target.storage_options})
+    if backend == "dir::file":
+        return FsspecStore.from_url(f"dir::{(tmp_path / 'm').as_uri()}")
+    if backend == "webdav":
+        dav = request.getfixturevalue("dav")
+        return FsspecStore.from_url("webdav://m", _dav_options(dav)["storage_options"])
+    if backend == "ftp":
+        ftp = request.getfixturevalue("ftp")
+        return FsspecStore.from_url(f"{ftp.url}/m", _ftp_options()["storage_options"])
+    sshd = request.getfixturevalue("sshd")
+    if backend == "sftp-sshfs":
+        return FsspecStore.from_url(sshd.url(str(tmp_path / "m")), sshd.storage_options())
+    assert backend == "sftp-paramiko"
+    request.getfixturevalue("paramiko_sftp")
+    store = FsspecStore.from_url(sshd.url(str(tmp_path / "m")), _paramiko_options(sshd))
+    assert type(store.fs).__module__ == "fsspec.implementations.sftp"
+    return store
+
+
+@pytest.mark.parametrize("backend", [
+    "memory", "file", "dir::file", "webdav", "ftp", "sftp-sshfs", "sftp-paramiko",
+    pytest.param("s3", marks=pytest.mark.s3),
+    pytest.param("simplecache::s3", marks=pytest.mark.s3),
+    pytest.param("gcs", marks=pytest.mark.gcs),
+    pytest.param("az", marks=pytest.mark.azure),
+])
+def test_every_backend_of_the_table_declares_atomic_commits(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The torn-read check skips only where a store declares atomic_commit = False: every
+    backend of conformance/README.md's table declares it, so the check runs on each
+    (and the suite fails it unless loads overlapped the saves)."""
+    store = _store_of(backend, request, tmp_path)
+    assert store.atomic_commit, backend
+    assert store.atomic_put or store.rename_replaces

@@ -28,6 +28,11 @@ def scaled(ci: int, heavy: int) -> int:
     return heavy if HEAVY else ci
 
 
+TORN_SAVES_PER_WRITER = scaled(6, 60)
+"""Saves per writer in each backend's conformance torn-read check
+(``HandlerTests.concurrent_saves_per_writer``)."""
+
+
 def versioned_model(version: int, size: int = 700) -> ModelArtifacts:
     """A two-group model whose every byte follows from ``version``.
 

@@ -1076,7 +1076,11 @@ class FsspecStore(ByteStore):
                 rel = path.lstrip("/")
             else:
                 rel = posixpath.basename(path)
-            out[rel] = FileInfo(int(info.get("size") or 0), _mtime(info))
+            size = info.get("size")
+            if size is None:  # a listing that leaves sizes out (reference:// to URLs)
+                with contextlib.suppress(Exception):
+                    size = self.direct.size(path)
+            out[rel] = FileInfo(int(size or 0), _mtime(info))
         return out
 
 
