@@ -36,19 +36,26 @@ class DropsLastByte(FsspecHandler):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **{**options, "checksums": False})
 
-    def _write_files(self, files: Any, data: Any) -> Any:
+    @staticmethod
+    def _short(files: Any) -> list[Any]:
         files = list(files)
         if files and files[-1].size:
             last = files[-1]
             files[-1] = ShardFile(last.path, last.start, last.end - 1)
-        return super()._write_files(files, data)
+        return files
+
+    def _write_files(self, files: Any, data: Any) -> Any:
+        return super()._write_files(self._short(files), data)
+
+    def _write_missing(self, files: Any, data: Any, *rest: Any) -> Any:  # content-named
+        return super()._write_missing(self._short(files), data, *rest)
 
 
 class ReordersShards(FsspecHandler):
     """Lists each group's shard files in reverse order in model.json."""
 
-    def _plan(self, artifacts: ModelArtifacts, tag: str) -> Any:
-        plan, order = super()._plan(artifacts, tag)
+    def _plan(self, artifacts: ModelArtifacts, *rest: Any) -> Any:
+        plan, order = super()._plan(artifacts, *rest)
         for group in plan.model_json.weights_manifest or []:
             group.paths = list(reversed(group.paths))
         return plan, order
