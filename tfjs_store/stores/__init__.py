@@ -1,7 +1,9 @@
 """Byte stores: one module per backend, holding only what differs between them.
 
 ``base.ByteStore`` is the interface (with ``supports_*`` flags); ``fsspec.FsspecStore``
-serves every fsspec filesystem. A model handler (``tfjs_store.handler``) sits on top.
+serves every fsspec filesystem, through one subclass per backend (``local``,
+``memory``, ``s3``, ``gcs``, ``azure``, ``renaming``) picked by protocol
+(``protocols.STORE_CLASSES``). A model handler (``tfjs_store.handler``) sits on top.
 """
 
 from __future__ import annotations
