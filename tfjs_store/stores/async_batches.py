@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from .fsspec import FsspecStore
 
 __all__ = [
+    "BODY_COPIES",
     "MAX_FILES_IN_FLIGHT",
     "MAX_INFLIGHT_BYTES",
+    "fetch_into",
     "in_range",
     "joined",
     "read_many",
@@ -31,8 +33,12 @@ __all__ = [
 ]
 
 MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
-"""A save to an object store holds at most this many bytes of shard copies at once
-(each request body is one copy); a bigger shard goes alone."""
+"""A save to an object store holds at most this many bytes of shard copies at once; a
+bigger shard goes alone. Each request body counts ``BODY_COPIES`` times."""
+BODY_COPIES = 2
+"""What one request body in flight costs, in copies of it: the joined body itself, and
+what the event loop's socket transport buffers of it (asyncio before Python 3.12
+copies whatever the socket does not take at once, most of a MiB-sized body)."""
 MAX_FILES_IN_FLIGHT = 64
 READ_WORKERS = 32
 """Reads in flight at least (more when the store's ``max_concurrency`` says so)."""
@@ -74,25 +80,26 @@ def read_many_into(
     jobs: Sequence[tuple[str, memoryview]],
     on_file: Callable[[int, int], None],
 ) -> None:
-    fs = store.fs
-
     async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
         name, out = jobs[i]
         with store._errors("reading", name):
-            # From byte 0: s3fs otherwise sends a HEAD (for the size) before every GET;
-            # never a range of an empty object (S3 refuses it).
-            data = await (
-                fs._cat_file(store.path(name), start=0) if len(out)
-                else fs._cat_file(store.path(name))
-            )
-        size = len(data)
-        if size == len(out):
-            out[:] = data
-        del data
+            size = await store._read_into_async(store.path(name), out)
         # hashing releases the GIL: off the event loop
         await loop.run_in_executor(None, on_file, i, size)
 
-    run_on_loop(fs.loop, one, len(jobs), max(store.max_concurrency, READ_WORKERS))
+    run_on_loop(store.fs.loop, one, len(jobs), max(store.max_concurrency, READ_WORKERS))
+
+
+async def fetch_into(fs: Any, path: str, out: memoryview) -> int:
+    """The whole file fetched, then copied into ``out`` if it has ``len(out)`` bytes;
+    returns its size (what a store without a streaming read does)."""
+    # From byte 0: s3fs otherwise sends a HEAD (for the size) before every GET; never a
+    # range of an empty object (S3 refuses it).
+    data = await (fs._cat_file(path, start=0) if len(out) else fs._cat_file(path))
+    size = len(data)
+    if size == len(out):
+        out[:] = data
+    return size
 
 
 def read_many(
@@ -147,7 +154,7 @@ def write_many(
 
     async def one(i: int, loop: asyncio.AbstractEventLoop) -> None:
         job = jobs[i]
-        need = min(job.size, MAX_INFLIGHT_BYTES)
+        need = min(BODY_COPIES * job.size, MAX_INFLIGHT_BYTES)
         async with cond:
             await cond.wait_for(lambda: budget[0] >= need)
             budget[0] -= need

@@ -205,6 +205,10 @@ class FsspecStore(ByteStore):
             return super().read_many_into(jobs, on_file)
         async_batches.read_many_into(self, jobs, on_file)
 
+    async def _read_into_async(self, path: str, out: memoryview) -> int:
+        """``read_into`` on the filesystem's loop (``async_batches.read_many_into``)."""
+        return await async_batches.fetch_into(self.fs, path, out)
+
     def read_many(self, names: Sequence[str], on_file: Callable[[int, Any], None]) -> list[Any]:
         if not self.is_async:
             return super().read_many(names, on_file)

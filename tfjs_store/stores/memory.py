@@ -23,6 +23,18 @@ class MemoryStore(FsspecStore):
     def cas_kind(self) -> str | None:
         return "memory" if self._is_client("memory", "MemoryFileSystem") else None
 
+    def read_into(self, name: str, out: memoryview) -> int:
+        """Copied into ``out`` straight from the stored file's buffer: fsspec's
+        ``cat_file`` first makes a copy of the whole file (one per file in flight)."""
+        stored = self.fs.store.get(self.fs._strip_protocol(self.path(name)))
+        if self.cas_kind != "memory" or not hasattr(stored, "getbuffer"):
+            return super().read_into(name, out)  # missing, a folder, or a wrapper
+        with stored.getbuffer() as view:
+            size = int(view.nbytes)
+            if size == len(out):
+                out[:] = view
+        return size
+
     def _commit(
         self, name: str, data: bytes, temp_name: str, if_match: str | None, if_none_match: bool
     ) -> str | None:

@@ -36,6 +36,31 @@ class S3Store(CloudStore):
     def _token_key(self) -> str | None:
         return "ETag" if self.cas_kind == "s3" else None
 
+    async def _read_into_async(self, path: str, out: memoryview) -> int:
+        """The object's body streamed into ``out`` (no copy of the whole file is held
+        on the way); a body of another size than ``len(out)`` is not read."""
+        if self.cas_kind != "s3":  # a wrapper: what it wraps is reached through it
+            return await super()._read_into_async(path, out)
+        bucket, key, version = self.fs.split_path(path)
+        options = {"VersionId": version} if version else {}
+        resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key, **options)
+        body = resp["Body"]
+        try:
+            size = int(resp.get("ContentLength", -1))
+            if size != len(out):
+                return size if size >= 0 else await super()._read_into_async(path, out)
+            got = 0
+            while got < size:
+                n = await body.readinto(out[got:])
+                if not n:
+                    return got  # the object ended early: the caller says so
+                got += n
+            return size
+        except Exception:  # the body broke off (botocore's ResponseStreamingError...):
+            return await super()._read_into_async(path, out)  # again, with s3fs's retries
+        finally:
+            body.close()
+
     def _arrival_options(self, crc: str | None, size: int) -> dict[str, Any]:
         if crc is not None and size < _S3_SINGLE_PUT_BYTES:
             return {"ChecksumAlgorithm": "CRC32C", "ChecksumCRC32C": crc}
