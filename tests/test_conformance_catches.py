@@ -25,7 +25,7 @@ from tfjs_store.format.integrity import crc32c_b64
 from tfjs_store.format.layout import ShardFile
 from tfjs_store.handlers.fsspec import FsspecHandler
 from tfjs_store.stores.base import WriteJob
-from tfjs_store.stores.fsspec import FsspecStore
+from tfjs_store.stores.memory import MemoryStore
 
 # -- the broken handlers -------------------------------------------------------------------
 
@@ -118,8 +118,9 @@ class FollowsDotDot(FsspecHandler):
             raise ModelNotFoundError(f"weight file missing: {exc}") from None
 
 
-class _RemembersChecksums(FsspecStore):
-    """Claims to keep checksums, but tells the CRC32C each file had when it wrote it."""
+class _RemembersChecksums(MemoryStore):
+    """Claims to keep checksums, but tells the CRC32C each file had when it wrote it
+    (over memory://, keeping its conditional commits: a subclass is not re-dispatched)."""
 
     def __init__(self, fs: Any, folder: str) -> None:
         super().__init__(fs, folder)

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["ByteStore", "FileInfo", "WriteJob", "content_version", "map_until_error"]
+from ..errors import ConflictError
+
+__all__ = [
+    "ByteStore",
+    "FileInfo",
+    "WriteJob",
+    "check_precondition",
+    "content_version",
+    "map_until_error",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -261,6 +270,26 @@ class ByteStore(ABC):
 def content_version(data: Any) -> str:
     """A version token made from a file's bytes: 32 hex digits of their SHA-256."""
     return hashlib.sha256(memoryview(data).cast("B")).hexdigest()[:32]
+
+
+def check_precondition(
+    store: ByteStore, name: str, if_match: str | None, if_none_match: bool
+) -> None:
+    """``ConflictError`` unless the file's current version meets the condition: for a
+    store that compares and writes under a lock of its own (local disk, memory)."""
+    current = store.version(name)
+    if if_none_match and current is not None:
+        raise ConflictError(
+            f"{store.file_url(name)} exists (version {current}); "
+            "the save asked for no model (if_none_match)",
+            current=current,
+        )
+    if if_match is not None and current != if_match:
+        raise ConflictError(
+            f"{store.file_url(name)} is at version {current or '(none)'}, "
+            f"not {if_match} (if_match)",
+            current=current,
+        )
 
 
 def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
