@@ -30,7 +30,12 @@ and rewrites it every ``INFLIGHT_REFRESH_SECONDS`` while it runs; it removes it 
 has committed or failed. A file is removed (by ``clean``, by the leftovers sweep of
 every save, by the removal of a replaced model's files) only when no live marker names
 it and the committed model.json, read after the markers, does not name it either;
-never a file of a save whose marker is live, however old the save is. A content-named
+never a file of a save whose marker is live, however old the save is. Content-named
+files are shared by saves, so their removal is announced first (``removing`` in the
+remover's own marker) and the markers and model.json are read again before it; a save
+that reuses or writes such a file, after writing its own marker, waits out every
+announced removal of it. Either the remover reads the save's marker, or the save reads
+the announcement: no save commits a model.json naming a file removed under it. A content-named
 leftover's age is its stored modification time (a store that tells none keeps it until
 an explicit ``clean``). A marker is live while its save runs: written by this process,
 the save is still running here; by another process on this host, that process exists
@@ -48,6 +53,7 @@ and retries.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -329,7 +335,7 @@ class ModelHandler:
         self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
         written: list[str] = []
-        with self._in_flight(tag, names if sums is not None else ()):
+        with self._in_flight(tag, names if sums is not None else ()) as marker:
             try:
                 if sums is None:
                     written += names
@@ -354,8 +360,8 @@ class ModelHandler:
                 version = self._commit_json(body, tag, condition, written)
             else:  # the two-argument call a subclass may override
                 version = self._commit_json(body, tag)
-        keep = set(names)
-        self._remove_replaced(previous - keep, keep)
+            keep = set(names)
+            self._remove_replaced(previous - keep, keep, marker)
         return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url,
                           version=version)
 
@@ -419,28 +425,32 @@ class ModelHandler:
     def _in_flight(self, tag: str, files: Sequence[str] = ()) -> Any:
         """Write this save's in-flight marker naming ``files`` (the weight files its
         model.json will name), refresh it while the save runs, remove it at the end (see
-        the module doc). Yields ``protect(names)``, which adds names to the marker before
-        the caller writes them."""
+        the module doc). Yields a ``_Marker``: ``protect(names)`` adds names to the marker
+        before the caller writes them, ``removing(names)`` announces names the caller is
+        about to remove."""
         name = f"{self.json_name}.{tag}.inflight"
         stop = threading.Event()
         named = list(dict.fromkeys(files))
+        removing: list[str] = []
         lock = threading.Lock()
 
         def mark() -> None:
             with lock:
                 stamp = json.dumps(
                     {"t": int(time.time() * 1000), "host": _HOST, "pid": os.getpid(),
-                     "files": named}
+                     "files": named, **({"removing": removing} if removing else {})}
                 ).encode()
                 # committed, not written: a marker is never seen half-written
                 self.store.commit(name, stamp, temp_name=f"inflight.{tag}.tmp")
 
-        def protect(more: Sequence[str]) -> None:
+        def add(to: list[str], more: Sequence[str]) -> None:
             with lock:
-                new = [n for n in more if n not in named]
-                named.extend(new)
+                new = [n for n in more if n not in to]
+                to.extend(new)
             if new:
                 mark()
+
+        marker = _Marker(tag, lambda more: add(named, more), lambda more: add(removing, more))
 
         _RUNNING.add(tag)
 
@@ -456,7 +466,7 @@ class ModelHandler:
                                   daemon=True)
         thread.start()
         try:
-            yield protect
+            yield marker
         finally:
             _RUNNING.discard(tag)
             stop.set()
@@ -470,11 +480,13 @@ class ModelHandler:
 
     def _live(
         self, listed: Mapping[str, FileInfo], now: float, own: str | None = None
-    ) -> tuple[set[str], set[str]]:
-        """Tags of saves whose in-flight marker is live (refreshed within the lease), and
-        the files those markers name; ``own``'s marker left out."""
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Tags of saves whose in-flight marker is live (refreshed within the lease), the
+        files those markers name, and the files they announce they are removing;
+        ``own``'s marker left out."""
         live: set[str] = set()
         files: set[str] = set()
+        removing: set[str] = set()
         for name, info in listed.items():
             m = _MARKER.match(name)
             if m is None or m.group(2) == own:
@@ -482,11 +494,13 @@ class ModelHandler:
             tag = m.group(2)
             stamp: float | None = None
             named: Any = ()
+            gone: Any = ()
             try:
                 marker = json.loads(bytes(self.store.read(name, limit=MAX_MODEL_JSON_BYTES)))
                 stamp = float(marker["t"]) / 1000.0
                 host, pid = marker.get("host"), marker.get("pid")
                 named = marker.get("files") or ()
+                gone = marker.get("removing") or ()
             except FileNotFoundError:
                 continue  # the save just ended
             except Exception:
@@ -505,7 +519,8 @@ class ModelHandler:
             if alive:
                 live.add(tag)
                 files.update(n for n in named if isinstance(n, str))
-        return live, files
+                removing.update(n for n in gone if isinstance(n, str))
+        return live, files, removing
 
     def _write_files(
         self, files: Sequence[ShardFile], data: CompositeBuffer
@@ -588,10 +603,12 @@ class ModelHandler:
         written: list[str], tag: str,
     ) -> dict[str, FileRecord]:
         """Write the content-named files the folder does not hold whole; ``written``
-        gets the names of the files this save writes (before it writes them)."""
+        gets the names of the files this save writes (before it writes them). Called
+        with this save's marker naming them all, so no other save removes one of them
+        from here on (``_remove_announced``)."""
         progress = _Progress(self.on_progress, len(files))
         wanted = {f.path: (f.size, s.crc32c) for f, s in zip(files, sums, strict=True)}
-        present = self._stored_intact(wanted, self._listing())
+        present = self._stored_intact(wanted, self._listing_after_removals(set(wanted), tag))
 
         def write(names: set[str]) -> None:
             jobs = []
@@ -605,9 +622,10 @@ class ModelHandler:
         for _ in present:
             progress.step()
         write(set(wanted) - present)
+
         if present:
-            # A clean that listed the folder before this save's marker existed may have
-            # removed a reused leftover: look again, just before the commit.
+            # A remover that read the markers before this save's existed may have
+            # removed a reused file: look again, just before the commit.
             lost = present - self._stored_intact(
                 {n: (wanted[n][0], None) for n in present}, self._listing()
             )
@@ -638,9 +656,44 @@ class ModelHandler:
         committed model.json name: a file another save reuses is never removed."""
         return self._doomed(set(), None, names, own)
 
-    def _remove_replaced(self, replaced: set[str], keep: set[str]) -> None:
+    def _remove_replaced(self, replaced: set[str], keep: set[str], marker: _Marker) -> None:
         """Remove the replaced model's files, and leftovers of saves that died."""
-        self.store.remove(self._doomed(keep, STALE_AFTER_SECONDS, sorted(replaced)))
+        doomed = self._doomed(keep, STALE_AFTER_SECONDS, sorted(replaced), marker.tag)
+        self._remove_announced(doomed, keep, marker)
+
+    def _remove_announced(
+        self, doomed: list[str], keep: set[str], marker: _Marker
+    ) -> list[str]:
+        """Remove ``doomed``. Content-named files are shared by saves: each one is first
+        announced in the remover's marker, then the markers and model.json are read
+        again, and only files still named by none of them are removed. A save that
+        reuses or writes such a file writes its own marker first and then waits out
+        every announced removal of it (``_listing_after_removals``): either the remover
+        reads that save's marker, or the save reads the announcement."""
+        shared = [n for n in doomed if shard_digest(n) is not None]
+        if shared:
+            marker.removing(shared)
+            still = set(self._doomed(keep, None, shared, marker.tag))
+            doomed = [n for n in doomed if shard_digest(n) is None or n in still]
+        self.store.remove(doomed)
+        return doomed
+
+    def _listing_after_removals(self, names: set[str], own: str) -> dict[str, FileInfo]:
+        """The folder's files once no other live marker announces the removal of one of
+        ``names`` (call it after this save's own marker names them)."""
+        deadline = time.monotonic() + INFLIGHT_LEASE_SECONDS
+        for attempt in itertools.count():
+            listed = self._listing()
+            if not listed or not any(shard_digest(n) is not None for n in names):
+                return listed
+            try:
+                removing = self._live(listed, time.time(), own)[2]
+            except Exception:
+                return listed
+            if not removing & names or time.monotonic() > deadline:
+                return listed
+            _pause(min(attempt, _LOAD_RETRIES - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _doomed(
         self, keep: set[str], older_than: float | None, candidates: Sequence[str] = (),
@@ -656,7 +709,7 @@ class ModelHandler:
             # No markers to read: only files no content-named save can be reusing.
             return [n for n in candidates if n not in keep and shard_digest(n) is None]
         now = time.time()
-        live, live_files = self._live(listed, now, own)
+        live, live_files, _ = self._live(listed, now, own)
         keep = keep | live_files | self._read_previous_paths()
         out = [n for n in candidates if n not in keep]
         if older_than is None:
@@ -686,7 +739,12 @@ class ModelHandler:
         (its in-flight marker is live: see the module doc), however old it is.
         """
         doomed = self._leftover_names(older_than)
-        self.store.remove(doomed)
+        if any(shard_digest(n) is not None for n in doomed):
+            self.store.prepare()
+            with self._in_flight(new_save_tag()) as marker:
+                doomed = self._remove_announced(doomed, set(), marker)
+        else:
+            self.store.remove(doomed)
         return [self.store.file_url(n) for n in doomed]
 
     def leftovers(self, older_than: float = 0.0) -> list[str]:
@@ -996,15 +1054,17 @@ class ModelHandler:
                     f"weight file {source.store.file_url(src_rel)} is named after content "
                     f"{shard_digest(name)} but its bytes' SHA-256 starts {digest}"
                 )
+            seen = listed
             if name is None:
                 name = shard_name(*slots[i], digest)
-                protect([name])  # named in the marker before it is written
+                marker.protect([name])  # named in the marker before it is written
                 names[i] = name
+                seen = self._listing_after_removals({name}, tag)
             view = memoryview(data).cast("B")
             sums = {kind: text(kind)} if kind is not None else {}
             got[i] = FileRecord(size=view.nbytes, **sums)
             crc = text("crc32c") if arrival or self.store.keeps_checksums else None
-            if i not in force and self._stored_intact({name: (view.nbytes, crc)}, listed):
+            if i not in force and self._stored_intact({name: (view.nbytes, crc)}, seen):
                 progress.step()
                 return
             with lock:
@@ -1017,17 +1077,19 @@ class ModelHandler:
         force: set[int] = set()
         previous = self._read_previous_paths()
         self.store.prepare()
-        with self._in_flight(tag, [n for n in names if n is not None]) as protect:
+        with self._in_flight(tag, [n for n in names if n is not None]) as marker:
+            # what is there, once no other save is removing one of these files
+            listed = self._listing_after_removals({n for n in names if n is not None}, tag)
             try:
                 # A few files in flight, each dropped once written: memory holds a few.
                 # Both ends bound it: a source whose client is not thread-safe reads one
                 # by one.
                 workers = min(self.store.max_concurrency, source.store.max_concurrency, 6)
                 map_until_error(copy_one, range(len(sources)), workers)
-                if skipped:  # a clean may have removed a reused leftover meanwhile
+                if skipped:  # a remover may have removed a reused file meanwhile
                     again = self._stored_intact(
                         {names[i] or "": (got[i].size or 0, None) for i in skipped},
-                        self._listing(),
+                        listed,
                     )
                     force = {i for i in skipped if names[i] not in again}
                     skipped -= force
@@ -1044,8 +1106,8 @@ class ModelHandler:
             groups = _groups_of(model_json, new_names)
             version = self._commit_json(self._copied_body(model_json, groups, by_name,
                                                           new_names, tag), tag)
-        keep = set(new_names)
-        self._remove_replaced(previous - keep, keep)
+            keep = set(new_names)
+            self._remove_replaced(previous - keep, keep, marker)
         sizes = {n: by_name[n].size or 0 for n in new_names}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         return SaveResult(
@@ -1173,6 +1235,17 @@ def _told(value: str | None) -> Callable[[], str | None] | None:
 
 def _crc_of(entry: FileRecord | None) -> str | None:
     return entry.crc32c if entry is not None else None
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """A running save's in-flight marker (``ModelHandler._in_flight``)."""
+
+    tag: str
+    protect: Callable[[Sequence[str]], None]
+    """Name more files the save will write (before it writes them)."""
+    removing: Callable[[Sequence[str]], None]
+    """Announce files the save is about to remove."""
 
 
 @dataclass(frozen=True)
