@@ -143,6 +143,37 @@ def test_clean_and_a_save_keep_files_named_by_a_live_save(tmp_path: Path) -> Non
 
 
 @pytest.mark.s3
+def test_a_save_waits_out_an_announced_removal_of_a_file_it_reuses(tmp_path: Path) -> None:
+    """Another save (or clean) has announced that it removes this model's files and is
+    about to: a save of the same model must not trust them because they are still
+    there. It waits until the removal is over, then writes them again (without the
+    wait, it reused them, committed, and the removal left a model naming lost files)."""
+    import threading
+
+    from tfjs_store.handler import new_save_tag
+
+    url = str(tmp_path / "m")
+    model = tfjs_store.ModelArtifacts.from_weights(_layers(2, 64))
+    tfjs_store.save(model, FsspecHandler(url, shard_size_bytes=256))
+    shards = sorted(n for n in os.listdir(url) if shard_digest(n))
+    remover = FsspecHandler(url, shard_size_bytes=256)
+    saving = threading.Thread(
+        target=tfjs_store.save, args=(model, FsspecHandler(url, shard_size_bytes=256))
+    )
+    with remover._in_flight(new_save_tag()) as marker:
+        marker.removing(shards)
+        saving.start()
+        time.sleep(0.6)
+        assert saving.is_alive()  # it waits for the announced removal to end
+        remover.store.remove(shards)
+    saving.join(30)
+    assert not saving.is_alive()
+    assert sorted(_named(Path(url) / "model.json")) == shards
+    assert all((Path(url) / n).exists() for n in shards)
+    loaded = tfjs_store.load(url)
+    assert loaded.weight_data is not None
+
+
 def test_resaving_64_mib_after_one_4_mib_weight_changed_sends_its_shards(
     s3_target: StoreTarget, s3_endpoint: str
 ) -> None:
