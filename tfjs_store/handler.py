@@ -41,6 +41,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -287,7 +288,12 @@ class ModelHandler:
         previous = self._read_previous_paths()
         self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
-        with self._in_flight(tag):
+        with self._in_flight(tag), ThreadPoolExecutor(1) as beside:
+            # Each weight's checksum is computed while the files are written (the CRC32C
+            # code releases the GIL): not in a second pass after them.
+            per_weight = beside.submit(
+                weight_checksums, plan.model_json.weight_specs, plan.data, self.checksum
+            ) if self.checksum is not None else None
             try:
                 entries = self._write_files(plan.files, plan.data)
             except BaseException:
@@ -296,9 +302,8 @@ class ModelHandler:
                         self.store.remove(names)
                 raise
             extra = None
-            if self.checksum is not None:
-                specs = plan.model_json.weight_specs
-                weights = weight_checksums(specs, plan.data, self.checksum)
+            if per_weight is not None:
+                weights = per_weight.result()
                 record = SaveRecord(save_id=tag, files=entries, weights=weights)
                 extra = {RECORD_KEY: record.to_json()}
             body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
