@@ -145,10 +145,17 @@ def _crc32c_extend(crc: int, data: Any) -> int:
         for start in range(0, len(view), _GIL_CHUNK):
             crc = _code.extend(crc, view[start : start + _GIL_CHUNK])
         return crc
-    threads = min(os.cpu_count() or 1, 8)
+    threads = min(_cores(), 8)
     if len(view) < _SPLIT_BYTES or threads < 2:
         return _code.extend(crc, view)
     return _crc32c_split(crc, view, threads, _code.extend)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's limit, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _crc32c_split(
