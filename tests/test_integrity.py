@@ -163,6 +163,7 @@ def test_each_crc32c_code_gives_the_reference_value(
     monkeypatch.setattr(integrity, "_code", code)
     data = np.random.default_rng(4).integers(0, 256, (1 << 20) + 7, dtype=np.uint8)
     assert code.free_threads == (package != "google_crc32c")
+    assert code.name == package.replace("_", "-")
     assert crc32c_b64(data) == _b64(data.tobytes())
     assert crc32c_b64(b"123456789") == base64.b64encode(bytes.fromhex("e3069283")).decode()
 

@@ -43,6 +43,7 @@ __all__ = [
     "checksum_label",
     "checksum_text",
     "crc32c_b64",
+    "crc32c_code",
     "crc32c_combine",
     "crc32c_from_text",
     "digest_error",
@@ -89,6 +90,8 @@ class _Crc32cCode:
     """``extend(crc, view) -> crc``."""
     free_threads: bool
     """Whether it releases the GIL on large buffers (then pieces run side by side)."""
+    name: str
+    """The package (and path) it comes from, as ``crc32c_code`` tells it."""
 
 
 def _crc32c_code() -> _Crc32cCode:
@@ -100,13 +103,13 @@ def _crc32c_code() -> _Crc32cCode:
         from awscrt import checksums as awscrt_checksums  # type: ignore[import-not-found,unused-ignore]
 
         aws = awscrt_checksums.crc32c
-        return _Crc32cCode(lambda crc, view: int(aws(view, crc)), True)
+        return _Crc32cCode(lambda crc, view: int(aws(view, crc)), True, "awscrt")
     crc32c_package: Any = None
     with contextlib.suppress(ImportError):
         import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef,unused-ignore]
     if crc32c_package is not None and getattr(crc32c_package, "hardware_based", False):
         fast = crc32c_package.crc32c
-        return _Crc32cCode(lambda crc, view: int(fast(view, crc)), True)
+        return _Crc32cCode(lambda crc, view: int(fast(view, crc)), True, "crc32c")
     google_crc32c: Any = None
     with contextlib.suppress(ImportError):
         import google_crc32c
@@ -117,16 +120,23 @@ def _crc32c_code() -> _Crc32cCode:
             # release: numpy arrays, not memoryviews. A view as an array is no copy.
             extend(0, numpy.frombuffer(bytearray(1), numpy.uint8))
         except TypeError:  # a numpy that releases buffers: hand it bytes instead
-            return _Crc32cCode(lambda crc, view: int(extend(crc, bytes(view))), False)
+            return _Crc32cCode(
+                lambda crc, view: int(extend(crc, bytes(view))), False, "google-crc32c"
+            )
         return _Crc32cCode(
-            lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8))), False
+            lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8))), False,
+            "google-crc32c",
         )
     if crc32c_package is not None:  # its software fallback is still C
         software = crc32c_package.crc32c
-        return _Crc32cCode(lambda crc, view: int(software(view, crc)), True)
+        return _Crc32cCode(
+            lambda crc, view: int(software(view, crc)), True, "crc32c (software)"
+        )
     if google_crc32c is not None:
         slow = google_crc32c.extend
-        return _Crc32cCode(lambda crc, view: int(slow(crc, bytes(view))), False)
+        return _Crc32cCode(
+            lambda crc, view: int(slow(crc, bytes(view))), False, "google-crc32c (Python)"
+        )
     raise MissingDependencyError(
         "CRC32C checksums need the google-crc32c package (or crc32c, or awscrt): "
         "pip install google-crc32c"
@@ -136,19 +146,30 @@ def _crc32c_code() -> _Crc32cCode:
 _code: _Crc32cCode | None = None
 
 
-def _crc32c_extend(crc: int, data: Any) -> int:
+def _chosen_code() -> _Crc32cCode:
     global _code
     if _code is None:
         _code = _crc32c_code()
+    return _code
+
+
+def crc32c_code() -> str:
+    """Which CRC32C code checks here: ``awscrt``, ``crc32c``, ``google-crc32c`` (the
+    fastest installed; see ``docs/integrity.md``). Chooses it, if not yet chosen."""
+    return _chosen_code().name
+
+
+def _crc32c_extend(crc: int, data: Any) -> int:
+    code = _chosen_code()
     view = memoryview(data).cast("B")
-    if not _code.free_threads:
+    if not code.free_threads:
         for start in range(0, len(view), _GIL_CHUNK):
-            crc = _code.extend(crc, view[start : start + _GIL_CHUNK])
+            crc = code.extend(crc, view[start : start + _GIL_CHUNK])
         return crc
     threads = min(_cores(), 8)
     if len(view) < _SPLIT_BYTES or threads < 2:
-        return _code.extend(crc, view)
-    return _crc32c_split(crc, view, threads, _code.extend)
+        return code.extend(crc, view)
+    return _crc32c_split(crc, view, threads, code.extend)
 
 
 def _cores() -> int:
