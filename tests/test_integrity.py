@@ -21,6 +21,7 @@ from tfjs_store.format.integrity import (
     Crc32c,
     check_weight,
     crc32c_b64,
+    crc32c_combine,
     crc32c_from_text,
     weight_mismatch,
 )
@@ -84,6 +85,87 @@ def test_crc32c_of_any_view_and_in_any_pieces_is_the_reference_value(
         running.update(memoryview(data)[start:cut])
         start = cut
     assert running.text() == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=3000), st.binary(max_size=3000), st.binary(max_size=300))
+def test_crc32c_combine_gives_the_one_shot_value(a: bytes, b: bytes, c: bytes) -> None:
+    def crc(data: bytes) -> int:
+        return int(google_crc32c.value(data))
+
+    assert crc32c_combine(crc(a), crc(b), len(b)) == crc(a + b)
+    ab = crc32c_combine(crc(a), crc(b), len(b))
+    assert crc32c_combine(ab, crc(c), len(c)) == crc(a + b + c)
+    assert crc32c_combine(crc(a), crc(b + c), len(b + c)) == crc(a + b + c)
+
+
+def test_crc32c_combine_over_long_lengths_and_its_bounds() -> None:
+    # 515 MiB of zeros after one byte: lengths whose bit count passes 2**32 combine right
+    zeros = bytes(1 << 20)
+    zeros_crc = google_crc32c.value(zeros)
+    x_crc = google_crc32c.value(b"x")
+    running, after_x, combined = 0, x_crc, 0
+    for _ in range(515):
+        running = google_crc32c.extend(running, zeros)
+        after_x = google_crc32c.extend(after_x, zeros)
+        combined = crc32c_combine(combined, zeros_crc, len(zeros))
+    assert combined == running
+    assert crc32c_combine(x_crc, running, 515 << 20) == after_x
+    assert crc32c_combine(0, zeros_crc, len(zeros)) == zeros_crc  # 0 is the CRC of b""
+    assert crc32c_combine(running, google_crc32c.value(b"x"), 1) == google_crc32c.extend(
+        running, b"x")
+    for wrong in (-1, 1 << 61):
+        with pytest.raises(ValueError, match="length_b"):
+            crc32c_combine(0, 0, wrong)
+
+
+def test_a_large_buffer_checked_on_several_threads_gives_the_one_shot_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tfjs_store.format.integrity as integrity
+
+    data = np.random.default_rng(3).integers(0, 256, (32 << 20) + 12345, dtype=np.uint8)
+    expected = _b64(data.tobytes())
+    assert len(data) >= integrity._SPLIT_BYTES
+    assert crc32c_b64(data) == expected
+    running = Crc32c()
+    running.update(data[:5])
+    running.update(data[5:])
+    assert running.text() == expected
+    monkeypatch.setattr(integrity, "_cores", lambda: 3)  # pieces of unequal length
+    assert crc32c_b64(memoryview(data)[1:]) == _b64(data[1:].tobytes())
+
+
+@pytest.mark.parametrize("package", ["awscrt", "crc32c", "google_crc32c"])
+def test_each_crc32c_code_gives_the_reference_value(
+    package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader picks the fastest code installed; whichever it is, the values agree."""
+    import builtins
+    import importlib.util
+
+    import tfjs_store.format.integrity as integrity
+
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed here")
+    faster = ["awscrt", "crc32c", "google_crc32c"]
+    hidden = set(faster[: faster.index(package)])
+    real_import = builtins.__import__
+
+    def without_faster(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] in hidden:
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_faster)
+    code = integrity._crc32c_code()
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    monkeypatch.setattr(integrity, "_code", code)
+    data = np.random.default_rng(4).integers(0, 256, (1 << 20) + 7, dtype=np.uint8)
+    assert code.free_threads == (package != "google_crc32c")
+    assert code.name == package.replace("_", "-")
+    assert crc32c_b64(data) == _b64(data.tobytes())
+    assert crc32c_b64(b"123456789") == base64.b64encode(bytes.fromhex("e3069283")).decode()
 
 
 # -- what a save records --------------------------------------------------------------------

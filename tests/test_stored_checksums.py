@@ -149,6 +149,37 @@ def test_s3_sends_the_crc32c_on_put(s3_target: StoreTarget) -> None:
     assert store.stored_checksums(["s.bin", "absent.bin"]) == {"s.bin": {"crc32c": sent}}
 
 
+def test_moto_keeps_a_crc32c_that_does_not_match_the_body_without_refusing(
+    s3_target: StoreTarget,
+) -> None:
+    """Why no test here shows S3 refusing a body damaged on the way: moto (5.2) takes
+    the value sent (header ``x-amz-checksum-crc32c``, or an aws-chunked trailer) as the
+    object's checksum and never compares it with the body (``S3Response._get_checksum``
+    in moto/s3/responses.py computes one only when none is sent; moto has no BadDigest).
+    With the ``crc32c`` package it computes right ones, but only for a PutObject that
+    names the algorithm and sends no value. So on moto a shard damaged in transit is
+    found by reading it (load, verify), not on arrival nor by ``verify(remote=True)``
+    (which trusts the storage to have checked what it keeps, as AWS S3 does). If moto
+    starts refusing, this test fails: then write the refusal test (a StorageError
+    naming the file, the stored model untouched)."""
+    tfjs_store.save(_model(2), s3_target.url, storage_options=s3_target.storage_options,
+                    shard_size_bytes=64)
+    name, entry = next(iter(_record(s3_target)["files"].items()))
+    good = s3_target.read(name)
+    damaged = bytes([good[0] ^ 0x01]) + good[1:]
+    store = _store(s3_target)
+    # the recorded CRC32C (of the bytes that left) sent with bytes that differ from them
+    store.write_many([WriteJob(name, len(damaged), lambda: [memoryview(damaged)],
+                               lambda: entry["crc32c"])], lambda _i: None)
+    assert s3_target.read(name) == damaged  # accepted, not refused
+    assert crc32c_b64(damaged) != entry["crc32c"]
+    assert store.stored_checksums([name]) == {name: {"crc32c": entry["crc32c"]}}
+    with pytest.raises(tfjs_store.IntegrityError, match=name.replace(".", r"\.")):
+        tfjs_store.load(s3_target.url, storage_options=s3_target.storage_options)
+    report = tfjs_store.verify(s3_target.url, storage_options=s3_target.storage_options)
+    assert [(p.kind, p.path) for p in report.problems] == [("checksum-mismatch", name)]
+
+
 # -- verify(remote=True) ---------------------------------------------------------------------
 
 

@@ -62,6 +62,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -335,7 +336,15 @@ class ModelHandler:
         self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
         written: list[str] = []
-        with self._in_flight(tag, names if sums is not None else ()) as marker:
+        with (
+            self._in_flight(tag, names if sums is not None else ()) as marker,
+            ThreadPoolExecutor(1) as beside,
+        ):
+            # Each weight's checksum is computed while the files are written (the CRC32C
+            # code releases the GIL): not in a second pass after them.
+            per_weight = beside.submit(
+                weight_checksums, plan.model_json.weight_specs, plan.data, self.checksum
+            ) if self.checksum is not None else None
             try:
                 if sums is None:
                     written += names
@@ -348,9 +357,8 @@ class ModelHandler:
                         self.store.remove(self._unreferenced(written, tag))
                 raise
             extra = None
-            if self.checksum is not None:
-                specs = plan.model_json.weight_specs
-                weights = weight_checksums(specs, plan.data, self.checksum)
+            if per_weight is not None:
+                weights = per_weight.result()
                 record = SaveRecord(save_id=tag, files=entries, weights=weights)
                 extra = {RECORD_KEY: record.to_json()}
             body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(

@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -41,6 +43,8 @@ __all__ = [
     "checksum_label",
     "checksum_text",
     "crc32c_b64",
+    "crc32c_code",
+    "crc32c_combine",
     "crc32c_from_text",
     "digest_error",
     "file_mismatch",
@@ -59,9 +63,15 @@ CHECKSUM_KINDS: tuple[ChecksumKind, ...] = ("crc32c", "sha256")
 DEFAULT_CHECKSUM: ChecksumKind = "crc32c"
 
 _LABELS = {"crc32c": "CRC32C", "sha256": "SHA-256"}
-_CRC_CHUNK = 1 << 20
-"""google-crc32c holds the GIL on anything but ``bytes``: a file is checked in pieces
-this big so that the other worker threads get their turn between them."""
+_GIL_CHUNK = 1 << 20
+"""google-crc32c holds the GIL: a buffer is checked in pieces this big with it, so that
+the other worker threads get their turn between them."""
+_SPLIT_BYTES = 32 << 20
+"""A buffer at least this big is checked in pieces on several threads at once (where the
+CRC32C code releases the GIL), their CRCs combined: a lone large weight file is not
+left to one core while the others wait."""
+_POLY = 0x82F63B78
+"""CRC-32C's polynomial, bit-reflected (x^0 in the top bit), as the CRC is computed."""
 
 
 def checksum_label(kind: str) -> str:
@@ -74,9 +84,32 @@ def sha256_hex(data: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _crc32c_extender() -> Callable[[int, Any], int]:
-    """``extend(crc, view) -> crc`` from google-crc32c's C extension, else the ``crc32c``
-    package, else google-crc32c's pure-Python fallback (slow, but right)."""
+@dataclass(frozen=True)
+class _Crc32cCode:
+    extend: Callable[[int, Any], int]
+    """``extend(crc, view) -> crc``."""
+    free_threads: bool
+    """Whether it releases the GIL on large buffers (then pieces run side by side)."""
+    name: str
+    """The package (and path) it comes from, as ``crc32c_code`` tells it."""
+
+
+def _crc32c_code() -> _Crc32cCode:
+    """The fastest CRC32C at hand. ``awscrt`` (AVX-512 where the CPU has it: 30+ GB/s a
+    core here) and the ``crc32c`` package (SSE 4.2, ~16 GB/s) release the GIL, so worker
+    threads check files on every core at once; google-crc32c's C extension (~13 GB/s)
+    holds it; its pure-Python fallback is slow, but right."""
+    with contextlib.suppress(ImportError):
+        from awscrt import checksums as awscrt_checksums  # type: ignore[import-not-found,unused-ignore]
+
+        aws = awscrt_checksums.crc32c
+        return _Crc32cCode(lambda crc, view: int(aws(view, crc)), True, "awscrt")
+    crc32c_package: Any = None
+    with contextlib.suppress(ImportError):
+        import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef,unused-ignore]
+    if crc32c_package is not None and getattr(crc32c_package, "hardware_based", False):
+        fast = crc32c_package.crc32c
+        return _Crc32cCode(lambda crc, view: int(fast(view, crc)), True, "crc32c")
     google_crc32c: Any = None
     with contextlib.suppress(ImportError):
         import google_crc32c
@@ -87,33 +120,120 @@ def _crc32c_extender() -> Callable[[int, Any], int]:
             # release: numpy arrays, not memoryviews. A view as an array is no copy.
             extend(0, numpy.frombuffer(bytearray(1), numpy.uint8))
         except TypeError:  # a numpy that releases buffers: hand it bytes instead
-            return lambda crc, view: int(extend(crc, bytes(view)))
-        return lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8)))
-    crc32c_package: Any = None
-    with contextlib.suppress(ImportError):
-        import crc32c as crc32c_package  # type: ignore[import-not-found,no-redef,unused-ignore]
-    if crc32c_package is not None:
-        return lambda crc, view: int(crc32c_package.crc32c(view, crc))
+            return _Crc32cCode(
+                lambda crc, view: int(extend(crc, bytes(view))), False, "google-crc32c"
+            )
+        return _Crc32cCode(
+            lambda crc, view: int(extend(crc, numpy.frombuffer(view, numpy.uint8))), False,
+            "google-crc32c",
+        )
+    if crc32c_package is not None:  # its software fallback is still C
+        software = crc32c_package.crc32c
+        return _Crc32cCode(
+            lambda crc, view: int(software(view, crc)), True, "crc32c (software)"
+        )
     if google_crc32c is not None:
         slow = google_crc32c.extend
-        return lambda crc, view: int(slow(crc, bytes(view)))
+        return _Crc32cCode(
+            lambda crc, view: int(slow(crc, bytes(view))), False, "google-crc32c (Python)"
+        )
     raise MissingDependencyError(
-        "CRC32C checksums need the google-crc32c package (or crc32c): "
+        "CRC32C checksums need the google-crc32c package (or crc32c, or awscrt): "
         "pip install google-crc32c"
     )
 
 
-_extend: Callable[[int, Any], int] | None = None
+_code: _Crc32cCode | None = None
+
+
+def _chosen_code() -> _Crc32cCode:
+    global _code
+    if _code is None:
+        _code = _crc32c_code()
+    return _code
+
+
+def crc32c_code() -> str:
+    """Which CRC32C code checks here: ``awscrt``, ``crc32c``, ``google-crc32c`` (the
+    fastest installed; see ``docs/integrity.md``). Chooses it, if not yet chosen."""
+    return _chosen_code().name
 
 
 def _crc32c_extend(crc: int, data: Any) -> int:
-    global _extend
-    if _extend is None:
-        _extend = _crc32c_extender()
+    code = _chosen_code()
     view = memoryview(data).cast("B")
-    for start in range(0, len(view), _CRC_CHUNK):
-        crc = _extend(crc, view[start : start + _CRC_CHUNK])
+    if not code.free_threads:
+        for start in range(0, len(view), _GIL_CHUNK):
+            crc = code.extend(crc, view[start : start + _GIL_CHUNK])
+        return crc
+    threads = min(_cores(), 8)
+    if len(view) < _SPLIT_BYTES or threads < 2:
+        return code.extend(crc, view)
+    return _crc32c_split(crc, view, threads, code.extend)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's limit, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _crc32c_split(
+    crc: int, view: memoryview, threads: int, extend: Callable[[int, Any], int]
+) -> int:
+    """``extend(crc, view)``, with ``view`` cut in ``threads`` pieces checked at once."""
+    step = -(-len(view) // threads)
+    pieces = [view[i : i + step] for i in range(0, len(view), step)]
+    with ThreadPoolExecutor(len(pieces) - 1) as pool:
+        rest = list(pool.map(lambda piece: extend(0, piece), pieces[1:]))
+    crc = extend(crc, pieces[0])  # meanwhile, on this thread
+    for piece, piece_crc in zip(pieces[1:], rest, strict=True):
+        crc = crc32c_combine(crc, piece_crc, len(piece))
     return crc
+
+
+def _times_mod_poly(a: int, b: int) -> int:
+    """a * b modulo CRC-32C's polynomial, both in the CRC's bit-reflected form: GF(2)
+    polynomials (addition is XOR) whose top bit is the coefficient of x^0."""
+    product = 0
+    for _ in range(32):
+        if a & 0x80000000:
+            product ^= b
+        a = (a << 1) & 0xFFFFFFFF
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return product
+
+
+def _x_to_the_power_of_2_to_the(k: int) -> int:
+    """x^(2^k) mod P (reflected), by squaring x (x^1 is bit 30) k times."""
+    power = 1 << 30
+    for _ in range(k):
+        power = _times_mod_poly(power, power)
+    return power
+
+
+_X_POWERS = [_x_to_the_power_of_2_to_the(k) for k in range(64)]
+
+
+def crc32c_combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """The CRC32C of ``A + B`` from the CRC32Cs of ``A`` and of ``B`` (``length_b``
+    bytes long), without their bytes: so pieces of one buffer can be checked apart.
+
+    A CRC with its initial and final inversions is linear over GF(2) in this way:
+    crc(A + B) = crc(A) * x^(8 * len(B)) mod P  XOR  crc(B), where P is the polynomial
+    and the inversions of the two cancel out. x^(8n) is assembled from the powers
+    x^(2^k) (a bit of 8n set -> one multiplication by that power)."""
+    if not 0 <= length_b < 1 << 61:
+        raise ValueError(f"length_b must be from 0 to 2**61 - 1, got {length_b}")
+    shift = 1 << 31  # x^0
+    bits, k = length_b * 8, 0
+    while bits:
+        if bits & 1:
+            shift = _times_mod_poly(_X_POWERS[k], shift)
+        bits >>= 1
+        k += 1
+    return _times_mod_poly(shift, crc_a) ^ crc_b
 
 
 def _crc32c_text(crc: int) -> str:
