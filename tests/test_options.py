@@ -14,7 +14,7 @@ import pytest
 import tfjs_store
 from tfjs_store import LoadOptions, OptionError, SaveOptions
 from tfjs_store.handler import ModelHandler
-from tfjs_store.registry import register_handler, reports_progress
+from tfjs_store.registry import register_handler, reports_progress, takes_option
 from tfjs_store.stores.base import ByteStore
 from tfjs_store.stores.memory import MemoryStore
 
@@ -115,3 +115,15 @@ def test_reports_progress_is_read_from_a_flag() -> None:
     assert not reports_progress("options-test-plain://m")
     assert reports_progress("memory://m") and reports_progress("https://h/m/model.json")
     assert not reports_progress("no-such-scheme-here://m")
+
+
+def test_a_copy_gives_max_concurrency_to_a_source_only_where_it_takes_it() -> None:
+    register_handler("options-test", _Recording)
+    src, dst = "options-test://copy/src", "memory://options-test/copy/dst"
+    tfjs_store.save({"w": np.arange(8, dtype=np.int32)}, src)
+    assert not takes_option(src, "max_concurrency")  # from_url takes storage_options only
+    assert takes_option(dst, "max_concurrency") and takes_option(dst, "layout")
+    assert not takes_option("no-such-scheme-here://m", "layout")
+    info = tfjs_store.copy_model(src, dst, max_concurrency=2)
+    assert info.weight_data_bytes == 32
+    assert tfjs_store.load(dst).weights()["w"].tolist() == list(range(8))

@@ -16,7 +16,7 @@ from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
 from .handler import ModelHandler
 from .options import LOAD_ONLY, SAVE_ONLY
-from .registry import get_load_handlers, get_save_handlers, url_scheme
+from .registry import get_load_handlers, get_save_handlers, takes_option, url_scheme
 from .stores.base import map_until_error
 
 if TYPE_CHECKING:
@@ -409,14 +409,10 @@ def _source_handlers(
     src: str, options: Mapping[str, Any] | None, save_options: Mapping[str, Any]
 ) -> list[Any]:
     """The load handlers of a copy's source, given ``max_concurrency`` where they take it."""
-    if "max_concurrency" in save_options:
-        extra = {"max_concurrency": save_options["max_concurrency"]}
-        try:
-            return get_load_handlers(src, **_options(options, extra))
-        except OptionError as exc:
-            if "max_concurrency" not in exc.options:
-                raise
-    return get_load_handlers(src, **_options(options, {}))
+    extra = {}
+    if "max_concurrency" in save_options and takes_option(src, "max_concurrency"):
+        extra["max_concurrency"] = save_options["max_concurrency"]
+    return get_load_handlers(src, **_options(options, extra))
 
 
 def _follow(

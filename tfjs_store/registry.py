@@ -82,6 +82,7 @@ __all__ = [
     "register_load_router",
     "register_save_router",
     "reports_progress",
+    "takes_option",
     "unaccepted_options",
     "url_scheme",
 ]
@@ -279,12 +280,7 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             f"the handler for {scheme}:// ({entry.target}, from {entry.source}) cannot be "
             f"imported: {exc}"
         ) from None
-    store_class = _store_class(factory)
-    if store_class is not None:
-        store_options = {k: v for k, v in options.items() if k not in HANDLER_OPTIONS}
-        unknown = unaccepted_options(store_class.from_url, store_options)
-    else:
-        unknown = unaccepted_options(factory, options)
+    unknown = _refused(factory, options)
     if unknown:
         hints = getattr(factory, "OPTION_HINTS", {})
         said = "; ".join(hints[k] for k in unknown if k in hints)
@@ -295,6 +291,7 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             options=tuple(unknown),
             url=url,
         )
+    store_class = _store_class(factory)
     if store_class is not None:
         from .handler import ModelHandler
 
@@ -312,21 +309,46 @@ def _store_class(factory: Any) -> type[ByteStore] | None:
     return factory if isinstance(factory, type) and issubclass(factory, ByteStore) else None
 
 
+def _refused(factory: Any, options: Mapping[str, Any]) -> list[str]:
+    """The options a store class (after the model handler's own) or factory does not take."""
+    store_class = _store_class(factory)
+    if store_class is None:
+        return unaccepted_options(factory, options)
+    store_options = {k: v for k, v in options.items() if k not in HANDLER_OPTIONS}
+    return unaccepted_options(store_class.from_url, store_options)
+
+
+def _factory(url: str) -> Any:
+    """The store class or factory registered for ``url``'s scheme; None when there is
+    none or it cannot be imported (a save or load says what to install)."""
+    entry = _REGISTRY.resolve(url_scheme(url))
+    if entry is None:
+        return None
+    try:
+        return entry.load()
+    except ImportError:
+        return None
+
+
 def reports_progress(url: str) -> bool:
     """Whether the handler registered for ``url``'s scheme calls ``on_progress``: a
     byte store's (tfjs-store's model handler goes on top) always does; a factory does
     when it says so with its ``reports_progress`` flag. Read from the flag, before any
-    handler is made; False when no handler is registered."""
-    entry = _REGISTRY.resolve(url_scheme(url))
-    if entry is None:
+    handler is made."""
+    factory = _factory(url)
+    if factory is None:
         return False
-    try:
-        factory = entry.load()
-    except ImportError:
-        return False  # the save or load itself says what to install
     if _store_class(factory) is not None:
         return True
     return getattr(factory, "reports_progress", False) is True
+
+
+def takes_option(url: str, name: str) -> bool:
+    """Whether the handler registered for ``url``'s scheme takes the option ``name``
+    (read from its signature, as ``save``/``load`` check options), before any handler
+    is made."""
+    factory = _factory(url)
+    return factory is not None and not _refused(factory, {name: None})
 
 
 def unaccepted_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> list[str]:
