@@ -680,7 +680,7 @@ def test_progress_shows_on_a_terminal_for_big_transfers_only(
 def test_progress_line_follows_phases_and_handler_reports() -> None:
     import io
 
-    from tfjs_store.cli._manage import _reporting
+    from tfjs_store.cli._manage import _progress_option
     from tfjs_store.cli._progress import Progress
 
     progress = Progress(io.StringIO(), 8 * 1024 * 1024, "cp", ["reading", "writing"], enabled=True)
@@ -719,17 +719,17 @@ def test_progress_line_follows_phases_and_handler_reports() -> None:
     register_handler("progress-test-silent", Silent)
     progress.phase("reading")
     url = "progress-test-reports://m"
-    tfjs_store.load(url, storage_options={"token": "t"}, **_reporting(progress, url))
+    tfjs_store.load(url, storage_options={"token": "t"}, **_progress_option(progress, url))
     assert calls[-1] == {"storage_options": {"token": "t"}, "on_progress": progress.on_progress}
     assert progress.render(start).startswith("cp: reading 8.0 MiB [############----")
     url = "progress-test-silent://m"  # read from the flag: never an OptionError to retry
-    assert _reporting(progress, url) == {}
-    tfjs_store.load(url, storage_options={"token": "t"}, **_reporting(progress, url))
+    assert _progress_option(progress, url) == {}
+    tfjs_store.load(url, storage_options={"token": "t"}, **_progress_option(progress, url))
     assert calls[-1] == {"storage_options": {"token": "t"}}
     # tfjs-store's own handlers report (file:// here), and so does every store plugin
-    assert _reporting(progress, "/tmp/m") == {"on_progress": progress.on_progress}
+    assert _progress_option(progress, "/tmp/m") == {"on_progress": progress.on_progress}
     progress.enabled = False  # no bar: the option is never passed
-    assert _reporting(progress, "progress-test-reports://m") == {}
+    assert _progress_option(progress, "progress-test-reports://m") == {}
 
 
 # -- plugins ---------------------------------------------------------------------------

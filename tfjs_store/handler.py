@@ -131,7 +131,6 @@ __all__ = [
     "tag_age_seconds",
 ]
 
-
 STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
 MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024

@@ -229,7 +229,7 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                 artifacts = tfjs_store.load(
                     src,
                     storage_options=src_opts,
-                    **_reporting(progress, src),
+                    **_progress_option(progress, src),
                     **src_handler_options,
                 )
                 if args.quantize:
@@ -246,7 +246,7 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                     artifacts,
                     dst,
                     storage_options=dst_opts,
-                    **_reporting(progress, dst),
+                    **_progress_option(progress, dst),
                     **save_options,
                     **dst_handler_options,
                 )
@@ -298,7 +298,7 @@ def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
     return [handler.json_path, *(f"{handler.folder}/{path}" for path in weights)]
 
 
-def _reporting(progress: Any, url: str) -> dict[str, Any]:
+def _progress_option(progress: Any, url: str) -> dict[str, Any]:
     """``on_progress`` feeding the bar, for a save or load of ``url`` whose handler
     reports progress (its ``reports_progress`` flag: tfjs-store's handlers do, as
     TF.js's do); nothing otherwise."""
