@@ -680,8 +680,7 @@ def test_progress_shows_on_a_terminal_for_big_transfers_only(
 def test_progress_line_follows_phases_and_handler_reports() -> None:
     import io
 
-    from tfjs_store import OptionError
-    from tfjs_store.cli._manage import _reporting
+    from tfjs_store.cli._manage import _progress_option
     from tfjs_store.cli._progress import Progress
 
     progress = Progress(io.StringIO(), 8 * 1024 * 1024, "cp", ["reading", "writing"], enabled=True)
@@ -693,26 +692,44 @@ def test_progress_line_follows_phases_and_handler_reports() -> None:
     progress.advance(8 * 1024 * 1024)
     assert progress.render(start) == "cp: writing 8.0 MiB [########################]   0.0s"
 
+    from tfjs_store import ModelArtifacts, register_handler
+
     calls: list[dict[str, Any]] = []
 
-    def takes_it(url: str, **options: Any) -> str:
-        calls.append(options)
-        options["on_progress"](1.0)
-        return "took"
+    class Reports:  # a plugin's handler that says it calls on_progress
+        reports_progress = True
 
-    def refuses_it(url: str, **options: Any) -> str:
-        if "on_progress" in options:  # as the registry refuses an option, before any I/O
-            raise OptionError("the handler does not take on_progress", options=("on_progress",))
-        calls.append(options)
-        return "without"
+        def __init__(self, url: str, **options: Any) -> None:
+            calls.append(options)
+            self.on_progress = options.get("on_progress")
 
+        def load(self) -> ModelArtifacts:
+            if self.on_progress is not None:
+                self.on_progress(1.0)
+            return ModelArtifacts.from_weights({"w": np.ones(2, np.float32)})
+
+    class Silent:  # one that does not: its signature refuses on_progress
+        def __init__(self, url: str, *, storage_options: Any = None) -> None:
+            calls.append({"storage_options": storage_options})
+
+        def load(self) -> ModelArtifacts:
+            return ModelArtifacts.from_weights({"w": np.ones(2, np.float32)})
+
+    register_handler("progress-test-reports", Reports)
+    register_handler("progress-test-silent", Silent)
     progress.phase("reading")
-    assert _reporting(takes_it, progress, "u", storage_options=None) == "took"
+    url = "progress-test-reports://m"
+    tfjs_store.load(url, storage_options={"token": "t"}, **_progress_option(progress, url))
+    assert calls[-1] == {"storage_options": {"token": "t"}, "on_progress": progress.on_progress}
     assert progress.render(start).startswith("cp: reading 8.0 MiB [############----")
-    assert _reporting(refuses_it, progress, "u", storage_options=None) == "without"
-    assert calls[-1] == {"storage_options": None}
+    url = "progress-test-silent://m"  # read from the flag: never an OptionError to retry
+    assert _progress_option(progress, url) == {}
+    tfjs_store.load(url, storage_options={"token": "t"}, **_progress_option(progress, url))
+    assert calls[-1] == {"storage_options": {"token": "t"}}
+    # tfjs-store's own handlers report (file:// here), and so does every store plugin
+    assert _progress_option(progress, "/tmp/m") == {"on_progress": progress.on_progress}
     progress.enabled = False  # no bar: the option is never passed
-    assert _reporting(refuses_it, progress, "u") == "without"
+    assert _progress_option(progress, "progress-test-reports://m") == {}
 
 
 # -- plugins ---------------------------------------------------------------------------

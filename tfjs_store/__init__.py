@@ -91,6 +91,7 @@ if _typing.TYPE_CHECKING:
         WeightSpec,
     )
     from .handlers.base import IOHandler, LoadHandler, ModelStore, SaveHandler
+    from .options import LoadOptions, SaveOptions
     from .reader import ModelReader
     from .registry import (
         HandlerConflictWarning,
@@ -144,6 +145,7 @@ _LAZY: dict[str, str] = {
         ".format.schemas",
     ),
     **dict.fromkeys(["IOHandler", "LoadHandler", "ModelStore", "SaveHandler"], ".handlers.base"),
+    **dict.fromkeys(["LoadOptions", "SaveOptions"], ".options"),
     **dict.fromkeys(
         [
             "HandlerConflictWarning",
@@ -183,6 +185,7 @@ __all__ = [
     "IntegrityError",
     "InvalidModelError",
     "LoadHandler",
+    "LoadOptions",
     "ManifestGroup",
     "MissingDependencyError",
     "ModelArtifacts",
@@ -196,6 +199,7 @@ __all__ = [
     "Problem",
     "Quantization",
     "SaveHandler",
+    "SaveOptions",
     "SaveResult",
     "StorageError",
     "TfjsStoreError",

@@ -8,14 +8,15 @@ exists for, not only the browser's.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerError, InvalidModelError, OptionError
 from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
 from .handler import ModelHandler
-from .registry import get_load_handlers, get_save_handlers, url_scheme
+from .options import LOAD_ONLY, SAVE_ONLY
+from .registry import get_load_handlers, get_save_handlers, takes_option, url_scheme
 from .stores.base import map_until_error
 
 if TYPE_CHECKING:
@@ -51,12 +52,7 @@ def _one_handler(url: str, handlers: list[Any], direction: str) -> Any:
     return handlers[0]
 
 
-_SAVE_ONLY = ("shard_size_bytes", "layout", "checksum", "checksums")
-"""Options that shape what a save writes: given to a load they would do nothing."""
-_LOAD_ONLY = ("verify",)
-
-
-def _only(verb: str, options: Mapping[str, Any], refused: Sequence[str]) -> None:
+def _only(verb: str, options: Mapping[str, Any], refused: Collection[str]) -> None:
     wrong = sorted(k for k in options if k in refused)
     if wrong:
         raise OptionError(
@@ -69,7 +65,7 @@ def _only(verb: str, options: Mapping[str, Any], refused: Sequence[str]) -> None
 def _save_handler(target: Any, options: dict[str, Any]) -> Any:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
-    _only("save", options, _LOAD_ONLY)
+    _only("save", options, LOAD_ONLY)
     if isinstance(target, str):
         return _one_handler(target, get_save_handlers(target, **options), "save")
     if options:
@@ -80,7 +76,7 @@ def _save_handler(target: Any, options: dict[str, Any]) -> Any:
 def _load_handler(target: Any, options: dict[str, Any]) -> Any:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
-    _only("load", options, _SAVE_ONLY)
+    _only("load", options, SAVE_ONLY)
     if isinstance(target, str):
         return _one_handler(target, get_load_handlers(target, **options), "load")
     if options:
@@ -413,21 +409,18 @@ def _source_handlers(
     src: str, options: Mapping[str, Any] | None, save_options: Mapping[str, Any]
 ) -> list[Any]:
     """The load handlers of a copy's source, given ``max_concurrency`` where they take it."""
-    if "max_concurrency" in save_options:
-        extra = {"max_concurrency": save_options["max_concurrency"]}
-        try:
-            return get_load_handlers(src, **_options(options, extra))
-        except OptionError as exc:
-            if "max_concurrency" not in exc.options:
-                raise
-    return get_load_handlers(src, **_options(options, {}))
+    extra = {}
+    if "max_concurrency" in save_options and takes_option(src, "max_concurrency"):
+        extra["max_concurrency"] = save_options["max_concurrency"]
+    return get_load_handlers(src, **_options(options, extra))
 
 
 def _follow(
     handler: Any, on_progress: Callable[[float], Any] | None, start: float, span: float
 ) -> None:
-    """Report a handler's progress as a part of the whole copy, where it reports any."""
-    if on_progress is not None and hasattr(handler, "on_progress"):
+    """Report a handler's progress as a part of the whole copy, where it reports any
+    (its ``reports_progress`` flag says so: every model handler's does)."""
+    if on_progress is not None and getattr(type(handler), "reports_progress", False) is True:
         handler.on_progress = lambda fraction: on_progress(start + span * fraction)
 
 

@@ -79,8 +79,6 @@ from .errors import (
 )
 from .format.artifacts import ModelArtifacts
 from .format.integrity import (
-    CHECKSUM_KINDS,
-    DEFAULT_CHECKSUM,
     ChecksumKind,
     Crc32c,
     Hasher,
@@ -119,6 +117,7 @@ from .format.shards import (
     shard_name,
     shard_save_tag,
 )
+from .options import HANDLER_OPTIONS, FileLayout, LoadOptions, SaveOptions
 from .stores.base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = [
@@ -131,9 +130,6 @@ __all__ = [
     "new_save_tag",
     "tag_age_seconds",
 ]
-
-FileLayout = Literal["shards", "tfjs-node", "downloads"]
-"""Which files a save writes: tfjs-store's crash-safe shards, or TF.js's own files."""
 
 STALE_AFTER_SECONDS = 3600.0
 """Leftovers of a save that died are removed by a later save once this old."""
@@ -218,37 +214,37 @@ class ModelHandler:
         The byte store holding the model's folder.
     json_name:
         The model JSON's file name in that folder (``model.json``).
-    layout:
-        ``"shards"`` (default): the converter's ``groupN-shardIofM`` files, cut at
-        ``shard_size_bytes``, each named after its content (a file already stored is
-        not written again), with sizes and checksums recorded in model.json.
-        ``"tfjs-node"``: one ``weights.bin`` and model.json
-        bytes exactly as tfjs-node's ``file://`` writes them. ``"downloads"``: the
-        browser's ``NAME.json`` + ``NAME.weights.bin`` pair.
-    checksum:
-        Which checksum the save records, per weight file and per weight: ``"crc32c"``
-        (the default for ``shards``; what object stores keep, so ``verify(remote=True)``
-        can compare without reading), ``"sha256"``, or None (the default for the
-        byte-exact TF.js layouts).
-    checksums:
-        The older switch: True is the default kind, False is None.
+    layout, shard_size_bytes, checksum, checksums:
+        What a save writes: ``tfjs_store.SaveOptions``.
     verify:
-        On load, check recorded checksums (sizes are always checked).
+        On load, check recorded checksums (sizes are always checked):
+        ``tfjs_store.LoadOptions``.
     on_progress:
         Called with the fraction of weight files written or read so far (0 < f <= 1).
     """
 
-    OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"layout", "shard_size_bytes", "checksum", "checksums", "verify", "on_progress"}
-    )
-    """The options the handler takes; every other one goes to the store."""
+    OPTIONS: ClassVar[frozenset[str]] = HANDLER_OPTIONS
+    """The options the handler takes (``SaveOptions``' and ``LoadOptions``' fields);
+    every other one goes to the store."""
+
+    reports_progress: ClassVar[bool] = True
+    """Its ``on_progress`` attribute (or option) is called as weight files are written
+    or read: the capability flag callers read (a plugin factory may declare it too)."""
 
     @classmethod
-    def for_store(cls, store_class: type[ByteStore], url: str, **options: Any) -> ModelHandler:
-        """The handler over ``store_class.from_url(folder)`` for a URL naming a folder or
-        a model JSON file in one."""
-        own = {k: v for k, v in options.items() if k in cls.OPTIONS}
-        rest = {k: v for k, v in options.items() if k not in cls.OPTIONS}
+    def for_store(
+        cls,
+        store_class: type[ByteStore],
+        url: str,
+        *,
+        save_options: SaveOptions | None = None,
+        load_options: LoadOptions | None = None,
+        store_options: Mapping[str, Any] | None = None,
+    ) -> ModelHandler:
+        """The handler over ``store_class.from_url(folder, **store_options)`` for a URL
+        naming a folder or a model JSON file in one."""
+        save = save_options if save_options is not None else SaveOptions()
+        load = load_options if load_options is not None else LoadOptions()
         base, query = url.split("?", 1) if "?" in url else (url, "")
         base = base.rstrip("/")
         if base.endswith(".json") and "/" in base:
@@ -256,7 +252,16 @@ class ModelHandler:
         else:
             folder, json_name = base, "model.json"
         folder += f"?{query}" if query else ""  # a store's own parameters stay in its URL
-        return cls(store_class.from_url(folder, **rest), json_name=json_name, **own)
+        return cls(
+            store_class.from_url(folder, **(store_options or {})),
+            json_name=json_name,
+            layout=save.layout,
+            shard_size_bytes=save.shard_size_bytes,
+            checksum=save.checksum,
+            checksums=save.checksums,
+            verify=load.verify,
+            on_progress=save.on_progress or load.on_progress,
+        )
 
     def __init__(
         self,
@@ -270,20 +275,15 @@ class ModelHandler:
         verify: bool = True,
         on_progress: Callable[[float], Any] | None = None,
     ) -> None:
-        if layout not in ("shards", "tfjs-node", "downloads"):
-            raise ValueError(
-                f"unknown layout {layout!r}; choose 'shards', 'tfjs-node' or 'downloads'"
-            )
-        if not isinstance(shard_size_bytes, int) or shard_size_bytes <= 0:
-            raise ValueError(
-                f"shard_size_bytes must be a positive integer, got {shard_size_bytes!r}"
-            )
+        save = SaveOptions(layout=layout, shard_size_bytes=shard_size_bytes, checksum=checksum,
+                           checksums=checksums, on_progress=on_progress)
+        load = LoadOptions(verify=verify, on_progress=on_progress)
         self.store = store
         self.json_name = json_name
-        self.layout: FileLayout = layout
-        self.shard_size_bytes = shard_size_bytes
-        self.checksum: ChecksumKind | None = _checksum_kind(layout, checksum, checksums)
-        self.verify = verify
+        self.layout: FileLayout = save.layout
+        self.shard_size_bytes = save.shard_size_bytes
+        self.checksum: ChecksumKind | None = save.checksum_kind
+        self.verify = load.verify
         self.on_progress = on_progress
 
     @property
@@ -1278,23 +1278,6 @@ def _chunks(
     return chunks
 
 
-def _checksum_kind(
-    layout: str, checksum: ChecksumKind | Literal["default"] | None, checksums: bool | None
-) -> ChecksumKind | None:
-    """The kind a save records, from ``checksum=`` and the older ``checksums=`` switch."""
-    if checksum != "default":
-        if checksum is not None and checksum not in CHECKSUM_KINDS:
-            raise ValueError(
-                f"unknown checksum {checksum!r}; choose 'crc32c', 'sha256' or None"
-            )
-        if checksums is not None and checksums != (checksum is not None):
-            raise ValueError(
-                f"checksum={checksum!r} and checksums={checksums!r} disagree; give one"
-            )
-        return checksum
-    if checksums is None:
-        checksums = layout == "shards"
-    return DEFAULT_CHECKSUM if checksums else None
 
 
 def _carried_weights(record: SaveRecord | None, kind: ChecksumKind) -> dict[str, WeightRecord]:

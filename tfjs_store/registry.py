@@ -32,10 +32,19 @@ The object is either
   and/or ``load()`` (and, for management, ``list_models()`` and ``remove_model()``):
   TF.js's IOHandler, for handlers that do their own format work.
 
-Options the user passes to ``save``/``load`` (such as ``storage_options``) reach the
-store or factory; an option it does not take (read from its signature) is an
-``OptionError`` (a ``TypeError``) before any I/O, with the hint the factory gives for
-it in its ``OPTION_HINTS`` mapping, if any.
+Options the user passes to ``save``/``load`` reach the store or factory. For a store,
+the model handler's own (``layout``, ``shard_size_bytes``, ``checksum``, ``verify``,
+``on_progress``...) are sorted out into a ``SaveOptions`` and a ``LoadOptions``
+(``tfjs_store.options``: typed, checked before any I/O) that the handler on top
+receives; the rest (``storage_options``...) go to ``from_url`` as keywords. A factory
+receives every option as a keyword. An option a store or factory does not take (read
+from its signature) is an ``OptionError`` (a ``TypeError``) before any I/O, with the
+hint the factory gives for it in its ``OPTION_HINTS`` mapping, if any.
+
+What a handler can do is read from flags, never from errors: a factory whose handlers
+call ``on_progress`` as they move weight files says so with a class attribute
+``reports_progress = True`` (tfjs-store's model handler, and so every store, does);
+``reports_progress(url)`` reads it.
 
 When two distributions claim one scheme
 ---------------------------------------
@@ -53,9 +62,13 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerError, MissingDependencyError, OptionError
+from .options import HANDLER_OPTIONS, split_options
+
+if TYPE_CHECKING:
+    from .stores.base import ByteStore
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -68,6 +81,8 @@ __all__ = [
     "register_handler",
     "register_load_router",
     "register_save_router",
+    "reports_progress",
+    "takes_option",
     "unaccepted_options",
     "url_scheme",
 ]
@@ -265,17 +280,7 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             f"the handler for {scheme}:// ({entry.target}, from {entry.source}) cannot be "
             f"imported: {exc}"
         ) from None
-    from .handler import ModelHandler
-    from .stores.base import ByteStore
-
-    store_class = (
-        factory if isinstance(factory, type) and issubclass(factory, ByteStore) else None
-    )
-    if store_class is not None:
-        store_options = {k: v for k, v in options.items() if k not in ModelHandler.OPTIONS}
-        unknown = unaccepted_options(store_class.from_url, store_options)
-    else:
-        unknown = unaccepted_options(factory, options)
+    unknown = _refused(factory, options)
     if unknown:
         hints = getattr(factory, "OPTION_HINTS", {})
         said = "; ".join(hints[k] for k in unknown if k in hints)
@@ -286,9 +291,64 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             options=tuple(unknown),
             url=url,
         )
+    store_class = _store_class(factory)
     if store_class is not None:
-        return ModelHandler.for_store(store_class, url, **options)
+        from .handler import ModelHandler
+
+        save_options, load_options, store_options = split_options(options)
+        return ModelHandler.for_store(
+            store_class, url, save_options=save_options, load_options=load_options,
+            store_options=store_options,
+        )
     return factory(url, **options)
+
+
+def _store_class(factory: Any) -> type[ByteStore] | None:
+    from .stores.base import ByteStore
+
+    return factory if isinstance(factory, type) and issubclass(factory, ByteStore) else None
+
+
+def _refused(factory: Any, options: Mapping[str, Any]) -> list[str]:
+    """The options a store class (after the model handler's own) or factory does not take."""
+    store_class = _store_class(factory)
+    if store_class is None:
+        return unaccepted_options(factory, options)
+    store_options = {k: v for k, v in options.items() if k not in HANDLER_OPTIONS}
+    return unaccepted_options(store_class.from_url, store_options)
+
+
+def _factory(url: str) -> Any:
+    """The store class or factory registered for ``url``'s scheme; None when there is
+    none or it cannot be imported (a save or load says what to install)."""
+    entry = _REGISTRY.resolve(url_scheme(url))
+    if entry is None:
+        return None
+    try:
+        return entry.load()
+    except ImportError:
+        return None
+
+
+def reports_progress(url: str) -> bool:
+    """Whether the handler registered for ``url``'s scheme calls ``on_progress``: a
+    byte store's (tfjs-store's model handler goes on top) always does; a factory does
+    when it says so with its ``reports_progress`` flag. Read from the flag, before any
+    handler is made."""
+    factory = _factory(url)
+    if factory is None:
+        return False
+    if _store_class(factory) is not None:
+        return True
+    return getattr(factory, "reports_progress", False) is True
+
+
+def takes_option(url: str, name: str) -> bool:
+    """Whether the handler registered for ``url``'s scheme takes the option ``name``
+    (read from its signature, as ``save``/``load`` check options), before any handler
+    is made."""
+    factory = _factory(url)
+    return factory is not None and not _refused(factory, {name: None})
 
 
 def unaccepted_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> list[str]:

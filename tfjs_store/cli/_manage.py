@@ -226,8 +226,11 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
             phases = ["reading", "writing"] + (["removing source"] if move else [])
             with Progress(sys.stderr, total or 0, verb, phases, enabled=show) as progress:
                 progress.phase("reading")
-                artifacts = _reporting(
-                    tfjs_store.load, progress, src, storage_options=src_opts, **src_handler_options
+                artifacts = tfjs_store.load(
+                    src,
+                    storage_options=src_opts,
+                    **_progress_option(progress, src),
+                    **src_handler_options,
                 )
                 if args.quantize:
                     try:
@@ -239,12 +242,11 @@ def copy(args: argparse.Namespace, *, move: bool) -> int:
                             f"--quantize: {exc}", "`tfjs-store info` lists the weight names"
                         ) from None
                 progress.phase("writing")
-                result = _reporting(
-                    tfjs_store.save,
-                    progress,
+                result = tfjs_store.save(
                     artifacts,
                     dst,
                     storage_options=dst_opts,
+                    **_progress_option(progress, dst),
                     **save_options,
                     **dst_handler_options,
                 )
@@ -296,17 +298,15 @@ def _downloads_files(dst: str, options: Mapping[str, Any] | None) -> list[str]:
     return [handler.json_path, *(f"{handler.folder}/{path}" for path in weights)]
 
 
-def _reporting(call: Any, progress: Any, *args: Any, **kwargs: Any) -> Any:
-    """``call`` with ``on_progress`` feeding the bar when the handler takes that option
-    (tfjs-store's handlers do, as TF.js's do); without it otherwise."""
-    if not progress.enabled:
-        return call(*args, **kwargs)
-    try:
-        return call(*args, on_progress=progress.on_progress, **kwargs)
-    except OptionError as exc:
-        if "on_progress" not in exc.options:
-            raise
-        return call(*args, **kwargs)  # the handler was refused before any I/O
+def _progress_option(progress: Any, url: str) -> dict[str, Any]:
+    """``on_progress`` feeding the bar, for a save or load of ``url`` whose handler
+    reports progress (its ``reports_progress`` flag: tfjs-store's handlers do, as
+    TF.js's do); nothing otherwise."""
+    from ..registry import reports_progress
+
+    if progress.enabled and reports_progress(url):
+        return {"on_progress": progress.on_progress}
+    return {}
 
 
 def _weight_bytes(src: str, options: Mapping[str, Any] | None) -> int | None:

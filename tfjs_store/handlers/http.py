@@ -165,8 +165,6 @@ class HTTPHandler(ModelHandler):
             raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
         if weight_url_converter is not None and not callable(weight_url_converter):
             raise TypeError("weight_url_converter must be callable")
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError("on_progress must be callable")
         if body not in BODY_KINDS:
             raise ValueError(f"body must be 'multipart' or 'json', got {body!r}")
         self.url = url
