@@ -507,7 +507,7 @@ def own_install_bytes() -> tuple[int, list[str]]:
     from importlib import metadata
 
     names = ["fsspec", "numpy", "pydantic", "pydantic-core", "annotated-types",
-             "typing-extensions", "typing-inspection", "google-crc32c", "crc32c"]
+             "typing-extensions", "typing-inspection", "google-crc32c"]
     total, found = 0, []
     for name in names:
         try:
