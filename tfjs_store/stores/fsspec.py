@@ -8,7 +8,6 @@ in one subclass per backend, picked by protocol (``protocols.STORE_CLASSES``): l
 (``memory.py``), S3, GCS and Azure (``s3.py``, ``gcs.py``, ``azure.py``: conditional
 commits, checksums on arrival, version tokens), and the stores that commit by renaming
 (``renaming.py``: SFTP, WebDAV, FTP). What each protocol can do is in ``protocols.py``.
-
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import posixpath
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +26,7 @@ from .protocols import (
     ATOMIC_PUT_PROTOCOLS,
     READ_ONLY_PROTOCOLS,
     RENAME_REPLACES_PROTOCOLS,
+    RemovalError,
     drop_cached_copies,
     info_mtime,
     is_cache,
@@ -35,6 +34,7 @@ from .protocols import (
     is_not_found,
     one_connection,
     protocols,
+    remove_paths,
     store_class_of,
     unwrapped,
     url_of,
@@ -43,8 +43,6 @@ from .protocols import ensure_protocol_known as ensure_protocol_known
 from .protocols import open_filesystem as open_filesystem
 
 __all__ = ["FsspecStore", "open_filesystem"]
-
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 class FsspecStore(ByteStore):
     """The files of one folder of an fsspec filesystem.
@@ -262,13 +260,9 @@ class FsspecStore(ByteStore):
             return super().write_many(jobs, on_file)
         async_batches.write_many(self, jobs, on_file)
 
-    # -- committing model.json ----------------------------------------------------------
-    #
-    # Versions and conditional commits (issue 16): each subclass that can compare and
-    # write in one step says how (``cas_kind``); stores whose storage keeps a version
-    # token tell it (``cloud.CloudStore``), the others a hash of the bytes. Anything else
-    # (cache wrappers, plugins): versions are told, but a conditional commit is refused
-    # (``supports_conditional_commit`` is False).
+    # -- committing model.json (issue 16) -----------------------------------------------
+    # A subclass that can compare and write in one step says how (``cas_kind``); cache
+    # wrappers and plugins tell versions but refuse a conditional commit.
 
     @property
     def cas_kind(self) -> str | None:
@@ -281,19 +275,12 @@ class FsspecStore(ByteStore):
         return self.cas_kind is not None
 
     def commit(
-        self,
-        name: str,
-        data: bytes,
-        *,
-        temp_name: str | None = None,
-        if_match: str | None = None,
-        if_none_match: bool = False,
+        self, name: str, data: bytes, *, temp_name: str | None = None,
+        if_match: str | None = None, if_none_match: bool = False,
     ) -> str | None:
         self._refuse_if_read_only()
         if (if_match is not None or if_none_match) and not self.supports_conditional_commit:
-            raise StorageError(
-                f"{self.file_url(name)}: this store cannot commit conditionally"
-            )
+            raise StorageError(f"{self.file_url(name)}: this store cannot commit conditionally")
         return self._commit(name, data, temp_name or f"{name}.tmp", if_match, if_none_match)
 
     def _commit(
@@ -309,27 +296,16 @@ class FsspecStore(ByteStore):
     # -- removing and listing -----------------------------------------------------------
 
     def remove(self, names: Sequence[str]) -> None:
-        """``fs.rm`` expands ``*``, ``?`` and ``[`` as patterns, and a manifest may name
-        ``*``: such names go one by one."""
         paths = [self.path(n) for n in names]
         if not paths:
             return
         self._refuse_if_read_only()
-        one_by_one = [p for p in paths if _GLOB_CHARS.search(p) or len(paths) == 1]
         try:
-            literal = [p for p in paths if p not in one_by_one]
-            if literal:
-                self.direct.rm(literal)
-        except Exception:
-            one_by_one = paths
-        for path in one_by_one:  # ignoring files already gone
-            try:
-                self.direct.rm_file(path)
-            except Exception as exc:
-                if not is_not_found(exc):
-                    raise StorageError(
-                        f"removing {self._unstrip(path)} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+            remove_paths(self.direct, paths)
+        except RemovalError as exc:
+            cause = exc.__cause__
+            raise StorageError(f"removing {self._unstrip(exc.path)} failed: "
+                               f"{type(cause).__name__}: {cause}") from cause
 
     def list(self) -> dict[str, FileInfo]:
         self.refresh()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "one_connection",
     "open_filesystem",
     "protocols",
+    "remove_paths",
     "store_class_of",
     "unwrapped",
     "url_of",
@@ -59,8 +61,8 @@ READ_ONLY_PROTOCOLS = frozenset({"zip", "tar", "libarchive", "reference", "githu
 MOVE_DELETES_FIRST_PROTOCOLS = frozenset({"webdav", "dav"})
 """WebDAV's ``MOVE`` with ``Overwrite: T`` deletes the destination first (RFC 4918,
 9.9.3; wsgidav does so): a reader never sees a partial model.json, but may find none for
-a moment. A model.json read there waits out that gap (``renaming.GAP_WAITS``) before
-saying the file is not found."""
+a moment. A read there (model.json, or a content-named weight file two saves wrote at
+once) waits out that gap (``renaming.GAP_WAITS``) before saying the file is not found."""
 ONE_CONNECTION_PROTOCOLS = frozenset({"ftp"})
 """Clients with one connection that garbles replies when used from several threads."""
 PROTOCOL_ALIASES = {"dav": "webdav"}
@@ -289,3 +291,34 @@ def url_of(fs: Any, protocol: str, path: str) -> str:
         return str(fs.unstrip_protocol(path))
     except Exception:  # pragma: no cover - exotic filesystems
         return path
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def remove_paths(fs: Any, paths: Sequence[str]) -> None:
+    """Remove files by their literal paths, ignoring those already gone (a failure is a
+    ``RemovalError`` naming the path). ``fs.rm`` expands ``*``, ``?`` and ``[`` as
+    patterns, and a manifest may name ``*``: such paths go one by one (and all of them,
+    after a failed batch)."""
+    one_by_one = [p for p in paths if _GLOB_CHARS.search(p) or len(paths) == 1]
+    try:
+        literal = [p for p in paths if p not in one_by_one]
+        if literal:
+            fs.rm(literal)
+    except Exception:
+        one_by_one = list(paths)
+    for path in one_by_one:
+        try:
+            fs.rm_file(path)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise RemovalError(path) from exc
+
+
+class RemovalError(Exception):
+    """``remove_paths`` failed at ``path`` (the cause is the filesystem's error)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path

@@ -52,15 +52,16 @@ class RenamingStore(FsspecStore):
     def _read(self, path: str, limit: int | None) -> Any:
         if self.protocol == "ftp" and not self.cached:
             return _ftp_retrieve(self.fs, path, limit)
-        if limit is not None and self.protocol in MOVE_DELETES_FIRST_PROTOCOLS:
+        if self.protocol in MOVE_DELETES_FIRST_PROTOCOLS:
             return self._read_across_move_gap(path, limit)
         return super()._read(path, limit)
 
-    def _read_across_move_gap(self, path: str, limit: int) -> Any:
-        """See ``MOVE_DELETES_FIRST_PROTOCOLS``."""
+    def _read_across_move_gap(self, path: str, limit: int | None) -> Any:
+        """See ``MOVE_DELETES_FIRST_PROTOCOLS``: model.json, and a content-named weight
+        file that two saves wrote at once (the second MOVE deletes the first's copy)."""
         for wait in (*GAP_WAITS, None):
             try:
-                return self._read_limited(path, limit)
+                return super()._read(path, limit)
             except Exception as exc:
                 # wsgidav may also answer 500 for a file that vanishes while it is read
                 status = getattr(getattr(exc, "response", None), "status_code", 0)
