@@ -351,23 +351,24 @@ class ModelHandler:
                     entries = self._write_files(plan.files, plan.data)
                 else:
                     entries = self._write_missing(plan.files, plan.data, sums, written, tag)
+                extra = None
+                if per_weight is not None:
+                    weights = per_weight.result()
+                    record = SaveRecord(save_id=tag, files=entries, weights=weights)
+                    extra = {RECORD_KEY: record.to_json()}
+                body = js_stringify(
+                    model_json_object(plan.model_json, key_order, extra)
+                ).encode("utf-8", "surrogatepass")
+                if condition:
+                    version = self._commit_json(body, tag, condition)
+                else:  # the two-argument call a subclass may override
+                    version = self._commit_json(body, tag)
             except BaseException:
                 if condition:  # a refused writer leaves nothing behind
                     with contextlib.suppress(Exception):
-                        self.store.remove(self._unreferenced(written, tag))
+                        unused = self._unreferenced(written, tag)
+                        self._remove_announced(unused, set(), marker)
                 raise
-            extra = None
-            if per_weight is not None:
-                weights = per_weight.result()
-                record = SaveRecord(save_id=tag, files=entries, weights=weights)
-                extra = {RECORD_KEY: record.to_json()}
-            body = js_stringify(model_json_object(plan.model_json, key_order, extra)).encode(
-                "utf-8", "surrogatepass"
-            )
-            if condition:
-                version = self._commit_json(body, tag, condition, written)
-            else:  # the two-argument call a subclass may override
-                version = self._commit_json(body, tag)
             keep = set(names)
             self._remove_replaced(previous - keep, keep, marker)
         return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url,
@@ -645,10 +646,10 @@ class ModelHandler:
         body: bytes,
         tag: str,
         condition: Mapping[str, Any] | None = None,
-        written: Sequence[str] = (),
     ) -> str | None:
         """Commit model.json; returns its new version where the store tells it. A refused
-        conditional commit removes the weight files ``written`` and raises."""
+        conditional commit removes its temporary file and raises (the save then removes
+        the weight files it wrote that nothing else names)."""
         temp = f"{self.json_name}.{tag}.tmp"
         if not condition:
             return self.store.commit(self.json_name, body, temp_name=temp)
@@ -656,7 +657,7 @@ class ModelHandler:
             return self.store.commit(self.json_name, body, temp_name=temp, **condition)
         except BaseException:
             with contextlib.suppress(Exception):
-                self.store.remove([*self._unreferenced(written, tag), temp])
+                self.store.remove([temp])
             raise
 
     def _unreferenced(self, names: Sequence[str], own: str | None) -> list[str]:
