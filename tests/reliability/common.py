@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tfjs_store import ModelArtifacts
 from tfjs_store.format.schemas import ManifestGroup
@@ -111,3 +113,46 @@ def strays(fs: Any, path: str) -> list[str]:
         return names
     keep = referenced(fs, path)
     return [n for n in names if n not in keep]
+
+
+BACKENDS = [
+    pytest.param("file", id="file"),
+    pytest.param("memory", id="memory"),
+    pytest.param("s3", id="s3", marks=pytest.mark.s3),
+]
+"""The stores the reliability checks run on (each a ``<name>_target`` fixture)."""
+
+
+def shared_options(target: Any) -> dict[str, Any]:
+    """One cached filesystem instance per target (new S3 clients cost ~0.2 s each), with
+    no listings cache so that it never sees a stale folder."""
+    options = {k: v for k, v in target.storage_options.items() if k != "skip_instance_cache"}
+    if target.name == "s3":
+        options["use_listings_cache"] = False
+    return options
+
+
+def fresh_options(target: Any) -> dict[str, Any]:
+    """A new filesystem instance per handler (as separate processes would have), with no
+    listings cache."""
+    options = dict(target.storage_options, skip_instance_cache=True)
+    if target.name == "s3":
+        options["use_listings_cache"] = False
+    return options
+
+
+def pause_after_first_file(handler: Any) -> tuple[threading.Event, threading.Event]:
+    """Make ``handler``'s next save write its first weight file, then stall (outside any
+    event loop) until the second event is set; the first is set when it stalls."""
+    paused, resume = threading.Event(), threading.Event()
+    write_many = handler.store.write_many
+
+    def paused_write_many(jobs: Any, on_file: Any) -> None:
+        handler.store.write(jobs[0])
+        paused.set()
+        assert resume.wait(60)
+        write_many(jobs[1:], lambda i: on_file(i + 1))
+        on_file(0)
+
+    handler.store.write_many = paused_write_many
+    return paused, resume

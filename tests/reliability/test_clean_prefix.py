@@ -25,32 +25,24 @@ from tfjs_store.handlers.fsspec import FsspecHandler
 from tfjs_store.testing import FaultyFileSystem
 
 from .common import (
+    BACKENDS,
     SHARD_SIZE,
     TAGGED,
     check_version,
     folder_names,
+    pause_after_first_file,
     referenced,
     strays,
     versioned_model,
 )
-
-BACKENDS = [
-    pytest.param("file", id="file"),
-    pytest.param("memory", id="memory"),
-    pytest.param("s3", id="s3", marks=pytest.mark.s3),
-]
+from .common import (
+    shared_options as _options,
+)
 
 
 @pytest.fixture(params=BACKENDS)
 def target(request):
     return request.getfixturevalue(f"{request.param}_target")
-
-
-def _options(target):
-    options = {k: v for k, v in target.storage_options.items() if k != "skip_instance_cache"}
-    if target.name == "s3":
-        options["use_listings_cache"] = False
-    return options
 
 
 def _handler(target, sub, **kwargs):
@@ -107,19 +99,9 @@ def _sigkilled_save(target, sub):
 
 def _paused_save(target, sub):
     """A save to ``sub`` stopped after its first weight file, in a thread."""
-    paused, resume = threading.Event(), threading.Event()
     handler = _handler(target, sub)
-    write_many = handler.store.write_many
+    paused, resume = pause_after_first_file(handler)
     outcome: list[object] = []
-
-    def paused_write_many(jobs, on_file):
-        handler.store.write(jobs[0])
-        paused.set()
-        assert resume.wait(60)
-        write_many(jobs[1:], lambda i: on_file(i + 1))
-        on_file(0)
-
-    handler.store.write_many = paused_write_many
 
     def run():
         try:

@@ -19,6 +19,7 @@ import tfjs_store
 from tfjs_store.handlers.fsspec import FsspecHandler
 
 from .common import SHARD_SIZE, check_version, folder_names, referenced, scaled, versioned_model
+from .common import fresh_options as _options
 
 WRITERS = 8
 READERS = 8
@@ -29,13 +30,6 @@ BACKENDS = [
     pytest.param("file", id="file"),
     pytest.param("s3", id="s3", marks=pytest.mark.s3),
 ]
-
-
-def _options(target):
-    options = dict(target.storage_options, skip_instance_cache=True)
-    if target.name == "s3":
-        options["use_listings_cache"] = False
-    return options
 
 
 @pytest.mark.timeout(300)

@@ -27,7 +27,8 @@ from tfjs_store import ConflictError, OptionError
 from tfjs_store.handler import INFLIGHT_LEASE_SECONDS
 from tfjs_store.handlers.fsspec import FsspecHandler
 
-from .common import HEAVY, folder_names, scaled, strays
+from .common import HEAVY, folder_names, pause_after_first_file, scaled, strays
+from .common import fresh_options as _options
 
 WRITERS = 8
 INCREMENTS = scaled(5, 50)
@@ -40,13 +41,6 @@ BACKENDS = [
     pytest.param("gcs", id="gcs", marks=pytest.mark.gcs),
     pytest.param("az", id="az", marks=pytest.mark.azure),
 ]
-
-
-def _options(target):
-    options = dict(target.storage_options, skip_instance_cache=True)
-    if target.name == "s3":
-        options["use_listings_cache"] = False
-    return options
 
 
 def counter_model(count: int) -> dict[str, np.ndarray]:
@@ -259,21 +253,10 @@ def test_cleanup_never_removes_a_save_in_flight(backend, request):
     options = _options(target)
     url = target.url
     tfjs_store.save(counter_model(1), url, storage_options=options, shard_size_bytes=512)
-    paused = threading.Event()
-    resume = threading.Event()
     outcome: list[object] = []
     handler = FsspecHandler(url, storage_options=options, shard_size_bytes=512)
-    write_many = handler.store.write_many
-
-    def paused_write_many(jobs, on_file):
-        # the first weight file lands, then the save stalls (outside any event loop)
-        handler.store.write(jobs[0])
-        paused.set()
-        assert resume.wait(60)
-        write_many(jobs[1:], lambda i: on_file(i + 1))
-        on_file(0)
-
-    handler.store.write_many = paused_write_many  # type: ignore[method-assign]
+    # the first weight file lands, then the save stalls (outside any event loop)
+    paused, resume = pause_after_first_file(handler)
     before = set(folder_names(target.fs, target.path))
 
     def slow_save() -> None:

@@ -19,27 +19,21 @@ from tfjs_store import StorageError
 from tfjs_store.handlers.fsspec import FsspecHandler
 from tfjs_store.testing import FaultyFileSystem, InjectedFault
 
-from .common import SHARD_SIZE, check_version, folder_names, referenced, strays, versioned_model
-
-BACKENDS = [
-    pytest.param("file", id="file"),
-    pytest.param("memory", id="memory"),
-    pytest.param("s3", id="s3", marks=pytest.mark.s3),
-]
+from .common import (
+    BACKENDS,
+    SHARD_SIZE,
+    check_version,
+    folder_names,
+    referenced,
+    strays,
+    versioned_model,
+)
+from .common import shared_options as _options
 
 
 @pytest.fixture(params=BACKENDS)
 def target(request):
     return request.getfixturevalue(f"{request.param}_target")
-
-
-def _options(target):
-    """One cached filesystem instance per target (new S3 clients cost ~0.2 s each), with
-    no listings cache so that it never sees a stale folder."""
-    options = {k: v for k, v in target.storage_options.items() if k != "skip_instance_cache"}
-    if target.name == "s3":
-        options["use_listings_cache"] = False
-    return options
 
 
 def _inner(target):

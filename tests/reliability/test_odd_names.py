@@ -16,6 +16,7 @@ import pytest
 import tfjs_store
 
 from .common import check_version, versioned_model
+from .common import shared_options as _options
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -30,13 +31,6 @@ BYSTANDERS = {"keep.txt": b"not a weight file", "w1.bin": b"one", "w2.bin": b"tw
 @pytest.fixture(params=BACKENDS)
 def target(request):
     return request.getfixturevalue(f"{request.param}_target")
-
-
-def _options(target):
-    options = {k: v for k, v in target.storage_options.items() if k != "skip_instance_cache"}
-    if target.name == "s3":
-        options["use_listings_cache"] = False
-    return options
 
 
 def _odd_model(name: str) -> dict[str, bytes]:
