@@ -174,6 +174,40 @@ def test_a_save_waits_out_an_announced_removal_of_a_file_it_reuses(tmp_path: Pat
     assert loaded.weight_data is not None
 
 
+def test_removing_a_model_keeps_the_files_a_save_in_flight_reuses(tmp_path: Path) -> None:
+    """A save of the same model has found every shard already stored and is about to
+    commit when the model is removed: the removal must leave the shards the save's
+    marker names (without the announced removal, the save committed a model.json that
+    named removed files)."""
+    import threading
+
+    url = str(tmp_path / "m")
+    model = tfjs_store.ModelArtifacts.from_weights(_layers(2, 64))
+    tfjs_store.save(model, FsspecHandler(url, shard_size_bytes=256))
+    shards = sorted(n for n in os.listdir(url) if shard_digest(n))
+    saver = FsspecHandler(url, shard_size_bytes=256)
+    about_to_commit, go_on = threading.Event(), threading.Event()
+    commit = saver._commit_json
+
+    def paused_commit(*args: Any) -> Any:
+        about_to_commit.set()
+        assert go_on.wait(30)
+        return commit(*args)
+
+    saver._commit_json = paused_commit  # type: ignore[method-assign]
+    saving = threading.Thread(target=tfjs_store.save, args=(model, saver))
+    saving.start()
+    assert about_to_commit.wait(30)
+    FsspecHandler(url).remove_model()
+    assert all((Path(url) / n).exists() for n in shards)  # the save's marker names them
+    go_on.set()
+    saving.join(30)
+    assert not saving.is_alive()
+    assert sorted(_named(Path(url) / "model.json")) == shards
+    loaded = tfjs_store.load(url)
+    assert loaded.weight_data is not None
+
+
 def test_resaving_64_mib_after_one_4_mib_weight_changed_sends_its_shards(
     s3_target: StoreTarget, s3_endpoint: str
 ) -> None:

@@ -747,14 +747,19 @@ class ModelHandler:
         older than ``older_than`` seconds, and never those of a save still in flight
         (its in-flight marker is live: see the module doc), however old it is.
         """
-        doomed = self._leftover_names(older_than)
-        if any(shard_digest(n) is not None for n in doomed):
-            self.store.prepare()
-            with self._in_flight(new_save_tag()) as marker:
-                doomed = self._remove_announced(doomed, set(), marker)
-        else:
-            self.store.remove(doomed)
+        doomed = self._remove_shared(self._leftover_names(older_than))
         return [self.store.file_url(n) for n in doomed]
+
+    def _remove_shared(self, doomed: list[str]) -> list[str]:
+        """Remove ``doomed`` under an in-flight marker that announces the content-named
+        ones (``_remove_announced``): a save that reuses one of them keeps it. Returns
+        what was removed."""
+        if not any(shard_digest(n) is not None for n in doomed):
+            self.store.remove(doomed)
+            return doomed
+        self.store.prepare()
+        with self._in_flight(new_save_tag()) as marker:
+            return self._remove_announced(doomed, set(), marker)
 
     def leftovers(self, older_than: float = 0.0) -> list[str]:
         """What ``clean(older_than)`` would remove (file URLs), without removing it."""
@@ -1145,7 +1150,8 @@ class ModelHandler:
     # -- management ------------------------------------------------------------------
 
     def remove_model(self) -> ModelArtifactsInfo:
-        """Remove model.json first (the model disappears at once), then its files."""
+        """Remove model.json first (the model disappears at once), then its files: those a
+        save of the same model in flight is reusing stay (announced removal, as ``clean``)."""
         model_json = parse_model_json(self._read_json(), self.json_url)
         rel = []
         for p in model_json.weight_paths:
@@ -1162,8 +1168,9 @@ class ModelHandler:
                     sizes[r] = size
         info = info_from_model_json(model_json, sizes, None)
         self.store.remove([self.json_name])
-        self.store.remove(rel)
-        self.store.remove(self._doomed(set(), 0.0))
+        # a save of the same model in flight may be reusing its content-named files
+        leftovers = [n for n in self._doomed(set(), 0.0) if n not in set(rel)]
+        self._remove_shared(list(dict.fromkeys(rel)) + leftovers)
         self.store.remove_folder()
         return info
 
