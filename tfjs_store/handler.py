@@ -908,9 +908,10 @@ class ModelHandler:
 
     def _check_landed(
         self, name: str, data: Any, size: int, expected: int, entry: FileRecord | None,
-        bad: list[tuple[str, str]],
+        bad: list[tuple[str, str]], hashed: Mapping[ChecksumKind, Hasher] | None = None,
     ) -> None:
-        """Size, then checksums, of one file as it lands (in a worker thread)."""
+        """Size, then checksums, of one file as it lands (in a worker thread); ``hashed``:
+        the checksums already run over its pieces as they landed."""
         if size != expected:
             url = self.store.file_url(name)
             if entry is not None and entry.size is not None:
@@ -920,6 +921,12 @@ class ModelHandler:
                 "(it changed while the model was read)"
             )
         if entry is None or not self.verify or not entry.has_checksum:
+            return
+        if hashed is not None:
+            for kind, recorded in recorded_checksums(entry).items():
+                if hashed[kind].text() != recorded:
+                    bad.append((self.store.file_url(name), kind))
+                    return
             return
         found = file_mismatch(data, FileRecord(crc32c=entry.crc32c, sha256=entry.sha256))
         if found is not None:
@@ -948,11 +955,28 @@ class ModelHandler:
                 offset += size
             out.append([buf])
 
-        def landed(i: int, size: int) -> None:
-            self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i], bad)
-            progress.step()
+        jobs = list(zip(rel_paths, views, strict=True))
+        if not self.verify or not self.store.reads_in_pieces:
+            def landed(i: int, size: int) -> None:
+                self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i], bad)
+                progress.step()
 
-        self.store.read_many_into(list(zip(rel_paths, views, strict=True)), landed)
+            self.store.read_many_into(jobs, landed)
+        else:  # each piece checked while it is in the cache
+            hashers = [
+                {kind: new_hasher(kind) for kind in recorded_checksums(e)} for e in entries
+            ]
+
+            def piece(i: int, view: memoryview) -> None:
+                for h in hashers[i].values():
+                    h.update(view)
+
+            def landed_hashed(i: int, size: int) -> None:
+                self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i],
+                                   bad, hashers[i])
+                progress.step()
+
+            self.store.read_many_into(jobs, landed_hashed, piece)
         if bad:
             raise digest_error(sorted(n for n, _ in bad), self.json_name, [a for _, a in bad])
         return out

@@ -29,16 +29,22 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import ConflictError
 
 __all__ = [
+    "READ_PIECE",
     "ByteStore",
     "FileInfo",
     "WriteJob",
     "check_precondition",
     "content_version",
     "map_until_error",
+    "whole_file_pieces",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+READ_PIECE = 256 << 10
+"""The piece a store that ``reads_in_pieces`` hands over: well inside a core's L2
+cache, so a checksum of it reads cached bytes."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,11 @@ class ByteStore(ABC):
     """``write`` sends ``WriteJob.crc32c`` and the storage (or the store, against what
     the storage computed) refuses a file whose bytes arrived different, with a
     ``StorageError`` naming it."""
+    reads_in_pieces: ClassVar[bool] = False
+    """``read_many_into`` takes ``on_piece`` and hands each file's bytes to it in
+    cache-sized pieces, in order, as they land in ``out`` (``read_pieces_into``): a
+    checksum of them then runs while they are still in the CPU's cache, not in a
+    second pass over memory."""
     keeps_checksums: bool = False
     """``stored_checksums`` tells checksums the storage computed of the stored bytes
     itself (no weight byte is read); a rewritten file never keeps its old value."""
@@ -153,17 +164,33 @@ class ByteStore(ABC):
             out[:] = memoryview(data).cast("B")
         return size
 
+    def read_pieces_into(
+        self, name: str, out: memoryview, on_piece: Callable[[memoryview], None]
+    ) -> int:
+        """``read_into``, handing the bytes to ``on_piece`` in order as they land (here:
+        the whole file at once; a store that ``reads_in_pieces`` does better)."""
+        size = self.read_into(name, out)
+        if size == len(out):
+            on_piece(out)
+        return size
+
     def read_many_into(
         self,
         jobs: Sequence[tuple[str, memoryview]],
         on_file: Callable[[int, int], None],
+        on_piece: Callable[[int, memoryview], None] | None = None,
     ) -> None:
         """``read_into`` for each job, concurrently; ``on_file(index, size)`` runs in a
-        worker thread as each file lands. The first error stops what is still to come."""
+        worker thread as each file lands. The first error stops what is still to come.
+        ``on_piece(index, view)`` (only passed where ``reads_in_pieces``) sees the bytes
+        of a file as they land (``read_pieces_into``), before its ``on_file``."""
 
         def one(i: int) -> None:
             name, out = jobs[i]
-            on_file(i, self.read_into(name, out))
+            if on_piece is None:
+                on_file(i, self.read_into(name, out))
+            else:
+                on_file(i, self.read_pieces_into(name, out, lambda v: on_piece(i, v)))
 
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 
@@ -322,3 +349,22 @@ def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> l
     if errors:
         raise errors[0]
     return out
+
+
+def whole_file_pieces(
+    jobs: Sequence[tuple[str, memoryview]],
+    on_file: Callable[[int, int], None],
+    on_piece: Callable[[int, memoryview], None] | None,
+) -> Callable[[int, int], None]:
+    """``on_file`` for a ``read_many_into`` that does not read in pieces: each file that
+    landed whole is handed to ``on_piece`` as one piece first."""
+    if on_piece is None:
+        return on_file
+
+    def landed(i: int, size: int) -> None:
+        out = jobs[i][1]
+        if size == len(out):
+            on_piece(i, out)
+        on_file(i, size)
+
+    return landed

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import HTTPNotFoundError, HTTPStatusError, InvalidModelError, StorageError
-from .base import ByteStore, FileInfo, WriteJob, map_until_error
+from .base import ByteStore, FileInfo, WriteJob, map_until_error, whole_file_pieces
 from .http_client import (
     HttpClient,
     HTTPResponse,
@@ -233,12 +233,16 @@ class HttpStore(ByteStore):
         return size
 
     def read_many_into(
-        self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
+        self,
+        jobs: Sequence[tuple[str, memoryview]],
+        on_file: Callable[[int, int], None],
+        on_piece: Callable[[int, memoryview], None] | None = None,
     ) -> None:
         announce = self.on_response
+        landed = whole_file_pieces(jobs, on_file, on_piece)
 
         def one(i: int) -> None:
-            on_file(i, self._read_into(*jobs[i], announce))
+            landed(i, self._read_into(*jobs[i], announce))
 
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 

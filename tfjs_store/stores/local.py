@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import ConflictError
-from .base import WriteJob, check_precondition, content_version, map_until_error
+from .base import (
+    READ_PIECE,
+    WriteJob,
+    check_precondition,
+    content_version,
+    map_until_error,
+)
 from .fsspec import FsspecStore
 
 __all__ = ["LocalStore"]
@@ -54,6 +60,24 @@ class LocalStore(FsspecStore):
                 n = f.readinto(out[got:])
                 if not n:
                     return got  # the file shrank while it was read
+                got += n
+            return size
+
+    reads_in_pieces = True
+
+    def read_pieces_into(
+        self, name: str, out: memoryview, on_piece: Callable[[memoryview], None]
+    ) -> int:
+        with self._errors("reading", name), open(self.path(name), "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != len(out):
+                return size
+            got = 0
+            while got < size:
+                n = f.readinto(out[got : got + READ_PIECE])
+                if not n:
+                    return got  # the file shrank while it was read
+                on_piece(out[got : got + n])
                 got += n
             return size
 
