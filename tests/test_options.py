@@ -5,7 +5,9 @@ can do is read from a flag."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -127,3 +129,140 @@ def test_a_copy_gives_max_concurrency_to_a_source_only_where_it_takes_it() -> No
     info = tfjs_store.copy_model(src, dst, max_concurrency=2)
     assert info.weight_data_bytes == 32
     assert tfjs_store.load(dst).weights()["w"].tolist() == list(range(8))
+
+
+def _spy_on_init(monkeypatch: pytest.MonkeyPatch, cls: type[Any]) -> list[dict[str, Any]]:
+    """Record the keywords ``cls(...)`` is called with (only for ``cls`` itself, not
+    for a subclass calling it through ``super()``)."""
+    calls: list[dict[str, Any]] = []
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def init(self: Any, url: str, **kwargs: Any) -> None:
+        if type(self) is cls:
+            calls.append({"url": url, **kwargs})
+        original(self, url, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", init)
+    return calls
+
+
+def test_the_built_in_handlers_receive_typed_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tfjs_store.handlers.downloads import DownloadsHandler
+    from tfjs_store.handlers.fsspec import FsspecHandler
+    from tfjs_store.handlers.http import HTTPHandler
+
+    spies = {cls: _spy_on_init(monkeypatch, cls)
+             for cls in (FsspecHandler, HTTPHandler, DownloadsHandler)}
+    progress: list[float] = []
+
+    def first_call(cls: type[Any]) -> dict[str, Any]:
+        call = spies[cls][0]
+        spies[cls].clear()
+        assert isinstance(call["save_options"], SaveOptions)
+        assert isinstance(call["load_options"], LoadOptions)
+        assert not set(call) & set(ModelHandler.OPTIONS)  # none as a keyword
+        return call
+
+    [h] = tfjs_store.get_save_handlers(
+        "memory://typed-builtin/m", shard_size_bytes=1024, checksum="sha256",
+        on_progress=progress.append, max_concurrency=2,
+    )
+    call = first_call(FsspecHandler)
+    assert call["save_options"] == SaveOptions(
+        shard_size_bytes=1024, checksum="sha256", on_progress=progress.append
+    )
+    assert call["max_concurrency"] == 2  # the store's option stays a keyword
+    assert (h.shard_size_bytes, h.checksum, h.on_progress) == (1024, "sha256", progress.append)
+
+    [h] = tfjs_store.get_load_handlers(str(tmp_path / "m"), verify=False)
+    assert first_call(FsspecHandler)["load_options"] == LoadOptions(verify=False)
+    assert h.verify is False
+
+    [h] = tfjs_store.get_save_handlers("downloads://typed", folder=str(tmp_path),
+                                       checksum="sha256")
+    call = first_call(DownloadsHandler)
+    assert call["folder"] == str(tmp_path)
+    assert call["save_options"] == SaveOptions(layout="downloads", checksum="sha256")
+    assert (h.layout, h.checksum) == ("downloads", "sha256")
+    [h] = tfjs_store.get_save_handlers("downloads://typed", folder=str(tmp_path),
+                                       layout="tfjs-node")
+    assert first_call(DownloadsHandler)["save_options"].layout == "tfjs-node"
+
+    [h] = tfjs_store.get_load_handlers("http://127.0.0.1:9/m/model.json", verify=False,
+                                       on_progress=progress.append, retries=0)
+    call = first_call(HTTPHandler)
+    assert call["load_options"] == LoadOptions(verify=False, on_progress=progress.append)
+    assert call["retries"] == 0
+    assert (h.verify, h.on_progress) == (False, progress.append)
+
+    # and a save through the public API still writes what the options say
+    tfjs_store.save({"w": np.arange(600, dtype=np.float32)}, "memory://typed-builtin/s",
+                    shard_size_bytes=1024)
+    assert first_call(FsspecHandler)["save_options"].shard_size_bytes == 1024
+    loaded = tfjs_store.load("memory://typed-builtin/s")
+    assert loaded.weights_manifest is not None
+    assert len(loaded.weights_manifest[0].paths) == 3  # 2400 bytes cut at 1024
+
+
+def test_http_declares_the_handler_options_it_honours() -> None:
+    from tfjs_store.handlers.http import HTTPHandler
+
+    url = "http://127.0.0.1:9/m/model.json"
+    assert takes_option(url, "verify") and takes_option(url, "on_progress")
+    assert not takes_option(url, "shard_size_bytes") and not takes_option(url, "layout")
+    with pytest.raises(OptionError, match="unexpected keyword argument 'layout'") as caught:
+        tfjs_store.get_save_handlers(url, layout="tfjs-node")
+    assert caught.value.options == ("layout",)
+    with pytest.raises(OptionError, match="HTTPHandler does not take shard_size_bytes"):
+        HTTPHandler(url, save_options=SaveOptions(shard_size_bytes=5))
+
+
+def test_typed_and_keyword_options_are_not_mixed_and_not_passed_as_options() -> None:
+    from tfjs_store.handlers.fsspec import FsspecHandler
+
+    with pytest.raises(TypeError, match="layout given both as keyword and in SaveOptions"):
+        FsspecHandler("memory://typed-mix/m", save_options=SaveOptions(), layout="tfjs-node")
+    with pytest.raises(TypeError, match="expected a LoadOptions"):
+        FsspecHandler("memory://typed-mix/m", load_options=SaveOptions())  # type: ignore[arg-type]
+    handler = FsspecHandler("memory://typed-mix/m", save_options=SaveOptions(layout="tfjs-node"),
+                            verify=False)
+    assert (handler.layout, handler.verify) == ("tfjs-node", False)
+    with pytest.raises(OptionError, match="'save_options'"):
+        tfjs_store.save({"w": np.ones(2, np.float32)}, "memory://typed-mix/m",
+                        save_options=SaveOptions())
+
+
+def test_only_factories_that_declare_the_typed_signature_get_it() -> None:
+    from tfjs_store.handlers.fsspec import FsspecHandler
+    from tfjs_store.registry import takes_typed_options
+
+    seen: list[dict[str, Any]] = []
+
+    class OwnInit(FsspecHandler):  # a third party's subclass with its own signature
+        def __init__(self, url: str, *, verify: bool = True) -> None:
+            seen.append({"verify": verify})
+            super().__init__("memory://typed-own/" + url.split("://", 1)[1], verify=verify)
+
+    class Inherited(FsspecHandler):  # FsspecHandler's signature, and so its flag
+        pass
+
+    def typed(url: str, *, save_options: SaveOptions, load_options: LoadOptions) -> Any:
+        seen.append({"save_options": save_options, "load_options": load_options})
+        return FsspecHandler("memory://typed-fn/m", save_options=save_options,
+                             load_options=load_options)
+
+    typed.takes_typed_options = True  # type: ignore[attr-defined]
+    assert not takes_typed_options(OwnInit) and takes_typed_options(Inherited)
+    assert takes_typed_options(typed) and not takes_typed_options(_Recording)
+    register_handler("options-own-init", OwnInit)
+    register_handler("options-typed-fn", typed)
+    [handler] = tfjs_store.get_load_handlers("options-own-init://m", verify=False)
+    assert seen.pop() == {"verify": False} and handler.verify is False
+    [handler] = tfjs_store.get_save_handlers("options-typed-fn://m", layout="tfjs-node")
+    assert seen.pop() == {"save_options": SaveOptions(layout="tfjs-node"),
+                          "load_options": LoadOptions()}
+    with pytest.raises(OptionError, match="'max_concurrency'"):  # from its signature
+        tfjs_store.get_save_handlers("options-typed-fn://m", max_concurrency=2)

@@ -117,7 +117,14 @@ from .format.shards import (
     shard_name,
     shard_save_tag,
 )
-from .options import HANDLER_OPTIONS, FileLayout, LoadOptions, SaveOptions
+from .options import (
+    HANDLER_OPTIONS,
+    FileLayout,
+    LoadOptions,
+    SaveOptions,
+    changed_options,
+    handler_options,
+)
 from .stores.base import ByteStore, FileInfo, WriteJob, content_version, map_until_error
 
 __all__ = [
@@ -214,6 +221,9 @@ class ModelHandler:
         The byte store holding the model's folder.
     json_name:
         The model JSON's file name in that folder (``model.json``).
+    save_options, load_options:
+        The options, typed (``tfjs_store.SaveOptions`` / ``tfjs_store.LoadOptions``), as
+        the router hands them; or give them as the keywords below.
     layout, shard_size_bytes, checksum, checksums:
         What a save writes: ``tfjs_store.SaveOptions``.
     verify:
@@ -221,6 +231,9 @@ class ModelHandler:
         ``tfjs_store.LoadOptions``.
     on_progress:
         Called with the fraction of weight files written or read so far (0 < f <= 1).
+
+    An option the class does not honour (not in ``OPTIONS``) given in a typed value is
+    an ``OptionError``.
     """
 
     OPTIONS: ClassVar[frozenset[str]] = HANDLER_OPTIONS
@@ -255,12 +268,8 @@ class ModelHandler:
         return cls(
             store_class.from_url(folder, **(store_options or {})),
             json_name=json_name,
-            layout=save.layout,
-            shard_size_bytes=save.shard_size_bytes,
-            checksum=save.checksum,
-            checksums=save.checksums,
-            verify=load.verify,
-            on_progress=save.on_progress or load.on_progress,
+            save_options=save,
+            load_options=load,
         )
 
     def __init__(
@@ -268,6 +277,8 @@ class ModelHandler:
         store: ByteStore,
         *,
         json_name: str = "model.json",
+        save_options: SaveOptions | None = None,
+        load_options: LoadOptions | None = None,
         layout: FileLayout = "shards",
         shard_size_bytes: int = DEFAULT_SHARD_SIZE,
         checksum: ChecksumKind | Literal["default"] | None = "default",
@@ -275,16 +286,23 @@ class ModelHandler:
         verify: bool = True,
         on_progress: Callable[[float], Any] | None = None,
     ) -> None:
-        save = SaveOptions(layout=layout, shard_size_bytes=shard_size_bytes, checksum=checksum,
-                           checksums=checksums, on_progress=on_progress)
-        load = LoadOptions(verify=verify, on_progress=on_progress)
+        save, load = handler_options(
+            save_options, load_options, layout=layout, shard_size_bytes=shard_size_bytes,
+            checksum=checksum, checksums=checksums, verify=verify, on_progress=on_progress,
+        )
+        ignored = sorted(changed_options(save, load) - self.OPTIONS)
+        if ignored:  # typed options this handler would not honour
+            raise OptionError(
+                f"{type(self).__name__} does not take {', '.join(ignored)}",
+                options=tuple(ignored),
+            )
         self.store = store
         self.json_name = json_name
         self.layout: FileLayout = save.layout
         self.shard_size_bytes = save.shard_size_bytes
         self.checksum: ChecksumKind | None = save.checksum_kind
         self.verify = load.verify
-        self.on_progress = on_progress
+        self.on_progress = save.on_progress or load.on_progress
 
     @property
     def checksums(self) -> bool:

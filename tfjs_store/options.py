@@ -2,10 +2,13 @@
 
 Users keep passing them as keywords (``save(model, url, shard_size_bytes=...)``,
 ``load(url, verify=False)``); the router (``registry``) sorts the keywords a call was
-given into these two values, checks them before any I/O, and hands them to the model
-handler over a byte store. Every keyword that is not one of their fields is the store's
-(``storage_options``, ``max_concurrency``...) and stays a mapping. These classes are
-the one home of the handler options' names, defaults and checks.
+given into these two values, checks them before any I/O, and hands them, typed, to the
+handler it makes: the model handler over a plugin's byte store, and every handler
+factory that declares the typed signature (tfjs-store's own ``FsspecHandler``,
+``HTTPHandler`` and ``DownloadsHandler`` do; see ``registry``). Every keyword that is
+not one of their fields is the store's (``storage_options``, ``max_concurrency``...)
+and stays a mapping. These classes are the one home of the handler options' names,
+defaults and checks.
 
 Like TF.js's ``SaveConfig`` / ``LoadOptions``, but frozen and checked when made.
 """
@@ -25,6 +28,8 @@ __all__ = [
     "FileLayout",
     "LoadOptions",
     "SaveOptions",
+    "changed_options",
+    "handler_options",
     "split_options",
 ]
 
@@ -138,11 +143,69 @@ LOAD_ONLY = LOAD_OPTIONS - SAVE_OPTIONS
 
 
 def split_options(
-    options: Mapping[str, Any],
+    options: Mapping[str, Any], *, save_defaults: SaveOptions | None = None
 ) -> tuple[SaveOptions, LoadOptions, dict[str, Any]]:
     """The keywords a call was given, sorted: the handler's, typed and checked, and the
-    rest (the store's), as they came."""
-    save = SaveOptions(**{k: v for k, v in options.items() if k in SAVE_OPTIONS})
+    rest (the store's), as they came. ``save_defaults``: what a save writes when the
+    call does not say (a handler's own defaults, e.g. ``downloads://``'s layout)."""
+    given = {k: v for k, v in options.items() if k in SAVE_OPTIONS}
+    save = (
+        dataclasses.replace(save_defaults, **given) if save_defaults is not None
+        else SaveOptions(**given)
+    )
     load = LoadOptions(**{k: v for k, v in options.items() if k in LOAD_OPTIONS})
     rest = {k: v for k, v in options.items() if k not in HANDLER_OPTIONS}
     return save, load, rest
+
+
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for cls in (SaveOptions, LoadOptions) for f in dataclasses.fields(cls)
+}
+
+
+def handler_options(
+    save_options: SaveOptions | None,
+    load_options: LoadOptions | None,
+    **keywords: Any,
+) -> tuple[SaveOptions, LoadOptions]:
+    """The options a handler was made with: the typed ones it was handed (as the router
+    hands them), or else the ones its keyword arguments (``layout=``, ``verify=``...)
+    make. A keyword that differs from its default beside a typed value is a
+    ``TypeError``: the two would disagree."""
+    unknown = sorted(set(keywords) - HANDLER_OPTIONS)
+    if unknown:
+        raise TypeError(f"not handler options: {', '.join(unknown)}")
+    for value, cls in ((save_options, SaveOptions), (load_options, LoadOptions)):
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"expected a {cls.__name__}, got {value!r}")
+    for typed, names in ((save_options, SAVE_OPTIONS), (load_options, LOAD_OPTIONS)):
+        if typed is None:
+            continue
+        clash = sorted(
+            k for k, v in keywords.items()
+            if k in names and _differs(v, _DEFAULTS[k])
+        )
+        if clash:
+            raise TypeError(
+                f"{', '.join(clash)} given both as keyword and in {type(typed).__name__}; "
+                "give one"
+            )
+    save = save_options if save_options is not None else SaveOptions(
+        **{k: v for k, v in keywords.items() if k in SAVE_OPTIONS}
+    )
+    load = load_options if load_options is not None else LoadOptions(
+        **{k: v for k, v in keywords.items() if k in LOAD_OPTIONS}
+    )
+    return save, load
+
+
+def changed_options(save: SaveOptions, load: LoadOptions) -> set[str]:
+    """The names of the options that differ from their defaults."""
+    return {
+        name for typed in (save, load) for name in _names(type(typed))
+        if _differs(getattr(typed, name), _DEFAULTS[name])
+    }
+
+
+def _differs(value: Any, default: Any) -> bool:
+    return value is not default and bool(value != default)

@@ -20,31 +20,47 @@ In the plugin's ``pyproject.toml``::
     [project.entry-points."tfjs_store.handlers"]
     sqlite = "my_plugin:SQLiteHandler"
 
-The object is either
+The object is one of three kinds. The first two receive the options the user passes
+to ``save``/``load`` typed, in one way for tfjs-store's built-ins and for plugins: the
+model handler's own (``layout``, ``shard_size_bytes``, ``checksum``, ``checksums``,
+``verify``, ``on_progress``) are sorted out into a ``SaveOptions`` and a
+``LoadOptions`` (``tfjs_store.options``: typed, checked before any I/O); the rest
+(``storage_options``, ``max_concurrency``...) are the store's and stay keywords.
 
-- a ``tfjs_store.stores.ByteStore`` subclass (the easy way: implement reading, writing,
+- A ``tfjs_store.stores.ByteStore`` subclass (the easy way: implement reading, writing,
   committing, removing and listing the files of one folder, and declare what the store
   can do with its ``supports_*`` flags). tfjs-store calls
   ``StoreClass.from_url(folder_url, **store_options)`` and puts its one model handler
-  on top, so the commit protocol, save record, integrity checks, ``clean`` and listing
-  come for free; or
-- any callable ``factory(url, **options)`` returning an object with ``save(artifacts)``
-  and/or ``load()`` (and, for management, ``list_models()`` and ``remove_model()``):
-  TF.js's IOHandler, for handlers that do their own format work.
+  on top, handing it the two typed values, so the commit protocol, save record,
+  integrity checks, ``clean`` and listing come for free.
+- A handler factory that declares the typed signature with the flag
+  ``takes_typed_options = True`` (a class attribute, on the class that defines
+  ``__init__``; or an attribute of a function)::
 
-Options the user passes to ``save``/``load`` reach the store or factory. For a store,
-the model handler's own (``layout``, ``shard_size_bytes``, ``checksum``, ``verify``,
-``on_progress``...) are sorted out into a ``SaveOptions`` and a ``LoadOptions``
-(``tfjs_store.options``: typed, checked before any I/O) that the handler on top
-receives; the rest (``storage_options``...) go to ``from_url`` as keywords. A factory
-receives every option as a keyword. An option a store or factory does not take (read
-from its signature) is an ``OptionError`` (a ``TypeError``) before any I/O, with the
-hint the factory gives for it in its ``OPTION_HINTS`` mapping, if any.
+      factory(url, *, save_options: SaveOptions, load_options: LoadOptions, **store_options)
+
+  tfjs-store's own entry points are such factories: ``FsspecHandler`` (file, memory,
+  s3, gs, az... and the fsspec fallback), ``HTTPHandler`` and ``DownloadsHandler``.
+  Which of the handler options it honours it declares in ``OPTIONS`` (all by default;
+  ``HTTPHandler``: ``verify`` and ``on_progress``): another one given is refused; its
+  defaults for a save it may declare as ``save_defaults``, a ``SaveOptions``
+  (``DownloadsHandler``: the ``downloads`` layout). A ``ModelHandler`` subclass takes
+  ``save_options=`` / ``load_options=`` and hands them on to ``ModelHandler.__init__``.
+- Any other callable ``factory(url, **options)`` returning an object with
+  ``save(artifacts)`` and/or ``load()`` (and, for management, ``list_models()`` and
+  ``remove_model()``): TF.js's IOHandler, for handlers that do their own format work.
+  It receives every option as a keyword, as before the typed options existed.
+
+An option a store, factory or typed factory does not take (read from its signature,
+and for a typed factory from ``OPTIONS``) is an ``OptionError`` (a ``TypeError``)
+before any I/O, with the hint the factory gives for it in its ``OPTION_HINTS`` mapping,
+if any.
 
 What a handler can do is read from flags, never from errors: a factory whose handlers
 call ``on_progress`` as they move weight files says so with a class attribute
 ``reports_progress = True`` (tfjs-store's model handler, and so every store, does);
-``reports_progress(url)`` reads it.
+``reports_progress(url)`` reads it; ``takes_option(url, name)`` reads the signature and
+``OPTIONS``; ``takes_typed_options(factory)`` reads the typed-signature flag.
 
 When two distributions claim one scheme
 ---------------------------------------
@@ -65,7 +81,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerError, MissingDependencyError, OptionError
-from .options import HANDLER_OPTIONS, split_options
+from .options import HANDLER_OPTIONS, SaveOptions, split_options
 
 if TYPE_CHECKING:
     from .stores.base import ByteStore
@@ -83,6 +99,7 @@ __all__ = [
     "register_save_router",
     "reports_progress",
     "takes_option",
+    "takes_typed_options",
     "unaccepted_options",
     "url_scheme",
 ]
@@ -91,6 +108,7 @@ ENTRY_POINT_GROUP = "tfjs_store.handlers"
 OWN_DISTRIBUTION = "tfjs-store"
 FSSPEC_FALLBACK = "tfjs_store.handlers.fsspec:FsspecHandler"
 ENV_PREFERENCES = "TFJS_STORE_HANDLERS"
+TYPED_OPTIONS_FLAG = "takes_typed_options"
 
 Router = Callable[[str], Any]
 
@@ -300,6 +318,13 @@ def _scheme_handler(url: str, options: dict[str, Any]) -> Any:
             store_class, url, save_options=save_options, load_options=load_options,
             store_options=store_options,
         )
+    if takes_typed_options(factory):
+        defaults = getattr(factory, "save_defaults", None)
+        save_options, load_options, store_options = split_options(
+            options, save_defaults=defaults if isinstance(defaults, SaveOptions) else None
+        )
+        return factory(url, save_options=save_options, load_options=load_options,
+                       **store_options)
     return factory(url, **options)
 
 
@@ -309,13 +334,31 @@ def _store_class(factory: Any) -> type[ByteStore] | None:
     return factory if isinstance(factory, type) and issubclass(factory, ByteStore) else None
 
 
+def takes_typed_options(factory: Any) -> bool:
+    """Whether a handler factory declares the typed signature
+    ``factory(url, *, save_options, load_options, **store_options)`` with the flag
+    ``takes_typed_options = True``. On a class the flag counts where ``__init__`` is
+    defined: a subclass that defines its own ``__init__`` without it is called with
+    keywords, as before."""
+    if isinstance(factory, type):
+        owner = next((c for c in factory.__mro__ if "__init__" in vars(c)), object)
+        return vars(owner).get(TYPED_OPTIONS_FLAG, False) is True
+    return getattr(factory, TYPED_OPTIONS_FLAG, False) is True
+
+
 def _refused(factory: Any, options: Mapping[str, Any]) -> list[str]:
-    """The options a store class (after the model handler's own) or factory does not take."""
+    """The options a store class (after the model handler's own), a typed factory (its
+    declared ``OPTIONS``, then its signature) or a factory does not take."""
     store_class = _store_class(factory)
-    if store_class is None:
+    if store_class is None and not takes_typed_options(factory):
         return unaccepted_options(factory, options)
     store_options = {k: v for k, v in options.items() if k not in HANDLER_OPTIONS}
-    return unaccepted_options(store_class.from_url, store_options)
+    if store_class is not None:
+        return unaccepted_options(store_class.from_url, store_options)
+    honoured = getattr(factory, "OPTIONS", HANDLER_OPTIONS)
+    refused = {k for k in options if k in HANDLER_OPTIONS and k not in honoured}
+    refused |= {k for k in store_options if k in ("save_options", "load_options")}
+    return sorted(refused | set(unaccepted_options(factory, store_options)))
 
 
 def _factory(url: str) -> Any:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from ..options import SaveOptions
 from .fsspec import FsspecHandler
 
 __all__ = ["DownloadsHandler", "default_downloads_folder"]
@@ -26,7 +27,16 @@ def default_downloads_folder() -> str:
 
 
 class DownloadsHandler(FsspecHandler):
-    """Saves ``NAME.json`` + ``NAME.weights.bin`` as browsers download them."""
+    """Saves ``NAME.json`` + ``NAME.weights.bin`` as browsers download them.
+
+    ``folder``: where (see the module doc). The other options are ``FsspecHandler``'s;
+    the layout is ``"downloads"`` unless one is given.
+    """
+
+    takes_typed_options: ClassVar[bool] = True
+    save_defaults: ClassVar[SaveOptions] = SaveOptions(layout="downloads")
+    """What a save writes when the call does not say: the router builds the
+    ``SaveOptions`` it hands this class from these."""
 
     def __init__(
         self,
@@ -34,6 +44,7 @@ class DownloadsHandler(FsspecHandler):
         *,
         folder: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        save_options: SaveOptions | None = None,
         **options: Any,
     ) -> None:
         prefix = "downloads://"
@@ -48,5 +59,9 @@ class DownloadsHandler(FsspecHandler):
             raise UnsafePathError(f"downloads:// takes a file name prefix, not a path: {name!r}")
         self.name = name
         root = (folder or default_downloads_folder()).rstrip("/")
-        options.setdefault("layout", "downloads")
-        super().__init__(f"{root}/{name}.json", storage_options=storage_options, **options)
+        if save_options is None:
+            options.setdefault("layout", self.save_defaults.layout)
+        super().__init__(
+            f"{root}/{name}.json", storage_options=storage_options, save_options=save_options,
+            **options,
+        )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..format.integrity import ChecksumKind
 from ..format.shards import DEFAULT_SHARD_SIZE
 from ..handler import MAX_MODEL_JSON_BYTES, STALE_AFTER_SECONDS, FileLayout, ModelHandler
+from ..options import LoadOptions, SaveOptions
 from ..stores.fsspec import FsspecStore, open_filesystem
 
 __all__ = [
@@ -39,15 +40,23 @@ class FsspecHandler(ModelHandler):
     max_concurrency:
         Weight files in flight at once (16 when not given). A filesystem whose client is
         not thread-safe (fsspec's ``ftp://``, its paramiko SFTP) is used from one thread.
-    layout, shard_size_bytes, checksum, checksums, verify, on_progress:
-        As for ``ModelHandler``.
+    save_options, load_options, layout, shard_size_bytes, checksum, checksums, verify,
+    on_progress:
+        As for ``ModelHandler``: the router hands the options typed
+        (``takes_typed_options``); callers may give them as keywords.
     """
+
+    takes_typed_options: ClassVar[bool] = True
+    """The registry hands this class ``save_options=`` / ``load_options=`` (see
+    ``tfjs_store.registry``)."""
 
     def __init__(
         self,
         url: str,
         *,
         storage_options: Mapping[str, Any] | None = None,
+        save_options: SaveOptions | None = None,
+        load_options: LoadOptions | None = None,
         layout: FileLayout = "shards",
         shard_size_bytes: int = DEFAULT_SHARD_SIZE,
         checksum: ChecksumKind | Literal["default"] | None = "default",
@@ -69,6 +78,8 @@ class FsspecHandler(ModelHandler):
         super().__init__(
             FsspecStore(fs, folder, max_concurrency=max_concurrency),
             json_name=json_name,
+            save_options=save_options,
+            load_options=load_options,
             layout=layout,
             shard_size_bytes=shard_size_bytes,
             checksum=checksum,

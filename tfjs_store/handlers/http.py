@@ -57,6 +57,7 @@ from ..format.wire import (  # the bodies' home; re-exported here, where they we
     encode_multipart,
 )
 from ..handler import ModelHandler
+from ..options import LoadOptions, SaveOptions
 from ..stores.http import HttpStore, weight_urls
 from ..stores.http_client import (
     DEFAULT_TIMEOUT,
@@ -121,9 +122,21 @@ class HTTPHandler(ModelHandler):
         ``"json"`` (one ``application/json`` object: the artifacts with ``weightSpecs``
         and base64 ``weightData``, for servers that only take that).
 
+    save_options, load_options:
+        The options typed, as the router hands them (``takes_typed_options``): of these
+        an http(s) handler honours ``verify`` and ``on_progress`` only (``OPTIONS``).
+
     A manifest path that leaves the model's folder is refused (``UnsafePathError``);
     with ``weight_url_converter`` the paths are the converter's to judge.
     """
+
+    takes_typed_options: ClassVar[bool] = True
+    """The registry hands this class ``save_options=`` / ``load_options=`` (see
+    ``tfjs_store.registry``)."""
+
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"verify", "on_progress"})
+    """The handler options it honours: TF.js's http save sends one request as TF.js
+    does (no layout, shard size or checksums)."""
 
     OPTION_HINTS: ClassVar[dict[str, str]] = {
         "storage_options": "http(s) URLs take no storage_options; pass headers as "
@@ -145,6 +158,8 @@ class HTTPHandler(ModelHandler):
         timeout: float = DEFAULT_TIMEOUT,
         verify: bool = True,
         body: str = "multipart",
+        save_options: SaveOptions | None = None,
+        load_options: LoadOptions | None = None,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ValueError("URL path for http must not be null, undefined or empty.")
@@ -179,8 +194,8 @@ class HTTPHandler(ModelHandler):
             weight_path_prefix=weight_path_prefix, weight_url_converter=weight_url_converter,
             max_concurrency=max_concurrency,
         )
-        super().__init__(store, json_name=store.json_name, verify=verify,
-                         on_progress=on_progress)
+        super().__init__(store, json_name=store.json_name, save_options=save_options,
+                         load_options=load_options, verify=verify, on_progress=on_progress)
         self._followed = False
 
     @property
