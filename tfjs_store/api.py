@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._exports import API
 from .errors import HandlerError, InvalidModelError, OptionError
 from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
@@ -22,17 +23,7 @@ from .stores.base import map_until_error
 if TYPE_CHECKING:
     from .reader import ModelReader
 
-__all__ = [
-    "clean",
-    "copy_model",
-    "list_models",
-    "load",
-    "model_version",
-    "move_model",
-    "open_model",
-    "remove_model",
-    "save",
-]
+__all__ = list(API)  # the package exports them all (tfjs_store/_exports.py)
 
 
 def _options(storage_options: Mapping[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
