@@ -47,6 +47,7 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from ._exports import LAZY as _LAZY
 from .errors import (
     ConflictError,
     HandlerError,
@@ -105,61 +106,6 @@ if _typing.TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
-
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "clean",
-            "copy_model",
-            "list_models",
-            "load",
-            "model_version",
-            "move_model",
-            "open_model",
-            "remove_model",
-            "save",
-        ],
-        ".api",
-    ),
-    **dict.fromkeys(
-        ["ModelInspection", "Problem", "VerifyReport", "WeightFile", "inspect_model", "verify"],
-        ".checks",
-    ),
-    "load_files": ".files",
-    "describe_model": ".describe",
-    "ModelReader": ".reader",
-    "ModelArtifacts": ".format.artifacts",
-    "decode_weights": ".format.codec",
-    "encode_weights": ".format.codec",
-    "requantize": ".format.requantize",
-    **dict.fromkeys(
-        [
-            "ManifestGroup",
-            "ModelArtifactsInfo",
-            "ModelJSON",
-            "Quantization",
-            "SaveResult",
-            "TrainingConfig",
-            "WeightSpec",
-        ],
-        ".format.schemas",
-    ),
-    **dict.fromkeys(["IOHandler", "LoadHandler", "ModelStore", "SaveHandler"], ".handlers.base"),
-    **dict.fromkeys(["LoadOptions", "SaveOptions"], ".options"),
-    **dict.fromkeys(
-        [
-            "HandlerConflictWarning",
-            "get_load_handlers",
-            "get_save_handlers",
-            "handler_entries",
-            "prefer_handler",
-            "register_handler",
-            "register_load_router",
-            "register_save_router",
-        ],
-        ".registry",
-    ),
-}
 
 
 def __getattr__(name: str) -> _typing.Any:

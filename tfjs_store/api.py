@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._exports import API
 from .errors import HandlerError, InvalidModelError, OptionError
 from .format.artifacts import ModelArtifacts
 from .format.schemas import ModelArtifactsInfo, SaveResult
@@ -22,17 +23,7 @@ from .stores.base import map_until_error
 if TYPE_CHECKING:
     from .reader import ModelReader
 
-__all__ = [
-    "clean",
-    "copy_model",
-    "list_models",
-    "load",
-    "model_version",
-    "move_model",
-    "open_model",
-    "remove_model",
-    "save",
-]
+__all__ = list(API)  # the package exports them all (tfjs_store/_exports.py)
 
 
 def _options(storage_options: Mapping[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -62,25 +53,23 @@ def _only(verb: str, options: Mapping[str, Any], refused: Collection[str]) -> No
         )
 
 
-def _save_handler(target: Any, options: dict[str, Any]) -> Any:
-    if isinstance(target, os.PathLike):
-        target = os.fspath(target)
-    _only("save", options, LOAD_ONLY)
-    if isinstance(target, str):
-        return _one_handler(target, get_save_handlers(target, **options), "save")
-    if options:
-        raise TypeError(f"options {sorted(options)} only apply when saving to a URL")
-    return target
+_DIRECTIONS: dict[str, tuple[Collection[str], Callable[..., list[Any]], str]] = {
+    "save": (LOAD_ONLY, get_save_handlers, "saving to"),
+    "load": (SAVE_ONLY, get_load_handlers, "loading from"),
+}
+"""A verb's options it refuses, its handler look-up, and where its URL goes."""
 
 
-def _load_handler(target: Any, options: dict[str, Any]) -> Any:
+def _handler(verb: str, target: Any, options: dict[str, Any]) -> Any:
+    """The one ``verb`` handler for a URL or path; an IOHandler as it is."""
+    refused, find, where = _DIRECTIONS[verb]
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
-    _only("load", options, SAVE_ONLY)
+    _only(verb, options, refused)
     if isinstance(target, str):
-        return _one_handler(target, get_load_handlers(target, **options), "load")
+        return _one_handler(target, find(target, **options), verb)
     if options:
-        raise TypeError(f"options {sorted(options)} only apply when loading from a URL")
+        raise TypeError(f"options {sorted(options)} only apply when {where} a URL")
     return target
 
 
@@ -120,7 +109,7 @@ def save(
     and nothing visible changes. Where the store cannot check that in the same step as
     the write, a conditional save is an ``OptionError`` before anything is written.
     """
-    handler = _save_handler(url, _options(storage_options, options))
+    handler = _handler("save", url, _options(storage_options, options))
     if not callable(getattr(handler, "save", None)):
         raise HandlerError(
             "save() cannot proceed because the IOHandler provided does not have the "
@@ -167,7 +156,7 @@ def load(
     ``artifacts.weights()`` then gives numpy arrays that are views into the loaded
     buffers.
     """
-    handler = _load_handler(url, _options(storage_options, options))
+    handler = _handler("load", url, _options(storage_options, options))
     if not callable(getattr(handler, "load", None)):
         raise HandlerError(
             "load() cannot proceed because the IOHandler provided does not have the "
@@ -186,7 +175,7 @@ def model_version(url: str, *, storage_options: Mapping[str, Any] | None = None)
     """The version token of the model at ``url`` (an opaque string: S3's ETag, a content
     hash on local disks and memory), None when there is no model. A save with
     ``if_match=`` this token commits only if nobody committed in between."""
-    handler = _load_handler(url, _options(storage_options, {}))
+    handler = _handler("load", url, _options(storage_options, {}))
     if not isinstance(handler, ModelHandler):
         raise HandlerError(f"{url}: {type(handler).__name__} does not tell model versions")
     return handler.version()
@@ -307,37 +296,37 @@ def _same_url(src: str, dst: str) -> bool:
     return src.rstrip("/") == dst.rstrip("/")
 
 
-def copy_model(
-    src: str,
-    dst: str,
-    *,
-    storage_options: Mapping[str, Any] | None = None,
-    src_storage_options: Mapping[str, Any] | None = None,
-    dst_storage_options: Mapping[str, Any] | None = None,
-    on_progress: Callable[[float], Any] | None = None,
-    **save_options: Any,
-) -> ModelArtifactsInfo:
+def copy_model(src: str, dst: str, **options: Any) -> ModelArtifactsInfo:
     """Copy a model between any two URLs (schemes may differ), as ``tf.io.copyModel``.
 
-    ``storage_options`` reach both ends; ``src_storage_options`` and
-    ``dst_storage_options`` replace them for one end. ``save_options`` go to the
+    Options: ``storage_options`` reach both ends;
+    ``src_storage_options`` and ``dst_storage_options`` replace them for one end.
+    ``on_progress(fraction)`` follows the copy. Every other option goes to the
     destination's handler (``shard_size_bytes``, ``layout``, ``checksum``...); an option
-    it does not take is an ``OptionError``. ``on_progress(fraction)`` follows the copy.
-    ``max_concurrency`` reaches the source's handler too, where it takes one (a store
-    whose client is not thread-safe, such as ftp://, stays at 1 either way).
+    it does not take is an ``OptionError``. ``max_concurrency`` reaches the source's
+    handler too, where it takes one (a store whose client is not thread-safe, such as
+    ftp://, stays at 1 either way).
 
     Between two stores tfjs-store manages (file, memory, s3, gs, az, store plugins), the
     weight files are streamed one by one, each checked against the source's record as it
     passes: memory holds a few files, not the model. A changed ``shard_size_bytes`` or
     one of TF.js's byte-exact layouts loads the model and saves it instead.
     """
-    return _clone(src, dst, storage_options, src_storage_options, dst_storage_options,
-                  on_progress, save_options, move=False)
+    return _clone(src, dst, False, **options)
 
 
-def move_model(
+def move_model(src: str, dst: str, **options: Any) -> ModelArtifactsInfo:
+    """Move a model: ``copy_model`` (the same options), then the source is removed.
+    Unlike TF.js, the source is removed only after the destination is saved, so a failed
+    move loses nothing."""
+    return _clone(src, dst, True, **options)
+
+
+def _clone(
     src: str,
     dst: str,
+    move: bool,
+    /,
     *,
     storage_options: Mapping[str, Any] | None = None,
     src_storage_options: Mapping[str, Any] | None = None,
@@ -345,27 +334,10 @@ def move_model(
     on_progress: Callable[[float], Any] | None = None,
     **save_options: Any,
 ) -> ModelArtifactsInfo:
-    """Move a model: ``copy_model``, then the source is removed. Unlike TF.js, the source
-    is removed only after the destination is saved, so a failed move loses nothing."""
-    return _clone(src, dst, storage_options, src_storage_options, dst_storage_options,
-                  on_progress, save_options, move=True)
-
-
-def _clone(
-    src: str,
-    dst: str,
-    both: Mapping[str, Any] | None,
-    src_options: Mapping[str, Any] | None,
-    dst_options: Mapping[str, Any] | None,
-    on_progress: Callable[[float], Any] | None,
-    save_options: dict[str, Any],
-    *,
-    move: bool,
-) -> ModelArtifactsInfo:
     if _same_url(src, dst):
         raise HandlerError(f"Old path and new path are the same: '{src}'")
-    src_options = src_options if src_options is not None else both
-    dst_options = dst_options if dst_options is not None else both
+    src_options = src_storage_options if src_storage_options is not None else storage_options
+    dst_options = dst_storage_options if dst_storage_options is not None else storage_options
     loaders = _source_handlers(src, src_options, save_options)
     if not loaders:
         raise HandlerError(f"Copying failed because no load handler is found for source URL {src}.")
@@ -441,4 +413,4 @@ def open_model(
     """
     from .reader import reader_for
 
-    return reader_for(_load_handler(url, _options(storage_options, options)))
+    return reader_for(_handler("load", url, _options(storage_options, options)))

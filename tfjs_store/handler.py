@@ -196,7 +196,8 @@ class _Steps(Protocol):
 
 
 class _Progress:
-    """Calls ``callback(fraction)`` as files complete, as TF.js's ``onProgress`` does."""
+    """Calls ``callback(fraction)`` as each of ``total`` steps completes (a file; for
+    the HTTP handler a file's response or its body), as TF.js's ``onProgress`` does."""
 
     def __init__(self, callback: Callable[[float], Any] | None, total: int) -> None:
         self._callback = callback

@@ -80,29 +80,23 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from ._exports import REGISTRY
 from .errors import HandlerError, MissingDependencyError, OptionError
 from .options import HANDLER_OPTIONS, SaveOptions, split_options
 
 if TYPE_CHECKING:
     from .stores.base import ByteStore
 
-__all__ = [
+__all__ = sorted([  # REGISTRY: the names the package exports (tfjs_store/_exports.py)
+    *REGISTRY,
     "ENTRY_POINT_GROUP",
-    "HandlerConflictWarning",
     "HandlerEntry",
-    "get_load_handlers",
-    "get_save_handlers",
-    "handler_entries",
-    "prefer_handler",
-    "register_handler",
-    "register_load_router",
-    "register_save_router",
     "reports_progress",
     "takes_option",
     "takes_typed_options",
     "unaccepted_options",
     "url_scheme",
-]
+])
 
 ENTRY_POINT_GROUP = "tfjs_store.handlers"
 OWN_DISTRIBUTION = "tfjs-store"

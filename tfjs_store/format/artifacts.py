@@ -10,7 +10,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    FiniteFloat,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -62,9 +61,10 @@ class ModelArtifacts(BaseModel):
         arbitrary_types_allowed=True, extra="allow", populate_by_name=True
     )
 
-    # bytes before str: a bytearray (a binary GraphDef) becomes bytes, never text
-    model_topology: dict[str, Any] | bytes | list[Any] | str | bool | int | FiniteFloat | None = (
-        Field(default=None, alias="modelTopology")
+    # bytes before str: a bytearray (a binary GraphDef) becomes bytes, never text (the
+    # union keeps the first place of a type named twice)
+    model_topology: dict[str, Any] | bytes | JSONTopology | None = Field(
+        default=None, alias="modelTopology"
     )
     training_config: TrainingConfig | None = Field(default=None, alias="trainingConfig")
     weight_specs: list[WeightSpec] | None = Field(default=None, alias="weightSpecs")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     FiniteFloat,
@@ -178,25 +179,34 @@ def _strict_number(value: Any, what: str) -> float:
     return number
 
 
-def _one_of(value: Any, allowed: Any, message: str) -> Any:
-    """``value`` if it is one of ``allowed``, else ``ValueError(message.format(value))``."""
-    if value not in allowed:
-        raise ValueError(message.format(value))
-    return value
+def _one_of(allowed: Any, message: str) -> BeforeValidator:
+    """A field's check, before pydantic's: the value is one of ``allowed``, else
+    ``ValueError(message.format(value))``."""
+
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise ValueError(message.format(value))
+        return value
+
+    return BeforeValidator(check)
+
+
+_KnownDType = Annotated[DType, _one_of(
+    DTYPES, "unsupported dtype {!r}; TF.js weights are one of "
+    "float32, int32, bool, string, complex64",
+)]
+_KnownQuantizationDType = Annotated[QuantizationDType, _one_of(
+    QUANTIZATION_DTYPES, "unknown quantization dtype {!r}; supported "
+    "quantization dtypes are 'uint8', 'uint16' and 'float16'",
+)]
 
 
 class Quantization(_JSONModel):
     """How a weight is stored: ``{dtype, min?, scale?}`` (the converter adds ``original_dtype``)."""
 
-    dtype: QuantizationDType
+    dtype: _KnownQuantizationDType
     min: float | None = None
     scale: float | None = None
-
-    @field_validator("dtype", mode="before")
-    @classmethod
-    def _known_dtype(cls, value: Any) -> Any:
-        return _one_of(value, QUANTIZATION_DTYPES, "unknown quantization dtype {!r}; supported "
-                       "quantization dtypes are 'uint8', 'uint16' and 'float16'")
 
     @field_validator("min", "scale", mode="before")
     @classmethod
@@ -220,7 +230,7 @@ class WeightSpec(_JSONModel):
 
     name: str
     shape: list[int]
-    dtype: DType
+    dtype: _KnownDType
     group: str | None = None
     quantization: Quantization | None = None
 
@@ -250,12 +260,6 @@ class WeightSpec(_JSONModel):
                 raise ValueError(f"dimension {i} must be a non-negative integer, got {dim}")
             out.append(dim)
         return out
-
-    @field_validator("dtype", mode="before")
-    @classmethod
-    def _known_dtype(cls, value: Any) -> Any:
-        return _one_of(value, DTYPES, "unsupported dtype {!r}; TF.js weights are one of "
-                       "float32, int32, bool, string, complex64")
 
     @model_validator(mode="after")
     def _quantization_fits_dtype(self) -> WeightSpec:

@@ -36,7 +36,6 @@ standard library is used (``urllib.request``).
 from __future__ import annotations
 
 import re
-import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -56,7 +55,7 @@ from ..format.wire import (  # the bodies' home; re-exported here, where they we
     encode_json,
     encode_multipart,
 )
-from ..handler import ModelHandler
+from ..handler import ModelHandler, _Progress
 from ..options import LoadOptions, SaveOptions
 from ..stores.http import HttpStore, weight_urls
 from ..stores.http_client import (
@@ -341,34 +340,12 @@ class HTTPHandler(ModelHandler):
         self.http_store.check_distinct(paths)
         return list(paths)
 
-    def _load_progress(self, files: int) -> _TwoPhases:
-        progress = _TwoPhases(self.on_progress, files)
-        self.http_store.on_response = progress.headers_done if self.on_progress else None
+    def _load_progress(self, files: int) -> _Progress:
+        """TF.js's two-phase progress (responses 0→0.5, bodies 0.5→1), serialised: each
+        file's response and each file's body is one step of ``2 * files``, so the
+        fractions never decrease even when one file's body completes before another
+        file's response arrives; when every response comes before any body completes
+        (TF.js's order) the values are TF.js's."""
+        progress = _Progress(self.on_progress, 2 * max(files, 1))
+        self.http_store.on_response = progress.step if self.on_progress else None
         return progress
-
-
-class _TwoPhases:
-    """TF.js's two-phase progress (responses 0→0.5, bodies 0.5→1), serialised.
-
-    Each event adds ``0.5 / count``, so the fractions never decrease even when one
-    file's body completes before another file's response arrives; when every response
-    comes before any body completes (TF.js's order) the values are TF.js's."""
-
-    def __init__(self, callback: Callable[[float], Any] | None, count: int) -> None:
-        self._callback = callback
-        self._count = max(count, 1)
-        self._events = 0
-        self._lock = threading.Lock()
-
-    def headers_done(self) -> None:
-        self._report()
-
-    def step(self) -> None:
-        """A file's body arrived (and was checked)."""
-        self._report()
-
-    def _report(self) -> None:
-        if self._callback is not None:
-            with self._lock:
-                self._events += 1
-                self._callback(0.5 * self._events / self._count)

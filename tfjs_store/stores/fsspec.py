@@ -16,7 +16,7 @@ import contextlib
 import importlib
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConflictError, StorageError
 from . import async_batches
@@ -267,11 +267,18 @@ class FsspecStore(ByteStore):
     # A subclass that can compare and write in one step says how (``cas_kind``); cache
     # wrappers and plugins tell versions but refuse a conditional commit.
 
+    own_client: ClassVar[tuple[str, str, str] | None] = None
+    """``(cas_kind, protocol, filesystem class name)``: the one client that commits
+    conditionally (``fs`` itself, not a cache or ``dir::`` wrapper over it)."""
+
     @property
     def cas_kind(self) -> str | None:
         """How this store commits conditionally: "local", "memory", "s3", "gcs", "az",
         or None."""
-        return None
+        client = self.own_client
+        if client is None or not self._is_client(client[1], client[2]):
+            return None
+        return client[0]
 
     @property
     def supports_conditional_commit(self) -> bool:

@@ -27,9 +27,7 @@ class GcsStore(CloudStore):
 
     checksum_store = "gcs"
 
-    @property
-    def cas_kind(self) -> str | None:
-        return "gcs" if self._is_client("gs", "GCSFileSystem") else None
+    own_client = ("gcs", "gs", "GCSFileSystem")
 
     def _sign_options(self) -> dict[str, Any] | None:
         if self.cas_kind != "gcs":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from ..errors import HTTPNotFoundError, HTTPStatusError, InvalidModelError, StorageError
@@ -87,6 +88,7 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return (int(start) if start else None), (int(total) if total != "*" else None)
 
 
+@dataclass(eq=False, repr=False)
 class HttpStore(ByteStore):
     """The files of one model at an http(s) URL, read-only (see the module doc)."""
 
@@ -97,37 +99,23 @@ class HttpStore(ByteStore):
     # atomic_commit keeps its default: this store never commits, and what a reader sees
     # is the server's to keep whole (tfjs-store's bridge commits model.json in one step).
 
-    on_response: Callable[[], None] | None = None
+    model_url: str
+    client: HttpClient
+    _: KW_ONLY
+    method: str = "GET"
+    weight_path_prefix: str | None = None
+    weight_url_converter: Callable[[str], str] | None = None
+    max_concurrency: int = 16
+    on_response: Callable[[], None] | None = field(default=None, init=False)
     """Called once per weight file read by ``read_many``/``read_many_into`` as its
     answer's headers arrive (TF.js's progress counts those as well as the bodies)."""
-
-    def __init__(
-        self,
-        model_url: str,
-        client: HttpClient,
-        *,
-        method: str = "GET",
-        weight_path_prefix: str | None = None,
-        weight_url_converter: Callable[[str], str] | None = None,
-        max_concurrency: int = 16,
-    ) -> None:
-        self.model_url = model_url
-        self.client = client
-        self.method = method
-        self.weight_path_prefix = weight_path_prefix
-        self.weight_url_converter = weight_url_converter
-        self.max_concurrency = max_concurrency
-        self._converted: dict[str, str] = {}
-        self._answered = False  # a refused connection is transient once the peer answered
+    _converted: dict[str, str] = field(default_factory=dict, init=False)
+    _answered: bool = field(default=False, init=False)
+    """A refused connection is transient once the peer answered."""
 
     def at(self, model_url: str) -> HttpStore:
         """The same store for the model JSON at another URL."""
-        return HttpStore(
-            model_url, self.client, method=self.method,
-            weight_path_prefix=self.weight_path_prefix,
-            weight_url_converter=self.weight_url_converter,
-            max_concurrency=self.max_concurrency,
-        )
+        return replace(self, model_url=model_url)
 
     # -- where ----------------------------------------------------------------------
 

@@ -20,9 +20,7 @@ class MemoryStore(FsspecStore):
     """A folder of memory:// (compare-and-put only on fsspec's own ``MemoryFileSystem``
     itself, not under a cache or ``dir::`` wrapper)."""
 
-    @property
-    def cas_kind(self) -> str | None:
-        return "memory" if self._is_client("memory", "MemoryFileSystem") else None
+    own_client = ("memory", "memory", "MemoryFileSystem")
 
     def read_into(self, name: str, out: memoryview) -> int:
         """Copied into ``out`` straight from the stored file's buffer: fsspec's

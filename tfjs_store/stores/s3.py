@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import StorageError
 from .cloud import CloudStore
 
 __all__ = ["S3Store"]
@@ -29,9 +28,7 @@ class S3Store(CloudStore):
 
     checksum_store = "s3"
 
-    @property
-    def cas_kind(self) -> str | None:
-        return "s3" if self._is_client("s3", "S3FileSystem") else None
+    own_client = ("s3", "s3", "S3FileSystem")
 
     def _token_key(self) -> str | None:
         return "ETag" if self.cas_kind == "s3" else None
@@ -76,25 +73,16 @@ class S3Store(CloudStore):
         whole = head.get("ChecksumType") in (None, "FULL_OBJECT")
         return value if isinstance(value, str) and whole and "-" not in value else None
 
-    def _commit(
-        self, name: str, data: bytes, temp_name: str, if_match: str | None, if_none_match: bool
-    ) -> str | None:
-        if self.cas_kind != "s3":
-            return super()._commit(name, data, temp_name, if_match, if_none_match)
-        condition: dict[str, str] = {}
-        if if_none_match:
-            condition["IfNoneMatch"] = "*"
-        if if_match is not None:
-            condition["IfMatch"] = f'"{if_match}"'
-        try:
-            with self._errors("writing", name):
-                out = self.fs.pipe_file(self.path(name), data, **condition)
-        except (StorageError, FileExistsError) as exc:
-            if condition and _is_precondition_failure(exc):
-                raise self._stale(name, if_match, if_none_match) from None
-            raise
-        etag = out.get("ETag") if isinstance(out, Mapping) else None
-        return str(etag).strip('"') if etag else None
+    # -- conditional commit (CloudStore._commit) ---------------------------------------
+
+    def _if_none_match(self) -> dict[str, Any]:
+        return {"IfNoneMatch": "*"}
+
+    def _if_match(self, token: str) -> dict[str, Any]:
+        return {"IfMatch": f'"{token}"'}
+
+    def _refused(self, exc: BaseException) -> bool:
+        return _is_precondition_failure(exc)
 
 
 def _is_precondition_failure(exc: BaseException) -> bool:
