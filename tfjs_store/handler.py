@@ -995,7 +995,7 @@ class ModelHandler:
                                    bad, hashers[i])
                 progress.step()
 
-            self.store.read_many_into(jobs, landed_hashed, piece)
+            self.store.read_many_pieces_into(jobs, landed_hashed, piece)
         if bad:
             raise digest_error(sorted(n for n, _ in bad), self.json_name, [a for _, a in bad])
         return out

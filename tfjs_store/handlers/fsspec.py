@@ -8,13 +8,10 @@ folder. The URL names a folder, or a model JSON file in one.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from ..format.integrity import ChecksumKind
-from ..format.shards import DEFAULT_SHARD_SIZE
-from ..handler import MAX_MODEL_JSON_BYTES, STALE_AFTER_SECONDS, FileLayout, ModelHandler
-from ..options import LoadOptions, SaveOptions
+from ..handler import MAX_MODEL_JSON_BYTES, STALE_AFTER_SECONDS, ModelHandler
 from ..stores.fsspec import FsspecStore, open_filesystem
 
 __all__ = [
@@ -55,16 +52,9 @@ class FsspecHandler(ModelHandler):
         url: str,
         *,
         storage_options: Mapping[str, Any] | None = None,
-        save_options: SaveOptions | None = None,
-        load_options: LoadOptions | None = None,
-        layout: FileLayout = "shards",
-        shard_size_bytes: int = DEFAULT_SHARD_SIZE,
-        checksum: ChecksumKind | Literal["default"] | None = "default",
-        checksums: bool | None = None,
-        verify: bool = True,
         max_concurrency: int = 16,
         filesystem: Any = None,
-        on_progress: Callable[[float], Any] | None = None,
+        **options: Any,
     ) -> None:
         if filesystem is not None:
             fs, path = filesystem, filesystem._strip_protocol(url)
@@ -78,14 +68,7 @@ class FsspecHandler(ModelHandler):
         super().__init__(
             FsspecStore(fs, folder, max_concurrency=max_concurrency),
             json_name=json_name,
-            save_options=save_options,
-            load_options=load_options,
-            layout=layout,
-            shard_size_bytes=shard_size_bytes,
-            checksum=checksum,
-            checksums=checksums,
-            verify=verify,
-            on_progress=on_progress,
+            **options,
         )
 
     @property

@@ -36,7 +36,6 @@ __all__ = [
     "check_precondition",
     "content_version",
     "map_until_error",
-    "whole_file_pieces",
 ]
 
 T = TypeVar("T")
@@ -91,10 +90,10 @@ class ByteStore(ABC):
     the storage computed) refuses a file whose bytes arrived different, with a
     ``StorageError`` naming it."""
     reads_in_pieces: ClassVar[bool] = False
-    """``read_many_into`` takes ``on_piece`` and hands each file's bytes to it in
-    cache-sized pieces, in order, as they land in ``out`` (``read_pieces_into``): a
-    checksum of them then runs while they are still in the CPU's cache, not in a
-    second pass over memory."""
+    """``read_pieces_into`` hands each file's bytes over in cache-sized pieces, in
+    order, as they land (``read_many_pieces_into`` is then used to load): a checksum of
+    them runs while they are still in the CPU's cache, not in a second pass over
+    memory."""
     keeps_checksums: bool = False
     """``stored_checksums`` tells checksums the storage computed of the stored bytes
     itself (no weight byte is read); a rewritten file never keeps its old value."""
@@ -175,22 +174,29 @@ class ByteStore(ABC):
         return size
 
     def read_many_into(
-        self,
-        jobs: Sequence[tuple[str, memoryview]],
-        on_file: Callable[[int, int], None],
-        on_piece: Callable[[int, memoryview], None] | None = None,
+        self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
     ) -> None:
         """``read_into`` for each job, concurrently; ``on_file(index, size)`` runs in a
-        worker thread as each file lands. The first error stops what is still to come.
-        ``on_piece(index, view)`` (only passed where ``reads_in_pieces``) sees the bytes
-        of a file as they land (``read_pieces_into``), before its ``on_file``."""
+        worker thread as each file lands. The first error stops what is still to come."""
 
         def one(i: int) -> None:
             name, out = jobs[i]
-            if on_piece is None:
-                on_file(i, self.read_into(name, out))
-            else:
-                on_file(i, self.read_pieces_into(name, out, lambda v: on_piece(i, v)))
+            on_file(i, self.read_into(name, out))
+
+        map_until_error(one, range(len(jobs)), self.max_concurrency)
+
+    def read_many_pieces_into(
+        self,
+        jobs: Sequence[tuple[str, memoryview]],
+        on_file: Callable[[int, int], None],
+        on_piece: Callable[[int, memoryview], None],
+    ) -> None:
+        """``read_many_into`` where ``reads_in_pieces``: ``on_piece(index, view)`` sees
+        each file's bytes as they land (``read_pieces_into``), before its ``on_file``."""
+
+        def one(i: int) -> None:
+            name, out = jobs[i]
+            on_file(i, self.read_pieces_into(name, out, lambda view: on_piece(i, view)))
 
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 
@@ -350,21 +356,3 @@ def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> l
         raise errors[0]
     return out
 
-
-def whole_file_pieces(
-    jobs: Sequence[tuple[str, memoryview]],
-    on_file: Callable[[int, int], None],
-    on_piece: Callable[[int, memoryview], None] | None,
-) -> Callable[[int, int], None]:
-    """``on_file`` for a ``read_many_into`` that does not read in pieces: each file that
-    landed whole is handed to ``on_piece`` as one piece first."""
-    if on_piece is None:
-        return on_file
-
-    def landed(i: int, size: int) -> None:
-        out = jobs[i][1]
-        if size == len(out):
-            on_piece(i, out)
-        on_file(i, size)
-
-    return landed

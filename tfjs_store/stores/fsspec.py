@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from ..errors import ConflictError, StorageError
 from . import async_batches
 from .async_batches import in_range, joined
-from .base import ByteStore, FileInfo, WriteJob, whole_file_pieces
+from .base import ByteStore, FileInfo, WriteJob
 from .protocols import (
     ATOMIC_PUT_PROTOCOLS,
     READ_ONLY_PROTOCOLS,
@@ -197,14 +197,11 @@ class FsspecStore(ByteStore):
             return in_range(self.fs.cat_file(self.path(name), start=start, end=end), start, end)
 
     def read_many_into(
-        self,
-        jobs: Sequence[tuple[str, memoryview]],
-        on_file: Callable[[int, int], None],
-        on_piece: Callable[[int, memoryview], None] | None = None,
+        self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
     ) -> None:
         if not self.is_async:
-            return super().read_many_into(jobs, on_file, on_piece)
-        async_batches.read_many_into(self, jobs, whole_file_pieces(jobs, on_file, on_piece))
+            return super().read_many_into(jobs, on_file)
+        async_batches.read_many_into(self, jobs, on_file)
 
     async def _read_into_async(self, path: str, out: memoryview) -> int:
         """``read_into`` on the filesystem's loop (``async_batches.read_many_into``)."""

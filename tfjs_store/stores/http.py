@@ -25,7 +25,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from ..errors import HTTPNotFoundError, HTTPStatusError, InvalidModelError, StorageError
-from .base import ByteStore, FileInfo, WriteJob, map_until_error, whole_file_pieces
+from .base import ByteStore, FileInfo, WriteJob, map_until_error
 from .http_client import (
     HttpClient,
     HTTPResponse,
@@ -221,16 +221,12 @@ class HttpStore(ByteStore):
         return size
 
     def read_many_into(
-        self,
-        jobs: Sequence[tuple[str, memoryview]],
-        on_file: Callable[[int, int], None],
-        on_piece: Callable[[int, memoryview], None] | None = None,
+        self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
     ) -> None:
         announce = self.on_response
-        landed = whole_file_pieces(jobs, on_file, on_piece)
 
         def one(i: int) -> None:
-            landed(i, self._read_into(*jobs[i], announce))
+            on_file(i, self._read_into(*jobs[i], announce))
 
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 
