@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from .codec import weight_byte_ranges
@@ -137,7 +137,7 @@ class ChecksumPass:
         for _ in self.pieces(i):
             pass
 
-    def pieces(self, i: int) -> Iterator[memoryview]:
+    def pieces(self, i: int) -> Generator[memoryview, None, None]:
         """File ``i``'s bytes, as views checked as they are handed out. The file's sums
         are known once they have all been taken; taken again (a retried write), they
         are checked again from the start."""
