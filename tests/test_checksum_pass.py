@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfjs_store.format import checksum_pass, integrity
 from tfjs_store.format.artifacts import ModelArtifacts
@@ -239,3 +241,39 @@ def test_a_save_hands_each_weight_byte_to_the_crc32c_code_once(
     record = json.loads(bytes(store.read("model.json")))[RECORD_KEY]
     assert set(record["weights"]) == {"a", "b", "c"}
     assert len(record["files"]) == (4 if layout == "shards" else 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 150_000), min_size=0, max_size=10),
+    shard=st.integers(1, 300_000),
+    weight_kind=st.sampled_from(KINDS),
+    file_crc32c=st.booleans(),
+    single=st.booleans(),
+)
+def test_any_cut_gives_what_each_checksum_apart_gives(
+    sizes: list[int], shard: int, weight_kind: ChecksumKind | None, file_crc32c: bool,
+    single: bool,
+) -> None:
+    """Weights of any byte length (bool: a byte each), cut into shards of any
+    size, stretches short and long, at files' starts and inside them."""
+    rng = np.random.default_rng(len(sizes) * 7919 + shard)
+    artifacts = ModelArtifacts.from_weights(
+        {f"w{i}": rng.integers(0, 2, n).astype(bool) for i, n in enumerate(sizes)}
+    )
+    plan = (plan_storage(artifacts, layout="single") if single
+            else plan_storage(artifacts, layout="shards", shard_size_bytes=shard))
+    checked = ChecksumPass(plan.files, plan.model_json.weight_specs, plan.data,
+                           file_sha256=True, file_crc32c=file_crc32c, weight_kind=weight_kind)
+    for i in range(len(plan.files)):
+        assert sum(len(p) for p in checked.pieces(i)) == plan.files[i].size
+    checked.sum_outside()
+    for f, sums in zip(plan.files, checked.files_sums(), strict=True):
+        data = bytes(plan.data.read(f.start, f.size))
+        assert sums.sha256 == sha256_hex(data)
+        want_crc = file_crc32c or weight_kind == "crc32c"
+        assert sums.crc32c == (crc32c_b64(data) if want_crc else None)
+    expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
+                if weight_kind is not None else {})
+    assert checked.weights() == expected
+    assert list(checked.weights()) == list(expected)
