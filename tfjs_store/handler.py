@@ -5,7 +5,8 @@ The commit protocol (why no reader ever sees a torn model):
 1. read the current model.json, if any, to know the files of the model being replaced;
 2. name each weight file after its content (``group1-shard1of2.<digest>.bin``, the
    digest a SHA-256 prefix: ``format.shards.CONTENT_DIGEST_HEX``), hashing every file
-   once, concurrently, with its recorded checksum in the same pass;
+   once, concurrently, with its recorded checksum and each weight's in the same pass
+   (``format.checksum_pass``);
 3. write the in-flight marker naming those files, then write only the files the
    folder does not already hold whole (same name, same size, and the same CRC32C where
    the storage keeps one): a re-save of a model whose last layer changed sends the
