@@ -555,10 +555,7 @@ class ModelHandler:
                      functools.partial(checked.crc32c_of, i) if arrival else None)
             for i, f in enumerate(files)
         ]
-        with ThreadPoolExecutor(1) as beside:
-            outside = beside.submit(checked.sum_outside)
-            self.store.write_many(jobs, lambda _i: progress.step())
-            outside.result()
+        _beside_outside(checked, lambda: self.store.write_many(jobs, lambda _i: progress.step()))
         return {f.path: self._file_record(f, checked.file_sums(i)) for i, f in enumerate(files)}
 
     def _sum_files(self, files: Sequence[ShardFile], checked: ChecksumPass) -> list[_Sums]:
@@ -566,10 +563,8 @@ class ModelHandler:
         checks or keeps one), with every weight's checksum, in one pass over the bytes
         (``checked``): files on worker threads (hashlib and the CRC32C code work outside
         the GIL), the weights' SHA-256 that no file's walk takes on one more."""
-        with ThreadPoolExecutor(1) as beside:
-            outside = beside.submit(checked.sum_outside)
-            map_until_error(checked.walk, range(len(files)), min(os.cpu_count() or 1, 8))
-            outside.result()
+        workers = min(os.cpu_count() or 1, 8)
+        _beside_outside(checked, lambda: map_until_error(checked.walk, range(len(files)), workers))
         out = []
         for i, f in enumerate(files):
             sums = checked.file_sums(i)
@@ -1231,6 +1226,18 @@ def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) 
                 f"{where}: weights group {g}: its files hold {held} bytes but its weight "
                 f"specs describe {sum(n or 0 for n in lengths)} bytes"
             )
+
+
+def _beside_outside(checked: ChecksumPass, work: Callable[[], Any]) -> None:
+    """``work`` (walking the files), with ``checked.sum_outside`` on one more thread
+    meanwhile when it has weights to check."""
+    if not checked.has_outside:
+        work()
+        return
+    with ThreadPoolExecutor(1) as beside:
+        outside = beside.submit(checked.sum_outside)
+        work()
+        outside.result()
 
 
 def _told(value: str | None) -> Callable[[], str | None] | None:

@@ -183,6 +183,11 @@ class ChecksumPass:
             crc32c_text(file_crc) if want_crc else None,
         )
 
+    @property
+    def has_outside(self) -> bool:
+        """Whether ``sum_outside`` has weights to check (else it returns at once)."""
+        return bool(self._outside)
+
     def sum_outside(self) -> None:
         """The SHA-256 of the recorded weights no file's walk takes."""
         for w in self._outside:

@@ -263,10 +263,34 @@ def _shift_for(length: int) -> int:
     bits, k = length * 8, 0
     while bits:
         if bits & 1:
-            shift = _times_mod_poly(_X_POWERS[k], shift)
+            table = _power_table(k)
+            shift = (table[shift & 15] ^ table[16 | (shift >> 4) & 15]
+                     ^ table[32 | (shift >> 8) & 15] ^ table[48 | (shift >> 12) & 15]
+                     ^ table[64 | (shift >> 16) & 15] ^ table[80 | (shift >> 20) & 15]
+                     ^ table[96 | (shift >> 24) & 15] ^ table[112 | shift >> 28])
         bits >>= 1
         k += 1
     return shift
+
+
+@functools.lru_cache(maxsize=64)
+def _power_table(k: int) -> tuple[int, ...]:
+    """Multiplication by x^(2^k): entry 16 * j + v is (v placed at bits 4j..4j+3) times
+    x^(2^k) mod P, so a product is the XOR of eight lookups (made on first use)."""
+    column = _X_POWERS[k]  # bit 31 (x^0) times it
+    by_bit = [0] * 32
+    for bit in range(31, -1, -1):  # bit b stands for x^(31 - b)
+        by_bit[bit] = column
+        column = _times_x(column)
+    table = []
+    for j in range(8):
+        for v in range(16):
+            entry = 0
+            for i in range(4):
+                if v >> i & 1:
+                    entry ^= by_bit[4 * j + i]
+            table.append(entry)
+    return tuple(table)
 
 
 def crc32c_text(crc: int) -> str:
