@@ -277,3 +277,26 @@ def test_any_cut_gives_what_each_checksum_apart_gives(
                 if weight_kind is not None else {})
     assert checked.weights() == expected
     assert list(checked.weights()) == list(expected)
+
+
+@pytest.mark.parametrize("weight_kind", KINDS, ids=str)
+def test_checking_ahead_of_the_writer_hands_out_the_same_bytes_and_sums(
+    weight_kind: ChecksumKind | None,
+) -> None:
+    artifacts, _ = MODELS["big"]
+    plan = plan_storage(artifacts, layout="single")
+    data = bytes(plan.data.read(0, plan.files[0].size))
+    checked = ChecksumPass(plan.files, plan.model_json.weight_specs, plan.data,
+                           file_sha256=weight_kind is not None, file_crc32c=False,
+                           weight_kind=weight_kind)
+    stopped = checked.pieces_ahead(0)
+    next(stopped)
+    stopped.close()  # a write that failed part-way: the thread ahead stops with it
+    assert b"".join(checked.pieces_ahead(0)) == data
+    checked.sum_outside()
+    sums = checked.file_sums(0)
+    assert sums.sha256 == (sha256_hex(data) if weight_kind is not None else None)
+    assert sums.crc32c == (crc32c_b64(data) if weight_kind == "crc32c" else None)
+    expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
+                if weight_kind is not None else {})
+    assert checked.weights() == expected

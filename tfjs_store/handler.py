@@ -551,7 +551,7 @@ class ModelHandler:
         progress = _Progress(self.on_progress, len(files))
         arrival = self.store.checks_on_arrival
         jobs = [
-            WriteJob(safe_relative_path(f.path), f.size, functools.partial(checked.pieces, i),
+            WriteJob(safe_relative_path(f.path), f.size, functools.partial(checked.pieces_ahead, i),
                      functools.partial(checked.crc32c_of, i) if arrival else None)
             for i, f in enumerate(files)
         ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .codec import weight_byte_ranges
@@ -44,6 +45,8 @@ _HANDED_BYTES = 4 * PIECE_BYTES
 """The most bytes ``pieces`` hands out at once (checked a piece at a time just before):
 a local write of 256 KiB at a time costs about 10 % more than of 1 MiB, and 1 MiB is
 still in the cache when the write copies it."""
+_AHEAD_BYTES = 4 << 20
+"""How far ``pieces_ahead`` checks ahead of the writer: one hand-over per this many bytes."""
 _COMBINE_MIN = 64 << 10
 """A weight's stretch in a file at least this long enters the file's CRC32C by
 ``crc32c_combine``; a shorter one is checked again from the cache (that is cheaper)."""
@@ -141,6 +144,11 @@ class ChecksumPass:
         for _ in self.pieces(i):
             pass
 
+    def _unchecked(self, i: int) -> bool:
+        """No checksum covers file ``i``'s bytes."""
+        return not (self._file_sha256 or self._file_crc32c
+                    or any(st.sha for st in self._stretches[i]))
+
     def pieces(self, i: int) -> Generator[memoryview, None, None]:
         """File ``i``'s bytes, as views (of at most ``4 * PIECE_BYTES``) checked as they
         are handed out. The file's sums
@@ -149,7 +157,7 @@ class ChecksumPass:
         f = self._files[i]
         file_sha = hashlib.sha256() if self._file_sha256 else None
         want_crc = self._file_crc32c
-        if file_sha is None and not want_crc and not any(st.sha for st in self._stretches[i]):
+        if self._unchecked(i):
             yield from self._data.iter_ranges(f.start, f.end)
             self._sums[i] = FileSums(None, None)
             return
@@ -194,6 +202,31 @@ class ChecksumPass:
     def has_outside(self) -> bool:
         """Whether ``sum_outside`` has weights to check (else it returns at once)."""
         return bool(self._outside)
+
+    def pieces_ahead(self, i: int) -> Generator[memoryview, None, None]:
+        """``pieces(i)``, checked a step ahead on one more thread: the checksums of the
+        next few MiB run while the caller writes the last ones (one file alone would
+        otherwise check and write on one core)."""
+        blocks = self.pieces(i)
+        if self._unchecked(i):
+            yield from blocks
+            return
+
+        def step() -> list[memoryview]:
+            out: list[memoryview] = []
+            size = 0
+            for block in blocks:
+                out.append(block)
+                size += len(block)
+                if size >= _AHEAD_BYTES:
+                    break
+            return out
+
+        with ThreadPoolExecutor(1) as ahead:
+            got = ahead.submit(step)
+            while batch := got.result():
+                got = ahead.submit(step)
+                yield from batch
 
     def sum_outside(self) -> None:
         """The SHA-256 of the recorded weights no file's walk takes."""
