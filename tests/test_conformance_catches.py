@@ -44,8 +44,8 @@ class DropsLastByte(FsspecHandler):
             files[-1] = ShardFile(last.path, last.start, last.end - 1)
         return files
 
-    def _write_files(self, files: Any, data: Any) -> Any:
-        return super()._write_files(self._short(files), data)
+    def _write_files(self, files: Any, data: Any, *rest: Any) -> Any:
+        return super()._write_files(self._short(files), data, *rest)
 
     def _write_missing(self, files: Any, data: Any, *rest: Any) -> Any:  # content-named
         return super()._write_missing(self._short(files), data, *rest)

@@ -5,7 +5,8 @@ The commit protocol (why no reader ever sees a torn model):
 1. read the current model.json, if any, to know the files of the model being replaced;
 2. name each weight file after its content (``group1-shard1of2.<digest>.bin``, the
    digest a SHA-256 prefix: ``format.shards.CONTENT_DIGEST_HEX``), hashing every file
-   once, concurrently, with its recorded checksum in the same pass;
+   once, concurrently, with its recorded checksum and each weight's in the same pass
+   (``format.checksum_pass``);
 3. write the in-flight marker naming those files, then write only the files the
    folder does not already hold whole (same name, same size, and the same CRC32C where
    the storage keeps one): a re-save of a model whose last layer changed sends the
@@ -53,6 +54,7 @@ and retries.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -78,19 +80,16 @@ from .errors import (
     WeightDataError,
 )
 from .format.artifacts import ModelArtifacts
+from .format.checksum_pass import ChecksumPass, FileSums
 from .format.integrity import (
     ChecksumKind,
-    Crc32c,
-    Hasher,
     check_file,
     check_groups,
     checksum_text,
     digest_error,
     file_mismatch,
-    new_hasher,
     recorded_checksums,
     size_error,
-    weight_checksums,
 )
 from .format.jsonfmt import (
     KeyOrder,
@@ -346,34 +345,27 @@ class ModelHandler:
         condition = self._condition(if_match, if_none_match)
         tag = new_save_tag()
         plan, key_order = self._plan(artifacts)
+        checked = self._checksum_pass(plan)
         sums: list[_Sums] | None = None
         if self.layout == "shards":
-            sums = self._sum_files(plan.files, plan.data)
+            sums = self._sum_files(plan.files, checked)
             plan = name_by_content(plan, [s.sha256 for s in sums])
         self._check_condition(condition)  # fail fast, before any weight is written
         previous = self._read_previous_paths()
         self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
         written: list[str] = []
-        with (
-            self._in_flight(tag, names if sums is not None else ()) as marker,
-            ThreadPoolExecutor(1) as beside,
-        ):
-            # Each weight's checksum is computed while the files are written (the CRC32C
-            # code releases the GIL): not in a second pass after them.
-            per_weight = beside.submit(
-                weight_checksums, plan.model_json.weight_specs, plan.data, self.checksum
-            ) if self.checksum is not None else None
+        with self._in_flight(tag, names if sums is not None else ()) as marker:
             try:
                 if sums is None:
                     written += names
-                    entries = self._write_files(plan.files, plan.data)
+                    entries = self._write_files(plan.files, plan.data, checked)
                 else:
                     entries = self._write_missing(plan.files, plan.data, sums, written, tag)
                 extra = None
-                if per_weight is not None:
-                    weights = per_weight.result()
-                    record = SaveRecord(save_id=tag, files=entries, weights=weights)
+                if self.checksum is not None:
+                    # Each weight's checksum came from the same pass as its files'.
+                    record = SaveRecord(save_id=tag, files=entries, weights=checked.weights())
                     extra = {RECORD_KEY: record.to_json()}
                 body = js_stringify(
                     model_json_object(plan.model_json, key_order, extra)
@@ -550,54 +542,53 @@ class ModelHandler:
                 removing.update(n for n in gone if isinstance(n, str))
         return live, files, removing
 
+    def _checksum_pass(self, plan: StoragePlan) -> ChecksumPass:
+        """The one pass over the weight bytes that gives every checksum the save needs:
+        each file's SHA-256 (its name, in the ``shards`` layout) and recorded checksum,
+        its CRC32C where the store checks or keeps one, and each weight's checksum."""
+        kind = self.checksum
+        shards = self.layout == "shards"
+        keeps = shards and self.store.keeps_checksums  # compared with the stored files
+        return ChecksumPass(
+            plan.files, plan.model_json.weight_specs, plan.data,
+            file_sha256=shards or kind == "sha256",
+            file_crc32c=kind == "crc32c" or self.store.checks_on_arrival or keeps,
+            weight_kind=kind,
+        )
+
+    def _file_record(self, f: ShardFile, sums: FileSums) -> FileRecord:
+        kind = self.checksum
+        return FileRecord(size=f.size, **({kind: sums.text(kind)} if kind is not None else {}))
+
     def _write_files(
-        self, files: Sequence[ShardFile], data: CompositeBuffer
+        self, files: Sequence[ShardFile], data: CompositeBuffer, checked: ChecksumPass
     ) -> dict[str, FileRecord]:
-        """Write every weight file concurrently; each one's size and (when recorded)
-        checksum, computed while its bytes are cut (and sent along where the store
-        checks a CRC32C on arrival)."""
+        """Write every weight file concurrently, each checked (``checked``) as its bytes
+        are cut, a piece at a time, on their way to the store: each file's size and
+        recorded checksum (its CRC32C sent along where the store checks one on
+        arrival), and the weights' checksums."""
         progress = _Progress(self.on_progress, len(files))
-        kind = self.checksum
         arrival = self.store.checks_on_arrival
-        hashes: list[Hasher | None] = []
-        jobs = []
-        for f in files:
-            h = new_hasher(kind) if kind is not None else None
-            crc = h if kind == "crc32c" else (Crc32c() if arrival else None)
-            hashes.append(h)
-            hashers = [x for x in (h, crc if crc is not h else None) if x is not None]
-            sent = crc.text if crc is not None and arrival else None
-            jobs.append(
-                WriteJob(safe_relative_path(f.path), f.size, _chunks(data, f, hashers), sent)
-            )
-        self.store.write_many(jobs, lambda _i: progress.step())
-        out = {}
-        for f, h in zip(files, hashes, strict=True):
-            sums = {kind: h.text()} if kind is not None and h is not None else {}
-            out[f.path] = FileRecord(size=f.size, **sums)
-        return out
+        jobs = [
+            WriteJob(safe_relative_path(f.path), f.size, functools.partial(checked.pieces_ahead, i),
+                     functools.partial(checked.crc32c_of, i) if arrival else None)
+            for i, f in enumerate(files)
+        ]
+        _beside_outside(checked, lambda: self.store.write_many(jobs, lambda _i: progress.step()))
+        return {f.path: self._file_record(f, checked.file_sums(i)) for i, f in enumerate(files)}
 
-    def _sum_files(self, files: Sequence[ShardFile], data: CompositeBuffer) -> list[_Sums]:
+    def _sum_files(self, files: Sequence[ShardFile], checked: ChecksumPass) -> list[_Sums]:
         """Each file's SHA-256 (its name), recorded checksum and CRC32C (where the store
-        checks or keeps one), in one pass over its bytes, files hashed concurrently
-        (hashlib and google-crc32c work outside the GIL)."""
-        kind = self.checksum
-        want_crc = kind == "crc32c" or self.store.checks_on_arrival or self.store.keeps_checksums
-
-        def one(f: ShardFile) -> _Sums:
-            sha = new_hasher("sha256")
-            crc = Crc32c() if want_crc else None
-            for view in data.iter_ranges(f.start, f.end):
-                sha.update(view)
-                if crc is not None:
-                    crc.update(view)
-            sha_text = sha.text()
-            crc_text = crc.text() if crc is not None else None
-            sums = {"crc32c": crc_text, "sha256": sha_text}
-            record = FileRecord(size=f.size, **({kind: sums[kind]} if kind is not None else {}))
-            return _Sums(sha_text, record, crc_text)
-
-        return map_until_error(one, files, min(os.cpu_count() or 1, 8))
+        checks or keeps one), with every weight's checksum, in one pass over the bytes
+        (``checked``): files on worker threads (hashlib and the CRC32C code work outside
+        the GIL), the weights' SHA-256 that no file's walk takes on one more."""
+        workers = min(os.cpu_count() or 1, 8)
+        _beside_outside(checked, lambda: map_until_error(checked.walk, range(len(files)), workers))
+        out = []
+        for i, f in enumerate(files):
+            sums = checked.file_sums(i)
+            out.append(_Sums(sums.sha256 or "", self._file_record(f, sums), sums.crc32c))
+        return out
 
     def _stored_intact(
         self, wanted: Mapping[str, tuple[int, str | None]], listed: Mapping[str, FileInfo]
@@ -642,7 +633,7 @@ class ModelHandler:
             jobs = []
             for f, s in zip(files, sums, strict=True):
                 if f.path in names:
-                    jobs.append(WriteJob(f.path, f.size, _chunks(data, f, ()), _told(s.crc32c),
+                    jobs.append(WriteJob(f.path, f.size, _chunks(data, f), _told(s.crc32c),
                                          temp_name=f"{f.path}.{tag}.tmp"))
             written.extend(j.name for j in jobs)
             self.store.write_many(jobs, lambda _i: progress.step())
@@ -1287,6 +1278,18 @@ def _check_group_sizes(groups: Sequence[Any], sizes: Sequence[int], where: str) 
             )
 
 
+def _beside_outside(checked: ChecksumPass, work: Callable[[], Any]) -> None:
+    """``work`` (walking the files), with ``checked.sum_outside`` on one more thread
+    meanwhile when it has weights to check."""
+    if not checked.has_outside:
+        work()
+        return
+    with ThreadPoolExecutor(1) as beside:
+        outside = beside.submit(checked.sum_outside)
+        work()
+        outside.result()
+
+
 def _told(value: str | None) -> Callable[[], str | None] | None:
     """A ``WriteJob.crc32c`` that tells a value known in advance."""
     return None if value is None else (lambda: value)
@@ -1317,18 +1320,13 @@ class _Sums:
     crc32c: str | None
 
 
-def _chunks(
-    data: CompositeBuffer, f: ShardFile, hashers: Sequence[Hasher]
-) -> Callable[[], Any]:
+def _chunks(data: CompositeBuffer, f: ShardFile) -> Callable[[], Any]:
+    """File ``f``'s bytes, as views (its checksums are known already)."""
+
     def chunks() -> Any:
-        for view in data.iter_ranges(f.start, f.end):
-            for h in hashers:
-                h.update(view)
-            yield view
+        yield from data.iter_ranges(f.start, f.end)
 
     return chunks
-
-
 
 
 def _carried_weights(record: SaveRecord | None, kind: ChecksumKind) -> dict[str, WeightRecord]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +46,9 @@ __all__ = [
     "crc32c_b64",
     "crc32c_code",
     "crc32c_combine",
+    "crc32c_extend",
     "crc32c_from_text",
+    "crc32c_text",
     "digest_error",
     "file_mismatch",
     "new_hasher",
@@ -159,7 +162,8 @@ def crc32c_code() -> str:
     return _chosen_code().name
 
 
-def _crc32c_extend(crc: int, data: Any) -> int:
+def crc32c_extend(crc: int, data: Any) -> int:
+    """The CRC32C of the bytes ``crc`` is the CRC32C of followed by ``data`` (0 starts)."""
     code = _chosen_code()
     view = memoryview(data).cast("B")
     if not code.free_threads:
@@ -193,15 +197,38 @@ def _crc32c_split(
     return crc
 
 
+def _times_x(a: int) -> int:
+    """a * x modulo the polynomial (bit-reflected: x^31 drops out of the bottom bit)."""
+    return (a >> 1) ^ _POLY if a & 1 else a >> 1
+
+
+def _times_x4_table() -> list[int]:
+    """For each low nibble v of a reflected value: (v's part) * x^4 mod P."""
+    out = []
+    for v in range(16):
+        for _ in range(4):
+            v = _times_x(v)
+        out.append(v)
+    return out
+
+
+_TIMES_X4 = _times_x4_table()
+
+
 def _times_mod_poly(a: int, b: int) -> int:
     """a * b modulo CRC-32C's polynomial, both in the CRC's bit-reflected form: GF(2)
-    polynomials (addition is XOR) whose top bit is the coefficient of x^0."""
+    polynomials (addition is XOR) whose top bit is the coefficient of x^0.
+
+    Horner's rule over a's nibbles, highest powers (the low bits) first: the product so
+    far times x^4 (a table lookup), plus the nibble times b (one of 16 multiples)."""
+    b1 = _times_x(b)
+    b2 = _times_x(b1)
+    b3 = _times_x(b2)
+    low = [0, b3, b2, b2 ^ b3, b1, b1 ^ b3, b1 ^ b2, b1 ^ b2 ^ b3]
+    multiples = low + [b ^ m for m in low]  # nibble bit 3 is x^0, bit 0 is x^3
     product = 0
-    for _ in range(32):
-        if a & 0x80000000:
-            product ^= b
-        a = (a << 1) & 0xFFFFFFFF
-        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    for shift in (0, 4, 8, 12, 16, 20, 24, 28):
+        product = (product >> 4) ^ _TIMES_X4[product & 15] ^ multiples[(a >> shift) & 15]
     return product
 
 
@@ -226,17 +253,47 @@ def crc32c_combine(crc_a: int, crc_b: int, length_b: int) -> int:
     x^(2^k) (a bit of 8n set -> one multiplication by that power)."""
     if not 0 <= length_b < 1 << 61:
         raise ValueError(f"length_b must be from 0 to 2**61 - 1, got {length_b}")
+    return _times_mod_poly(_shift_for(length_b), crc_a) ^ crc_b
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_for(length: int) -> int:
+    """x^(8 * length) mod P: the same lengths come back (shard sizes, weight sizes)."""
     shift = 1 << 31  # x^0
-    bits, k = length_b * 8, 0
+    bits, k = length * 8, 0
     while bits:
         if bits & 1:
-            shift = _times_mod_poly(_X_POWERS[k], shift)
+            table = _power_table(k)
+            shift = (table[shift & 15] ^ table[16 | (shift >> 4) & 15]
+                     ^ table[32 | (shift >> 8) & 15] ^ table[48 | (shift >> 12) & 15]
+                     ^ table[64 | (shift >> 16) & 15] ^ table[80 | (shift >> 20) & 15]
+                     ^ table[96 | (shift >> 24) & 15] ^ table[112 | shift >> 28])
         bits >>= 1
         k += 1
-    return _times_mod_poly(shift, crc_a) ^ crc_b
+    return shift
 
 
-def _crc32c_text(crc: int) -> str:
+@functools.lru_cache(maxsize=64)
+def _power_table(k: int) -> tuple[int, ...]:
+    """Multiplication by x^(2^k): entry 16 * j + v is (v placed at bits 4j..4j+3) times
+    x^(2^k) mod P, so a product is the XOR of eight lookups (made on first use)."""
+    column = _X_POWERS[k]  # bit 31 (x^0) times it
+    by_bit = [0] * 32
+    for bit in range(31, -1, -1):  # bit b stands for x^(31 - b)
+        by_bit[bit] = column
+        column = _times_x(column)
+    table = []
+    for j in range(8):
+        for v in range(16):
+            entry = 0
+            for i in range(4):
+                if v >> i & 1:
+                    entry ^= by_bit[4 * j + i]
+            table.append(entry)
+    return tuple(table)
+
+
+def crc32c_text(crc: int) -> str:
     """The standard base64 of the big-endian 4 bytes: how GCS's ``crc32c`` and S3's
     ``ChecksumCRC32C`` spell a CRC32C, so the recorded value compares with theirs."""
     return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
@@ -253,7 +310,7 @@ def crc32c_from_text(text: str | None) -> int | None:
 
 def crc32c_b64(data: Any) -> str:
     """The CRC32C (Castagnoli) of a bytes-like object, as GCS and S3 spell it."""
-    return _crc32c_text(_crc32c_extend(0, data))
+    return crc32c_text(crc32c_extend(0, data))
 
 
 class Hasher(Protocol):
@@ -273,10 +330,10 @@ class Crc32c:
         self._crc = 0
 
     def update(self, data: Any) -> None:
-        self._crc = _crc32c_extend(self._crc, data)
+        self._crc = crc32c_extend(self._crc, data)
 
     def text(self) -> str:
-        return _crc32c_text(self._crc)
+        return crc32c_text(self._crc)
 
 
 class _Sha256:
