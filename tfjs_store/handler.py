@@ -83,11 +83,13 @@ from .format.artifacts import ModelArtifacts
 from .format.checksum_pass import ChecksumPass, FileSums
 from .format.integrity import (
     ChecksumKind,
+    Hasher,
     check_file,
     check_groups,
     checksum_text,
     digest_error,
     file_mismatch,
+    new_hasher,
     recorded_checksums,
     size_error,
 )
