@@ -344,7 +344,11 @@ class ModelHandler:
         ``if_match=TOKEN``: commit only if the model's current version is ``TOKEN``;
         ``if_none_match="*"``: only if there is no model yet. Otherwise ``ConflictError``
         and nothing visible changes."""
-        condition = self._condition(if_match, if_none_match)
+        return self._save(artifacts, self._condition(if_match, if_none_match))
+
+    def _save(self, artifacts: ModelArtifacts, condition: Mapping[str, Any]) -> SaveResult:
+        """``save`` once its condition is checked (``_condition``): what a handler that
+        writes in another way (TF.js's http POST) replaces."""
         tag = new_save_tag()
         plan, key_order = self._plan(artifacts)
         checked = self._checksum_pass(plan)

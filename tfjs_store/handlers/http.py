@@ -214,16 +214,9 @@ class HTTPHandler(ModelHandler):
 
     # -- save ------------------------------------------------------------------------
 
-    def save(
-        self,
-        artifacts: ModelArtifacts,
-        *,
-        if_match: str | None = None,
-        if_none_match: str | None = None,
-    ) -> SaveResult:
-        """POST (or ``request_init['method']``) the model as TF.js's multipart body, or
-        as the JSON body with ``body="json"``. TF.js's http protocol has no conditional
-        save: ``if_match`` / ``if_none_match`` are refused (``OptionError``)."""
+    def _condition(self, if_match: str | None, if_none_match: str | None) -> dict[str, Any]:
+        """TF.js's http protocol has no conditional save: ``if_match`` /
+        ``if_none_match`` are refused (``OptionError``)."""
         condition = sorted(k for k, v in (("if_match", if_match),
                                           ("if_none_match", if_none_match)) if v is not None)
         if condition:
@@ -231,6 +224,11 @@ class HTTPHandler(ModelHandler):
                 f"{type(self).__name__} cannot save conditionally ({', '.join(condition)})",
                 options=tuple(condition), url=self.url,
             )
+        return {}
+
+    def _save(self, artifacts: ModelArtifacts, condition: Mapping[str, Any]) -> SaveResult:
+        """POST (or ``request_init['method']``) the model as TF.js's multipart body, or
+        as the JSON body with ``body="json"``."""
         if isinstance(artifacts.model_topology, (bytes, bytearray, memoryview)):
             raise InvalidModelError(
                 "BrowserHTTPRequest.save() does not support saving model topology in binary "
