@@ -83,13 +83,11 @@ from .format.artifacts import ModelArtifacts
 from .format.checksum_pass import ChecksumPass, FileSums
 from .format.integrity import (
     ChecksumKind,
-    Hasher,
     check_file,
     check_groups,
     checksum_text,
     digest_error,
     file_mismatch,
-    new_hasher,
     recorded_checksums,
     size_error,
 )
@@ -924,10 +922,9 @@ class ModelHandler:
 
     def _check_landed(
         self, name: str, data: Any, size: int, expected: int, entry: FileRecord | None,
-        bad: list[tuple[str, str]], hashed: Mapping[ChecksumKind, Hasher] | None = None,
+        bad: list[tuple[str, str]],
     ) -> None:
-        """Size, then checksums, of one file as it lands (in a worker thread); ``hashed``:
-        the checksums already run over its pieces as they landed."""
+        """Size, then checksums, of one file as it lands (in a worker thread)."""
         if size != expected:
             url = self.store.file_url(name)
             if entry is not None and entry.size is not None:
@@ -937,12 +934,6 @@ class ModelHandler:
                 "(it changed while the model was read)"
             )
         if entry is None or not self.verify or not entry.has_checksum:
-            return
-        if hashed is not None:
-            for kind, recorded in recorded_checksums(entry).items():
-                if hashed[kind].text() != recorded:
-                    bad.append((self.store.file_url(name), kind))
-                    return
             return
         found = file_mismatch(data, FileRecord(crc32c=entry.crc32c, sha256=entry.sha256))
         if found is not None:
@@ -971,28 +962,11 @@ class ModelHandler:
                 offset += size
             out.append([buf])
 
-        jobs = list(zip(rel_paths, views, strict=True))
-        if not self.verify or not self.store.reads_in_pieces:
-            def landed(i: int, size: int) -> None:
-                self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i], bad)
-                progress.step()
+        def landed(i: int, size: int) -> None:
+            self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i], bad)
+            progress.step()
 
-            self.store.read_many_into(jobs, landed)
-        else:  # each piece checked while it is in the cache
-            hashers = [
-                {kind: new_hasher(kind) for kind in recorded_checksums(e)} for e in entries
-            ]
-
-            def piece(i: int, view: memoryview) -> None:
-                for h in hashers[i].values():
-                    h.update(view)
-
-            def landed_hashed(i: int, size: int) -> None:
-                self._check_landed(rel_paths[i], views[i], size, len(views[i]), entries[i],
-                                   bad, hashers[i])
-                progress.step()
-
-            self.store.read_many_pieces_into(jobs, landed_hashed, piece)
+        self.store.read_many_into(list(zip(rel_paths, views, strict=True)), landed)
         if bad:
             raise digest_error(sorted(n for n, _ in bad), self.json_name, [a for _, a in bad])
         return out

@@ -29,7 +29,6 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import ConflictError
 
 __all__ = [
-    "READ_PIECE",
     "ByteStore",
     "FileInfo",
     "WriteJob",
@@ -40,10 +39,6 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-READ_PIECE = 256 << 10
-"""The piece a store that ``reads_in_pieces`` hands over: well inside a core's L2
-cache, so a checksum of it reads cached bytes."""
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,6 @@ class ByteStore(ABC):
     """``write`` sends ``WriteJob.crc32c`` and the storage (or the store, against what
     the storage computed) refuses a file whose bytes arrived different, with a
     ``StorageError`` naming it."""
-    reads_in_pieces: ClassVar[bool] = False
-    """``read_pieces_into`` hands each file's bytes over in cache-sized pieces, in
-    order, as they land (``read_many_pieces_into`` is then used to load): a checksum of
-    them runs while they are still in the CPU's cache, not in a second pass over
-    memory."""
     keeps_checksums: bool = False
     """``stored_checksums`` tells checksums the storage computed of the stored bytes
     itself (no weight byte is read); a rewritten file never keeps its old value."""
@@ -163,16 +153,6 @@ class ByteStore(ABC):
             out[:] = memoryview(data).cast("B")
         return size
 
-    def read_pieces_into(
-        self, name: str, out: memoryview, on_piece: Callable[[memoryview], None]
-    ) -> int:
-        """``read_into``, handing the bytes to ``on_piece`` in order as they land (here:
-        the whole file at once; a store that ``reads_in_pieces`` does better)."""
-        size = self.read_into(name, out)
-        if size == len(out):
-            on_piece(out)
-        return size
-
     def read_many_into(
         self, jobs: Sequence[tuple[str, memoryview]], on_file: Callable[[int, int], None]
     ) -> None:
@@ -182,21 +162,6 @@ class ByteStore(ABC):
         def one(i: int) -> None:
             name, out = jobs[i]
             on_file(i, self.read_into(name, out))
-
-        map_until_error(one, range(len(jobs)), self.max_concurrency)
-
-    def read_many_pieces_into(
-        self,
-        jobs: Sequence[tuple[str, memoryview]],
-        on_file: Callable[[int, int], None],
-        on_piece: Callable[[int, memoryview], None],
-    ) -> None:
-        """``read_many_into`` where ``reads_in_pieces``: ``on_piece(index, view)`` sees
-        each file's bytes as they land (``read_pieces_into``), before its ``on_file``."""
-
-        def one(i: int) -> None:
-            name, out = jobs[i]
-            on_file(i, self.read_pieces_into(name, out, lambda view: on_piece(i, view)))
 
         map_until_error(one, range(len(jobs)), self.max_concurrency)
 

@@ -16,13 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import ConflictError
-from .base import (
-    READ_PIECE,
-    WriteJob,
-    check_precondition,
-    content_version,
-    map_until_error,
-)
+from .base import WriteJob, check_precondition, content_version, map_until_error
 from .fsspec import FsspecStore
 
 __all__ = ["LocalStore"]
@@ -50,32 +44,16 @@ class LocalStore(FsspecStore):
                 return f.read(limit + 1)
             return f.read()
 
-    reads_in_pieces = True
-
     def read_into(self, name: str, out: memoryview) -> int:
-        return self._fill(name, out, max(len(out), 1), None)
-
-    def read_pieces_into(
-        self, name: str, out: memoryview, on_piece: Callable[[memoryview], None]
-    ) -> int:
-        return self._fill(name, out, READ_PIECE, on_piece)
-
-    def _fill(
-        self, name: str, out: memoryview, piece: int, on_piece: Callable[[memoryview], None] | None
-    ) -> int:
-        """``out`` filled ``piece`` bytes at a time (each ``readinto`` straight into its
-        place), each piece handed to ``on_piece`` as it lands."""
         with self._errors("reading", name), open(self.path(name), "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
             if size != len(out):
                 return size
             got = 0
             while got < size:
-                n = f.readinto(out[got : got + piece])
+                n = f.readinto(out[got:])
                 if not n:
                     return got  # the file shrank while it was read
-                if on_piece is not None:
-                    on_piece(out[got : got + n])
                 got += n
             return size
 

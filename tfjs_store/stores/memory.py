@@ -5,9 +5,8 @@ memory filesystem per process). Versions are content hashes."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
-from .base import READ_PIECE, check_precondition, content_version
+from .base import check_precondition, content_version
 from .fsspec import FsspecStore
 
 __all__ = ["MemoryStore"]
@@ -32,23 +31,6 @@ class MemoryStore(FsspecStore):
             size = int(view.nbytes)
             if size == len(out):
                 out[:] = view
-        return size
-
-    reads_in_pieces = True
-
-    def read_pieces_into(
-        self, name: str, out: memoryview, on_piece: Callable[[memoryview], None]
-    ) -> int:
-        stored = self.fs.store.get(self.fs._strip_protocol(self.path(name)))
-        if self.cas_kind != "memory" or not hasattr(stored, "getbuffer"):
-            return super().read_pieces_into(name, out, on_piece)
-        with stored.getbuffer() as view:
-            size = int(view.nbytes)
-            if size == len(out):
-                for start in range(0, size, READ_PIECE):
-                    piece = out[start : start + READ_PIECE]
-                    piece[:] = view[start : start + READ_PIECE]
-                    on_piece(piece)
         return size
 
     def _commit(
