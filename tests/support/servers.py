@@ -288,6 +288,7 @@ __all__ = [
     "az_target",
     "azurite_connection_string",
     "azurite_server",
+    "environ_without_aws",
     "file_target",
     "gcs_bucket",
     "gcs_endpoint",
@@ -298,6 +299,7 @@ __all__ = [
     "http_target",
     "memory_target",
     "s3_bucket",
+    "s3_cli_flags",
     "s3_endpoint",
     "s3_server",
     "s3_storage_options",
@@ -761,6 +763,22 @@ def s3_storage_options(endpoint: str) -> dict[str, Any]:
         "client_kwargs": {"region_name": "us-west-2"},
         "skip_instance_cache": True,
     }
+
+
+def s3_cli_flags(endpoint: str) -> list[str]:
+    """``s3_storage_options(endpoint)`` as the CLI's ``-o`` flags."""
+    return [
+        "-o", f"endpoint_url={endpoint}",
+        "-o", "key=testing",
+        "-o", "secret=testing",
+        "-o", "client_kwargs.region_name=us-west-2",
+    ]  # fmt: skip
+
+
+def environ_without_aws() -> dict[str, str]:
+    """This process's environment without ``AWS_*`` variables, for a CLI child that must
+    take its S3 settings from its ``-o`` flags only."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
 
 def gcs_storage_options(endpoint: str) -> dict[str, Any]:
