@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from reliability.common import TORN_SAVES_PER_WRITER
+from reliability.common import HEAVY, TORN_SAVES_PER_WRITER
 from support.servers import (
     FTP_PASSWORD,
     FTP_USER,
@@ -415,6 +415,10 @@ class TestDirFileConformance(FsspecHandlerTests):
 
 
 @pytest.mark.s3
+@pytest.mark.skipif(not HEAVY, reason="TFJS_STORE_HEAVY=1 only: the whole suite over S3 is "
+                    "TestS3 (test_conformance_builtin); simplecache over S3 by default: "
+                    "test_simplecache_over_s3_round_trip, test_cache_never_serves_a_replaced_or_"
+                    "removed_model, test_every_backend_of_the_table_declares_atomic_commits")
 class TestSimplecacheS3Conformance(FsspecHandlerTests):
     """simplecache:: over moto's S3. The back door is S3 itself (a cache of its own would
     serve the back door stale bytes); fault injection wraps S3 under the same URL without
