@@ -795,6 +795,16 @@ def _filesystem(protocol: str, storage_options: dict[str, Any]) -> Any:
     return fsspec.filesystem(protocol, **storage_options, use_listings_cache=False)
 
 
+def _s3_back_door(endpoint: str) -> Any:
+    """One S3 client per server for the targets' back door (``StoreTarget.fs``): a new
+    client costs ~0.2 s, paid by every S3 test otherwise. No listings cache, as for every
+    back door; ``default_cache_type`` (s3fs's default) is spelled out only so that fsspec
+    never hands this instance to a handler opened with the same options."""
+    options = {k: v for k, v in s3_storage_options(endpoint).items()
+               if k != "skip_instance_cache"}
+    return _filesystem("s3", {**options, "default_cache_type": "readahead"})
+
+
 def _protocols(fs: Any) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
@@ -1002,7 +1012,7 @@ def s3_target(request: pytest.FixtureRequest, s3_server: RunningServer,
     _require(s3_server)
     options = s3_storage_options(s3_server.url)
     target = StoreTarget("s3", f"s3://{s3_bucket}/{_folder_name(request)}", options,
-                         _filesystem("s3", options))
+                         _s3_back_door(s3_server.url))
     yield target
     _cleanup(target, s3_server)
 
