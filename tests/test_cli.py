@@ -26,6 +26,7 @@ from typing import Any
 import google_crc32c
 import numpy as np
 import pytest
+from support.servers import environ_without_aws, s3_cli_flags
 
 import tfjs_store
 from tfjs_store.cli import (
@@ -1033,19 +1034,10 @@ def test_conformance_adds_no_storage_option_the_store_refuses(tmp_path: Path) ->
 # -- S3 on moto -------------------------------------------------------------------------
 
 
-def _s3_flags(endpoint: str) -> list[str]:
-    return [
-        "-o", f"endpoint_url={endpoint}",
-        "-o", "key=testing",
-        "-o", "secret=testing",
-        "-o", "client_kwargs.region_name=us-west-2",
-    ]  # fmt: skip
-
-
 @pytest.mark.s3
 def test_cp_ls_verify_against_s3(s3_target: Any, s3_endpoint: str, tmp_path: Path) -> None:
-    flags = _s3_flags(s3_endpoint)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    flags = s3_cli_flags(s3_endpoint)
+    env = environ_without_aws()
     dst = s3_target.join("team", "example")
     cp = subprocess.run(
         [*ENTRY_POINTS["script"], "cp", "example", dst, "--shard-size", "200", *flags],
@@ -1187,15 +1179,15 @@ def test_a_local_folder_named_example_gets_a_note(
 
 def test_clean_removes_leftovers_of_a_dead_save(tmp_path: Path) -> None:
     model = tmp_path / "m"
-    assert subprocess.run([sys.executable, "-m", "tfjs_store", "cp", "example", str(model)], capture_output=True,
-                          timeout=120).returncode == 0
+    assert subprocess.run([sys.executable, "-m", "tfjs_store", "cp", "example", str(model)],
+                          capture_output=True, timeout=120).returncode == 0
     stray = model / "group1-shard1of1.0000000aaaaa.bin"  # a tag from 1970: stale
     stray.write_bytes(b"left by a save that died")
     before = sorted(p.name for p in model.iterdir() if p != stray)
-    proc = subprocess.run([sys.executable, "-m", "tfjs_store", "clean", str(model), "--json"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "tfjs_store", "clean", str(model), "--json"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [p.rsplit("/", 1)[-1] for p in json.loads(proc.stdout)["removed"]] == [stray.name]
     assert sorted(p.name for p in model.iterdir()) == before
-    assert subprocess.run([sys.executable, "-m", "tfjs_store", "verify", str(model)], capture_output=True,
-                          timeout=120).returncode == 0
+    assert subprocess.run([sys.executable, "-m", "tfjs_store", "verify", str(model)],
+                          capture_output=True, timeout=120).returncode == 0

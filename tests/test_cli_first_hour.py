@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.servers import environ_without_aws, s3_cli_flags
 from test_cli import ENTRY_POINTS, EXAMPLE, one_error_line, run, save_model
 
 from tfjs_store.cli import EXIT_NOT_FOUND, EXIT_STORAGE, EXIT_USAGE
@@ -170,7 +171,6 @@ def test_ctrl_c_during_an_s3_copy_prints_one_line(
     ClientConnectionResetError" for the requests the process abandoned (the issue saw
     11-41 such lines in 4 runs of 6; here they come about 1 run in 10, so
     test_abandoned_storage_tasks_report_nothing_after_ctrl_c pins the cause)."""
-    import os
     import signal
     import subprocess
     import time
@@ -183,14 +183,9 @@ def test_ctrl_c_during_an_s3_copy_prints_one_line(
     src = tmp_path / "src"
     tfjs_store.save({"w": np.ones(24 << 18, np.float32)}, str(src))  # 24 MiB, six shards
     proxy = _SlowProxy(urllib.parse.urlsplit(s3_endpoint).port or 80, rate=8 << 20)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = environ_without_aws()
     dst = s3_target.join("interrupted")
-    flags = [
-        "-o", f"endpoint_url=http://127.0.0.1:{proxy.port}",
-        "-o", "key=testing",
-        "-o", "secret=testing",
-        "-o", "client_kwargs.region_name=us-west-2",
-    ]  # fmt: skip
+    flags = s3_cli_flags(f"http://127.0.0.1:{proxy.port}")
     proc = subprocess.Popen(
         [*ENTRY_POINTS["script"], "cp", str(src), dst, *flags],
         stdout=subprocess.PIPE,
@@ -320,15 +315,8 @@ def test_ls_of_a_folder_that_does_not_exist_exits_3(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_ls_of_a_bucket_that_does_not_exist_exits_3(s3_endpoint: str) -> None:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    flags = [
-        "-o", f"endpoint_url={s3_endpoint}",
-        "-o", "key=testing",
-        "-o", "secret=testing",
-        "-o", "client_kwargs.region_name=us-west-2",
-    ]  # fmt: skip
+    env = environ_without_aws()
+    flags = s3_cli_flags(s3_endpoint)
     proc = run("ls", "s3://no-such-bucket-tfjs-store", *flags, env=env)
     assert proc.returncode == EXIT_NOT_FOUND, proc.stderr
     assert "no such folder or bucket" in one_error_line(proc)
@@ -367,7 +355,6 @@ def test_ls_tells_of_leftovers_below_a_prefix_and_clean_reaches_them(
     says how many leftovers there are and which command removes them; `clean PREFIX`
     (the issue saw "0 leftover file(s)" here) removes exactly those."""
     import json
-    import os
     import subprocess
     import sys
 
@@ -377,13 +364,8 @@ def test_ls_tells_of_leftovers_below_a_prefix_and_clean_reaches_them(
     flags: list[str] = []
     env = None
     if prefix_target.name == "s3":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        flags = [
-            "-o", f"endpoint_url={options['endpoint_url']}",
-            "-o", "key=testing",
-            "-o", "secret=testing",
-            "-o", "client_kwargs.region_name=us-west-2",
-        ]  # fmt: skip
+        env = environ_without_aws()
+        flags = s3_cli_flags(options["endpoint_url"])
     assert run("cp", str(EXAMPLE), f"{root}/good", *flags, env=env).returncode == 0
     killed = subprocess.run(
         [sys.executable, "-c", _KILLED_SAVE, f"{root}/runs/dead", json.dumps(options)],

@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support.threaded_http import serving, serving_wsgi
 
 import tfjs_store
 from tfjs_store.handlers.http import HTTPHandler, HTTPResponse, encode_multipart, weight_urls
@@ -89,7 +90,6 @@ class Received:
 def flask_receiver(status: int = 200) -> Iterator[tuple[str, Received]]:
     """A receiver written the way TF.js users write them, with Flask."""
     from flask import Flask, jsonify, request
-    from werkzeug.serving import make_server
 
     app = Flask("receiver")
     received = Received()
@@ -122,13 +122,8 @@ def flask_receiver(status: int = 200) -> Iterator[tuple[str, Received]]:
             return jsonify({"error": "refused"}), status
         return jsonify({"saved": True})
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/upload", received
-    finally:
-        server.shutdown()
+    with serving_wsgi(app) as base:
+        yield f"{base}/upload", received
 
 
 @pytest.mark.parametrize("name", CAPTURES)
@@ -223,7 +218,7 @@ def test_email_parser_reads_the_body() -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    with _serve(Handler) as base:
+    with serving(Handler) as base:
         result = tfjs_store.save(artifacts, f"{base}/anything")
     assert result.responses and result.responses[0].status == 201
     raw = f"Content-Type: {captured['content_type']}\r\n\r\n".encode() + captured["body"]
@@ -253,19 +248,6 @@ class StaticLog:
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@contextlib.contextmanager
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager
@@ -316,7 +298,7 @@ def static_server(
         def log_message(self, *args: Any) -> None:
             pass
 
-    with _serve(Handler) as base:
+    with serving(Handler) as base:
         yield base, log
 
 
@@ -492,7 +474,6 @@ def test_http_urls_have_no_model_manager() -> None:
 def json_receiver() -> Iterator[tuple[str, Received]]:
     """A receiver for servers that take only JSON: Flask's ``request.get_json()``."""
     from flask import Flask, jsonify, request
-    from werkzeug.serving import make_server
 
     app = Flask("json-receiver")
     received = Received()
@@ -511,13 +492,8 @@ def json_receiver() -> Iterator[tuple[str, Received]]:
         )
         return jsonify({"saved": True})
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/upload", received
-    finally:
-        server.shutdown()
+    with serving_wsgi(app) as base:
+        yield f"{base}/upload", received
 
 
 @pytest.mark.parametrize("name", ["dense-http-capture-adam", "functional-http-capture"])

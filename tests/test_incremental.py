@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support.counting_proxy import CountingProxy, Exchange, counting_proxy
-from support.servers import StoreTarget
+from support.servers import StoreTarget, environ_without_aws, s3_cli_flags
 
 import tfjs_store
 from tfjs_store.format.shards import CONTENT_DIGEST_HEX, shard_digest
@@ -270,9 +270,8 @@ def test_a_repeated_copy_sends_only_model_json(
 
 
 def _cp_child(src: str, dst: str, endpoint: str) -> subprocess.Popen[bytes]:
-    flags = ["-o", f"endpoint_url={endpoint}", "-o", "key=testing", "-o", "secret=testing",
-             "-o", "client_kwargs.region_name=us-west-2"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    flags = s3_cli_flags(endpoint)
+    env = environ_without_aws()
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(
         [sys.executable, "-m", "tfjs_store", "cp", src, dst, "--no-progress", *flags],

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from reliability.common import TORN_SAVES_PER_WRITER
+from reliability.common import HEAVY, TORN_SAVES_PER_WRITER
 from support.servers import (
     FTP_PASSWORD,
     FTP_USER,
@@ -415,10 +415,16 @@ class TestDirFileConformance(FsspecHandlerTests):
 
 
 @pytest.mark.s3
+@pytest.mark.skipif(not HEAVY, reason="TFJS_STORE_HEAVY=1 only (simplecache over S3)")
 class TestSimplecacheS3Conformance(FsspecHandlerTests):
     """simplecache:: over moto's S3. The back door is S3 itself (a cache of its own would
     serve the back door stale bytes); fault injection wraps S3 under the same URL without
-    the cache (writes go past the cache anyway)."""
+    the cache (writes go past the cache anyway).
+
+    Heavy only (~40 s): the default run has the whole suite over S3 (TestS3 in
+    test_conformance_builtin.py) and simplecache over S3 in
+    test_simplecache_over_s3_round_trip, test_cache_never_serves_a_replaced_or_removed_model
+    (over file) and test_every_backend_of_the_table_declares_atomic_commits."""
 
     concurrent_saves_per_writer = TORN_SAVES_PER_WRITER
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from support.browser import serving_asgi
 
 import tfjs_store
 from tfjs_store.server import create_app
@@ -37,29 +35,15 @@ def _weights(seed: int) -> dict[str, np.ndarray]:
 @contextlib.contextmanager
 def _client(root: Path, **options: Any) -> Iterator[tuple[httpx.Client, FaultyFileSystem]]:
     """A client of the bridge over ``root`` (uvicorn in a thread), and its counting fs."""
-    import uvicorn
-
     app = create_app(str(root), **options)
     bridge = app.state.bridge
     counting = FaultyFileSystem(bridge.fs)
     bridge.fs = counting
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the bridge did not start"
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            yield client, counting
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with (
+        serving_asgi(app, timeout_keep_alive=5) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        yield client, counting
 
 
 def _shards(root: Path, name: str) -> list[str]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 from support.browser import running_bridge
 from support.counting_proxy import CountingProxy, Exchange, counting_proxy
 from support.servers import RunningServer, StoreTarget, gcs_storage_options, start_fake_gcs
+from support.threaded_http import serving
 
 import tfjs_store
 from tfjs_store.server import create_app
@@ -283,30 +283,20 @@ def _redirecting_pair() -> Iterator[tuple[str, list[dict[str, str]]]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
-    target_url = f"http://127.0.0.1:{target.server_address[1]}"
+    with serving(Target) as target_url:
 
-    class Redirector(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(307)
-            self.send_header("Location", f"{target_url}/object?sig=1")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        class Redirector(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(307)
+                self.send_header("Location", f"{target_url}/object?sig=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
+            def log_message(self, format: str, *args: object) -> None:
+                return
 
-    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
-    threads = [threading.Thread(target=s.serve_forever, daemon=True)
-               for s in (target, redirector)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield f"http://127.0.0.1:{redirector.server_address[1]}", seen
-    finally:
-        for server in (target, redirector):
-            server.shutdown()
-            server.server_close()
+        with serving(Redirector) as redirector_url:
+            yield redirector_url, seen
 
 
 def test_http_handler_drops_credentials_on_a_redirect_to_another_origin() -> None:
@@ -418,14 +408,8 @@ def _token_endpoint() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Grant)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Grant) as base:
+        yield f"{base}/token"
 
 
 def _service_account(token_uri: str) -> dict[str, str]:

@@ -15,13 +15,13 @@ import math
 import random
 import re
 import struct
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from support.tfjs import FIXTURES_DIR, REPO_ROOT, require_tfjs, run_tfjs
+from support.threaded_http import serving
 
 EXAMPLE_DIR = REPO_ROOT / "tfjs_store" / "data" / "example"
 INDEX = json.loads((FIXTURES_DIR / "index.json").read_text("utf-8"))
@@ -455,16 +455,9 @@ def test_load_predict_file(tfjs: None, name: str) -> None:
 @pytest.mark.parametrize("name", [n for n in FIXTURES if BY_DIR[n]["layout"] != "node"])
 def test_load_predict_http(tfjs: None, name: str) -> None:
     handler = functools.partial(_QuietHandler, directory=str(FIXTURES_DIR / name))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/model.json"
+    with serving(handler) as base:
         exp = _expected(name)
-        out = run_tfjs("load-predict", "--url", url, "--model", exp["kind"])
-    finally:
-        server.shutdown()
-        server.server_close()
+        out = run_tfjs("load-predict", "--url", f"{base}/model.json", "--model", exp["kind"])
     assert out["predictions"] == exp["predictions"]
     assert out["weights"] == exp["weights"]
     assert out["optimizerWeights"] == exp["optimizerWeights"]

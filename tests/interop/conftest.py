@@ -6,7 +6,6 @@ import http.server
 import json
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from interop_matrix import Folder, TfjsSaves
 from interop_worker import TfjsWorker
 from support.servers import s3_storage_options
 from support.tfjs import require_tfjs, run_tfjs
+from support.threaded_http import serving
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -148,6 +148,7 @@ class Captured:
 class CaptureServer:
     def __init__(self) -> None:
         self.requests: dict[str, Captured] = {}
+        self.url = ""
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -166,20 +167,12 @@ class CaptureServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler = Handler
 
 
 @pytest.fixture(scope="session")
 def capture_server() -> Iterator[CaptureServer]:
     server = CaptureServer()
-    try:
+    with serving(server.handler) as url:
+        server.url = url
         yield server
-    finally:
-        server.stop()

@@ -23,7 +23,7 @@ from .common import fresh_options as _options
 
 WRITERS = 8
 READERS = 8
-ROUNDS = {"memory": scaled(6, 40), "file": scaled(6, 40), "s3": scaled(3, 15)}
+ROUNDS = {"memory": scaled(6, 40), "file": scaled(6, 40), "s3": scaled(2, 15)}
 
 BACKENDS = [
     pytest.param("memory", id="memory"),

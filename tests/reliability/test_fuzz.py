@@ -2,7 +2,7 @@
 
 - Every seed (``fuzz/corpus/``) and every kept crash (``fuzz/crashes/``) is replayed
   through the target without atheris: a crash once found stays fixed.
-- The atheris target runs for ``TFJS_STORE_FUZZ_SECONDS`` (default 20; 600 with
+- The atheris target runs for ``TFJS_STORE_FUZZ_SECONDS`` (default 10; 600 with
   ``TFJS_STORE_HEAVY=1``) from the seed corpus; any crash, timeout or memory blow-up
   fails the test and names the input libFuzzer wrote (copy it into fuzz/crashes/ once
   fixed).
@@ -21,7 +21,7 @@ import pytest
 from .common import scaled
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-SECONDS = int(os.environ.get("TFJS_STORE_FUZZ_SECONDS", scaled(20, 600)))
+SECONDS = int(os.environ.get("TFJS_STORE_FUZZ_SECONDS", scaled(10, 600)))
 
 
 def _target():

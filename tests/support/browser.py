@@ -2,7 +2,8 @@
 
 * ``running_bridge(root_url, **create_app_options)``: ``tfjs_store.server.create_app`` served
   by a real uvicorn server on 127.0.0.1 (a free port) in a background thread; yields the
-  base URL ("http://127.0.0.1:PORT").
+  base URL ("http://127.0.0.1:PORT"). ``serving_asgi(app)`` does the same for an app
+  already made.
 * ``running_static(routes)``: a tiny threaded HTTP server serving fixed bytes per path
   (the test page and TF.js's bundle), on another port, so the page's origin differs from
   the bridge's and CORS is really exercised.
@@ -25,9 +26,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from support.threaded_http import serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = REPO_ROOT / "tests" / "js"
@@ -43,23 +46,26 @@ __all__ = [
     "run_playwright",
     "running_bridge",
     "running_static",
+    "serving_asgi",
 ]
 
 
 @contextlib.contextmanager
-def running_bridge(root_url: str, **options: Any) -> Iterator[str]:
-    """The bridge over ``root_url`` on a real uvicorn server; yields its base URL."""
+def serving_asgi(app: Any, **config: Any) -> Iterator[str]:
+    """The ASGI ``app`` on a real uvicorn server on 127.0.0.1 (a free port) in a background
+    thread; yields its base URL. ``config``: more ``uvicorn.Config`` keywords.
+
+    The listening socket is made with ``IPPROTO_TCP`` so that asyncio turns Nagle's
+    algorithm off on every connection (it does so only for sockets whose ``proto`` says
+    TCP); with ``proto`` 0 each request waits ~40 ms for a delayed ACK."""
     import uvicorn
 
-    from tfjs_store.server import create_app
-
-    app = create_app(root_url, **options)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=2)
-    server = uvicorn.Server(config)
+    options = {"log_level": "warning", "lifespan": "off", "timeout_keep_alive": 2, **config}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -73,6 +79,15 @@ def running_bridge(root_url: str, **options: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@contextlib.contextmanager
+def running_bridge(root_url: str, **options: Any) -> Iterator[str]:
+    """The bridge over ``root_url`` on a real uvicorn server; yields its base URL."""
+    from tfjs_store.server import create_app
+
+    with serving_asgi(create_app(root_url, **options)) as base:
+        yield base
 
 
 @contextlib.contextmanager
@@ -96,14 +111,8 @@ def running_static(routes: Mapping[str, tuple[bytes, str]]) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base:
+        yield base
 
 
 @contextlib.contextmanager

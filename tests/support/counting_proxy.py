@@ -16,7 +16,9 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from support.threaded_http import serving
 
 __all__ = ["CountingProxy", "Exchange", "counting_proxy"]
 
@@ -99,14 +101,6 @@ def counting_proxy(upstream: str, delay: float = 0.0) -> Iterator[CountingProxy]
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.append(CountingProxy(f"http://127.0.0.1:{server.server_address[1]}"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        state.append(CountingProxy(url))
         yield state[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)

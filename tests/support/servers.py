@@ -288,6 +288,7 @@ __all__ = [
     "az_target",
     "azurite_connection_string",
     "azurite_server",
+    "environ_without_aws",
     "file_target",
     "gcs_bucket",
     "gcs_endpoint",
@@ -298,6 +299,7 @@ __all__ = [
     "http_target",
     "memory_target",
     "s3_bucket",
+    "s3_cli_flags",
     "s3_endpoint",
     "s3_server",
     "s3_storage_options",
@@ -763,6 +765,22 @@ def s3_storage_options(endpoint: str) -> dict[str, Any]:
     }
 
 
+def s3_cli_flags(endpoint: str) -> list[str]:
+    """``s3_storage_options(endpoint)`` as the CLI's ``-o`` flags."""
+    return [
+        "-o", f"endpoint_url={endpoint}",
+        "-o", "key=testing",
+        "-o", "secret=testing",
+        "-o", "client_kwargs.region_name=us-west-2",
+    ]  # fmt: skip
+
+
+def environ_without_aws() -> dict[str, str]:
+    """This process's environment without ``AWS_*`` variables, for a CLI child that must
+    take its S3 settings from its ``-o`` flags only."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
 def gcs_storage_options(endpoint: str) -> dict[str, Any]:
     return {"endpoint_url": endpoint, "token": "anon", "skip_instance_cache": True}
 
@@ -775,6 +793,16 @@ def _filesystem(protocol: str, storage_options: dict[str, Any]) -> Any:
     import fsspec
 
     return fsspec.filesystem(protocol, **storage_options, use_listings_cache=False)
+
+
+def _s3_back_door(endpoint: str) -> Any:
+    """One S3 client per server for the targets' back door (``StoreTarget.fs``): a new
+    client costs ~0.2 s, paid by every S3 test otherwise. No listings cache, as for every
+    back door; ``default_cache_type`` (s3fs's default) is spelled out only so that fsspec
+    never hands this instance to a handler opened with the same options."""
+    options = {k: v for k, v in s3_storage_options(endpoint).items()
+               if k != "skip_instance_cache"}
+    return _filesystem("s3", {**options, "default_cache_type": "readahead"})
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
@@ -984,7 +1012,7 @@ def s3_target(request: pytest.FixtureRequest, s3_server: RunningServer,
     _require(s3_server)
     options = s3_storage_options(s3_server.url)
     target = StoreTarget("s3", f"s3://{s3_bucket}/{_folder_name(request)}", options,
-                         _filesystem("s3", options))
+                         _s3_back_door(s3_server.url))
     yield target
     _cleanup(target, s3_server)
 
