@@ -847,13 +847,17 @@ class ModelHandler:
         return self._while_replaced(read, "read")
 
     def _while_replaced(self, step: Callable[[bytes], _T], what: str) -> _T:
-        """``step(model.json's bytes)``; when a weight file it needs is gone and model.json
-        changed meanwhile (a concurrent save replaced the model), again on the new one."""
+        """``step(model.json's bytes)``; when it fails for a missing file or an invalid
+        model and model.json changed meanwhile (a concurrent save replaced the model),
+        again on the new one. The change is what tells: a storage whose reads are not
+        atomic (WebDAV's MOVE replaces a file that a GET streams) can hand out a
+        model.json cut short while it is replaced, which reads as invalid JSON; read
+        again, it is whole."""
         raw = self._read_json()
         for attempt in range(_LOAD_RETRIES):
             try:
                 return step(raw)
-            except ModelNotFoundError:
+            except (ModelNotFoundError, InvalidModelError):
                 latest = self._read_json()
                 if latest == raw:
                     raise
