@@ -273,9 +273,7 @@ class FsspecStore(ByteStore):
         """How this store commits conditionally: "local", "memory", "s3", "gcs", "az",
         or None."""
         client = self.own_client
-        if client is None or not self._is_client(client[1], client[2]):
-            return None
-        return client[0]
+        return client[0] if client and self._is_client(client[1], client[2]) else None
 
     @property
     def supports_conditional_commit(self) -> bool:
