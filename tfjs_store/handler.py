@@ -847,17 +847,18 @@ class ModelHandler:
         return self._while_replaced(read, "read")
 
     def _while_replaced(self, step: Callable[[bytes], _T], what: str) -> _T:
-        """``step(model.json's bytes)``; when it fails for a missing file or an invalid
-        model and model.json changed meanwhile (a concurrent save replaced the model),
-        again on the new one. The change is what tells: a storage whose reads are not
-        atomic (WebDAV's MOVE replaces a file that a GET streams) can hand out a
-        model.json cut short while it is replaced, which reads as invalid JSON; read
-        again, it is whole."""
+        """``step(model.json's bytes)``; when a weight file it needs is gone, or the bytes
+        are not JSON at all, and model.json changed meanwhile (a concurrent save replaced
+        the model), again on the new one. A storage whose reads are not atomic (WebDAV's
+        MOVE replaces a file that a GET streams) can hand out a model.json cut short
+        while it is replaced; read again, it is whole."""
         raw = self._read_json()
         for attempt in range(_LOAD_RETRIES):
             try:
                 return step(raw)
-            except (ModelNotFoundError, InvalidModelError):
+            except (ModelNotFoundError, InvalidModelError) as exc:
+                if not isinstance(exc, ModelNotFoundError) and _is_json(raw):
+                    raise  # whole, and invalid as it stands
                 latest = self._read_json()
                 if latest == raw:
                     raise
@@ -1219,6 +1220,15 @@ class ModelHandler:
             url = self.store.file_url(folder) if folder else self.store.url
             out[url] = info_from_model_json(model_json, sizes, found[path])
         return out
+
+
+def _is_json(raw: bytes) -> bool:
+    """Whether ``raw`` parses as JSON at all (a model.json cut short never does)."""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def _process_exists(pid: int) -> bool:
