@@ -159,16 +159,7 @@ def test_the_pass_gives_what_each_checksum_apart_gives(
     for i in reversed(range(len(plan.files))):  # the order files are walked in is free
         checked.walk(i)
     checked.sum_outside()
-    for f, sums in zip(plan.files, checked.files_sums(), strict=True):
-        data = bytes(plan.data.read(f.start, f.size))
-        assert sums.sha256 == sha256_hex(data)
-        want_crc = file_crc32c or weight_kind == "crc32c"
-        assert sums.crc32c == (crc32c_b64(data) if want_crc else None)
-    expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
-                if weight_kind is not None else {})
-    got = checked.weights()
-    assert list(got) == list(expected)
-    assert got == expected
+    _assert_each_checksum_apart_agrees(plan, checked, file_crc32c, weight_kind)
 
 
 def test_a_retried_write_takes_the_pieces_again_and_the_sums_stay_right() -> None:
@@ -268,15 +259,7 @@ def test_any_cut_gives_what_each_checksum_apart_gives(
     for i in range(len(plan.files)):
         assert sum(len(p) for p in checked.pieces(i)) == plan.files[i].size
     checked.sum_outside()
-    for f, sums in zip(plan.files, checked.files_sums(), strict=True):
-        data = bytes(plan.data.read(f.start, f.size))
-        assert sums.sha256 == sha256_hex(data)
-        want_crc = file_crc32c or weight_kind == "crc32c"
-        assert sums.crc32c == (crc32c_b64(data) if want_crc else None)
-    expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
-                if weight_kind is not None else {})
-    assert checked.weights() == expected
-    assert list(checked.weights()) == list(expected)
+    _assert_each_checksum_apart_agrees(plan, checked, file_crc32c, weight_kind)
 
 
 @pytest.mark.parametrize("weight_kind", KINDS, ids=str)
@@ -300,3 +283,20 @@ def test_checking_ahead_of_the_writer_hands_out_the_same_bytes_and_sums(
     expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
                 if weight_kind is not None else {})
     assert checked.weights() == expected
+
+
+def _assert_each_checksum_apart_agrees(
+    plan: Any, checked: ChecksumPass, file_crc32c: bool, weight_kind: ChecksumKind | None
+) -> None:
+    """Every sum of the pass equals the checksum of the same bytes taken apart: each
+    file's SHA-256 and (when asked) CRC32C, and each weight's, in the specs' order."""
+    for f, sums in zip(plan.files, checked.files_sums(), strict=True):
+        data = bytes(plan.data.read(f.start, f.size))
+        assert sums.sha256 == sha256_hex(data)
+        want_crc = file_crc32c or weight_kind == "crc32c"
+        assert sums.crc32c == (crc32c_b64(data) if want_crc else None)
+    expected = (weight_checksums(plan.model_json.weight_specs, plan.data, weight_kind)
+                if weight_kind is not None else {})
+    got = checked.weights()
+    assert list(got) == list(expected)
+    assert got == expected

@@ -40,14 +40,8 @@ def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve ``handler`` (a ``BaseHTTPRequestHandler`` class, or a partial of one) on
     127.0.0.1 in a background thread; yields the base URL ``http://127.0.0.1:PORT``."""
     server = _NoDelayServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with _in_thread(server, server.server_address[1]) as url:
+        yield url
 
 
 
@@ -58,10 +52,18 @@ def serving_wsgi(app: Any) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    with _in_thread(server, server.server_port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _in_thread(server: Any, port: int) -> Iterator[str]:
+    """``server.serve_forever`` in a daemon thread while the block runs; then shut down,
+    closed and joined."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.shutdown()
         server.server_close()
