@@ -1226,7 +1226,7 @@ def _is_json(raw: bytes) -> bool:
     """Whether ``raw`` parses as JSON at all (a model.json cut short never does)."""
     try:
         json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: refused as it stands, once read again
         return False
     return True
 
