@@ -96,6 +96,7 @@ from .format.jsonfmt import (
     js_stringify,
     json_byte_length,
     model_json_object,
+    parse_json_bytes,
     parse_model_json,
 )
 from .format.layout import (
@@ -1225,8 +1226,8 @@ class ModelHandler:
 def _is_json(raw: bytes) -> bool:
     """Whether ``raw`` parses as JSON at all (a model.json cut short never does)."""
     try:
-        json.loads(raw)
-    except (ValueError, RecursionError):  # deep nesting: refused as it stands, once read again
+        parse_json_bytes(raw)
+    except InvalidModelError:
         return False
     return True
 
