@@ -5,7 +5,7 @@ each weight byte handed to the CRC32C code once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,17 @@ from hypothesis import strategies as st
 from tfjs_store.format import checksum_pass, integrity
 from tfjs_store.format.artifacts import ModelArtifacts
 from tfjs_store.format.checksum_pass import PIECE_BYTES, ChecksumPass
+from tfjs_store.format.codec import weight_byte_ranges
 from tfjs_store.format.integrity import (
     ChecksumKind,
     checksum_text,
     crc32c_b64,
+    new_hasher,
     sha256_hex,
-    weight_checksums,
 )
 from tfjs_store.format.jsonfmt import js_stringify, model_json_object
 from tfjs_store.format.layout import ShardFile, StoragePlan, name_by_content, plan_storage
-from tfjs_store.format.record import RECORD_KEY, FileRecord, SaveRecord
+from tfjs_store.format.record import RECORD_KEY, FileRecord, SaveRecord, WeightRecord
 from tfjs_store.format.schemas import WeightSpec
 from tfjs_store.format.shards import CompositeBuffer, shard_ranges
 from tfjs_store.handler import ModelHandler
@@ -300,3 +301,24 @@ def _assert_each_checksum_apart_agrees(
     got = checked.weights()
     assert list(got) == list(expected)
     assert got == expected
+
+
+def weight_checksums(
+    specs: Sequence[WeightSpec], data: CompositeBuffer, kind: ChecksumKind
+) -> dict[str, WeightRecord]:
+    """The reference the pass is held to (the save's separate per-weight pass before
+    ``checksum_pass``): each weight's checksum over its own bytes in the concatenated
+    weight data (what ``weight_byte_ranges`` gives it: quantized bytes as stored, a
+    string weight's length prefixes included). A name given to two weights is left out:
+    it names no one range."""
+    names = [s.name for s in specs]
+    twice = {n for n in names if names.count(n) > 1} if len(set(names)) != len(names) else set()
+    out: dict[str, WeightRecord] = {}
+    for spec, (start, end) in zip(specs, weight_byte_ranges(specs, data), strict=True):
+        if spec.name in twice:
+            continue
+        h = new_hasher(kind)
+        for view in data.iter_ranges(start, end):
+            h.update(view)
+        out[spec.name] = WeightRecord(**{kind: h.text()})
+    return out

@@ -18,7 +18,8 @@ Files are walked on worker threads (hashlib and the CRC32C code release the GIL)
 weight's SHA-256 that no single file's walk can take (it spans files, or there is one
 file and so no other walk to share the cores with) is taken by ``sum_outside`` on one
 more thread, at the same time. The results are the same bytes, record for record, as
-checking each file and each weight apart (``checksum_text``, ``weight_checksums``).
+checking each file and each weight apart (``tests/test_checksum_pass.py`` holds the pass
+to that).
 """
 
 from __future__ import annotations
@@ -251,7 +252,8 @@ class ChecksumPass:
         return [self.file_sums(i) for i in range(len(self._files))]
 
     def weights(self) -> dict[str, WeightRecord]:
-        """Each recorded weight's checksum, in spec order (as ``weight_checksums``)."""
+        """Each recorded weight's checksum, in spec order; a name given to two weights is left
+        out (it names no one range)."""
         kind = self._weight_kind
         if kind is None:
             return {}

@@ -28,7 +28,7 @@ import numpy
 from ..errors import IntegrityError, MissingDependencyError, WeightDataError
 from .codec import weight_byte_ranges
 from .record import FileRecord, WeightRecord
-from .schemas import ManifestGroup, WeightSpec
+from .schemas import ManifestGroup
 from .shards import CompositeBuffer
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "recorded_checksums",
     "sha256_hex",
     "size_error",
-    "weight_checksums",
     "weight_mismatch",
 ]
 
@@ -418,25 +417,6 @@ def check_weight(data: Any, entry: WeightRecord | None, *, name: str, where: str
             f"{checksum_label(found.algorithm or '')} of weight {name!r} is {found.actual}, "
             f"but {where} recorded {found.recorded}: the bytes changed after the save"
         )
-
-
-def weight_checksums(
-    specs: Sequence[WeightSpec], data: CompositeBuffer, kind: ChecksumKind
-) -> dict[str, WeightRecord]:
-    """Each weight's checksum over its own bytes in the concatenated weight data (what
-    ``weight_byte_ranges`` gives it: quantized bytes as stored, a string weight's length
-    prefixes included). A name given to two weights is left out: it names no one range."""
-    names = [s.name for s in specs]
-    twice = {n for n in names if names.count(n) > 1} if len(set(names)) != len(names) else set()
-    out: dict[str, WeightRecord] = {}
-    for spec, (start, end) in zip(specs, weight_byte_ranges(specs, data), strict=True):
-        if spec.name in twice:
-            continue
-        h = new_hasher(kind)
-        for view in data.iter_ranges(start, end):
-            h.update(view)
-        out[spec.name] = WeightRecord(**{kind: h.text()})
-    return out
 
 
 def size_error(name: str, actual: int, where: str, recorded: int) -> WeightDataError:
