@@ -69,8 +69,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-import numpy
-
+from .buffers import empty_buffer
 from .errors import (
     ConflictError,
     InvalidModelError,
@@ -960,7 +959,7 @@ class ModelHandler:
         for group in model_json.weights_manifest or []:
             group_sizes = sizes[pos : pos + len(group.paths)]
             pos += len(group.paths)
-            buf = numpy.empty(sum(group_sizes), numpy.uint8)  # no zero-fill pass
+            buf = empty_buffer(sum(group_sizes))
             whole = buf.data.cast("B")
             offset = 0
             for size in group_sizes:
