@@ -60,3 +60,25 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("m1/model.json", "{}")
     return buf.getvalue()
+
+
+@pytest.mark.parametrize("cores", [1, 2, 8, 64])
+def test_copies_in_memory_read_on_one_thread_a_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """Reading local files (out of the page cache) and memory:// files is CPU work: one
+    thread a core (at least 2, at most ``max_concurrency``); a network store keeps
+    ``max_concurrency`` reads waiting at once."""
+    import tfjs_store.stores.base as base
+
+    monkeypatch.setattr(base, "usable_cores", lambda: cores)
+    local = FsspecStore.from_url(str(tmp_path / "m1"))
+    memory = FsspecStore.from_url("memory://classes/workers")
+    for store in (local, memory):
+        assert store.max_concurrency == 16
+        assert store.read_workers == min(16, max(2, cores))
+        store.max_concurrency = 1
+        assert store.read_workers == 1
+    fsspec.filesystem("memory").pipe_file("/classes/a.zip", _empty_zip())
+    zipped = FsspecStore.from_url("zip://m1::memory://classes/a.zip")
+    assert type(zipped) is FsspecStore and zipped.read_workers == zipped.max_concurrency

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import functools
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy
 
+from ..cpu import usable_cores
 from ..errors import IntegrityError, MissingDependencyError, WeightDataError
 from .codec import weight_byte_ranges
 from .record import FileRecord, WeightRecord
@@ -169,17 +169,10 @@ def crc32c_extend(crc: int, data: Any) -> int:
         for start in range(0, len(view), _GIL_CHUNK):
             crc = code.extend(crc, view[start : start + _GIL_CHUNK])
         return crc
-    threads = min(_cores(), 8)
+    threads = min(usable_cores(), 8)
     if len(view) < _SPLIT_BYTES or threads < 2:
         return code.extend(crc, view)
     return _crc32c_split(crc, view, threads, code.extend)
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's limit, not the machine's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _crc32c_split(

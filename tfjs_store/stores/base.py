@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
+from ..cpu import usable_cores
 from ..errors import ConflictError
 
 __all__ = [
@@ -106,6 +107,12 @@ class ByteStore(ABC):
     max_concurrency: int = 16
     """Files in flight at once in the batch methods."""
 
+    @property
+    def read_workers(self) -> int:
+        """Threads that read files at once in the batch methods: ``max_concurrency``
+        (reads that wait on a network overlap their waits)."""
+        return self.max_concurrency
+
     @classmethod
     def from_url(cls, url: str, /, *args: Any, **options: Any) -> ByteStore:
         """The store of the folder at ``url`` (what the registry calls for a store
@@ -137,7 +144,7 @@ class ByteStore(ABC):
     def read_ranges(self, jobs: Sequence[tuple[str, int, int]]) -> list[Any]:
         """``read_range`` for each ``(name, start, end)``, concurrently, results in order;
         only where ``supports_ranges``. A range past a file's end comes back short."""
-        return map_until_error(lambda job: self.read_range(*job), jobs, self.max_concurrency)
+        return map_until_error(lambda job: self.read_range(*job), jobs, self.read_workers)
 
     def mmap(self, name: str) -> Any:
         """A read-only memory map of a file (bytes-like; pages are read as they are
@@ -163,7 +170,7 @@ class ByteStore(ABC):
             name, out = jobs[i]
             on_file(i, self.read_into(name, out))
 
-        map_until_error(one, range(len(jobs)), self.max_concurrency)
+        map_until_error(one, range(len(jobs)), self.read_workers)
 
     def read_many(self, names: Sequence[str], on_file: Callable[[int, Any], None]) -> list[Any]:
         """Whole files, concurrently, in order; ``on_file(index, data)`` runs in a worker
@@ -174,7 +181,7 @@ class ByteStore(ABC):
             on_file(i, data)
             return data
 
-        return map_until_error(one, range(len(names)), self.max_concurrency)
+        return map_until_error(one, range(len(names)), self.read_workers)
 
     def stored_checksums(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         """What the storage keeps of these files, without reading them: name ->
@@ -288,6 +295,15 @@ def check_precondition(
             f"not {if_match} (if_match)",
             current=current,
         )
+
+
+def copying_workers(limit: int) -> int:
+    """Threads for reads that are copies within this machine (out of the page cache, out
+    of a buffer in this process): the copy is CPU work, so one thread per core does all
+    there is and more only contend (a cold local read of a whole file still queues its
+    whole extent in one call). At most ``limit``, at least 2 (a read from disk overlaps
+    a copy)."""
+    return max(1, min(limit, max(2, usable_cores())))
 
 
 def map_until_error(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:

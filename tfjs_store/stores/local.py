@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import ConflictError
-from .base import WriteJob, check_precondition, content_version, map_until_error
+from .base import (
+    WriteJob,
+    check_precondition,
+    content_version,
+    copying_workers,
+    map_until_error,
+)
 from .fsspec import FsspecStore
 
 __all__ = ["LocalStore"]
@@ -35,6 +41,10 @@ class LocalStore(FsspecStore):
         return "local"
 
     # -- reading --------------------------------------------------------------------
+
+    @property
+    def read_workers(self) -> int:
+        return copying_workers(self.max_concurrency)
 
     def _read(self, path: str, limit: int | None) -> Any:
         # a ranged read would allocate the whole range first
