@@ -72,6 +72,7 @@ the environment variable ``TFJS_STORE_HANDLERS="s3=my-dist,gs=other-dist"`` or
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import warnings
@@ -391,6 +392,19 @@ def takes_option(url: str, name: str) -> bool:
 def unaccepted_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> list[str]:
     """The names in ``options`` that ``factory`` does not take, read from its signature
     (a class's ``**options`` passed on to its base class are followed up the MRO)."""
+    try:
+        accepted = _accepted_options(factory)
+    except TypeError:  # unhashable: read it each time
+        accepted = _accepted_options.__wrapped__(factory)
+    if accepted is None:
+        return []  # takes any keyword, or a builtin or C callable that will say itself
+    return sorted(k for k in options if k not in accepted)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepted_options(factory: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names ``factory`` takes; None when it takes any (or cannot tell).
+    Read once per factory: signatures cost more than the rest of a small model's load."""
     import inspect
 
     accepted: set[str] = set()
@@ -402,13 +416,11 @@ def unaccepted_options(factory: Callable[..., Any], options: Mapping[str, Any]) 
         try:
             params = list(inspect.signature(call).parameters.values())
         except (TypeError, ValueError):
-            return []  # a builtin or C callable: it will say itself
+            return None  # a builtin or C callable: it will say itself
         accepted |= {p.name for p in params if p.kind is not p.VAR_KEYWORD}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break
-    else:
-        return []  # takes any keyword
-    return sorted(k for k in options if k not in accepted)
+            return frozenset(accepted)
+    return None  # takes any keyword
 
 
 def _handlers(url: str, routers: list[Router], options: dict[str, Any]) -> list[Any]:
