@@ -4,7 +4,8 @@ A read into a buffer is a copy by the kernel (``readinto`` from a file or a sock
 the kernel copies much faster into a destination aligned to a cache line: on the machines
 this was measured on (x86-64, ``rep movsb``), a local load of 100 MiB took 24 ms of CPU
 into numpy's own allocation (16 bytes past a page boundary) and 18.5 ms into one aligned
-to 64 bytes. Every buffer a load fills comes from here.
+to 64 bytes. The group buffers a load fills (every weight file read straight into its
+place) come from here.
 """
 
 from __future__ import annotations

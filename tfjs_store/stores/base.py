@@ -107,10 +107,17 @@ class ByteStore(ABC):
     max_concurrency: int = 16
     """Files in flight at once in the batch methods."""
 
+    reads_are_copies: ClassVar[bool] = False
+    """Whether reading a file copies bytes already on this machine (the page cache, this
+    process's memory): CPU work, done on one thread a core (``copying_workers``)."""
+
     @property
     def read_workers(self) -> int:
         """Threads that read files at once in the batch methods: ``max_concurrency``
-        (reads that wait on a network overlap their waits)."""
+        where reads wait on a network (their waits overlap), one a core where they are
+        copies (``reads_are_copies``)."""
+        if self.reads_are_copies:
+            return copying_workers(self.max_concurrency)
         return self.max_concurrency
 
     @classmethod

@@ -16,13 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import ConflictError
-from .base import (
-    WriteJob,
-    check_precondition,
-    content_version,
-    copying_workers,
-    map_until_error,
-)
+from .base import WriteJob, check_precondition, content_version, map_until_error
 from .fsspec import FsspecStore
 
 __all__ = ["LocalStore"]
@@ -42,9 +36,7 @@ class LocalStore(FsspecStore):
 
     # -- reading --------------------------------------------------------------------
 
-    @property
-    def read_workers(self) -> int:
-        return copying_workers(self.max_concurrency)
+    reads_are_copies = True
 
     def _read(self, path: str, limit: int | None) -> Any:
         # a ranged read would allocate the whole range first

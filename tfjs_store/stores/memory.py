@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from .base import check_precondition, content_version, copying_workers
+from .base import check_precondition, content_version
 from .fsspec import FsspecStore
 
 __all__ = ["MemoryStore"]
@@ -20,10 +20,7 @@ class MemoryStore(FsspecStore):
     itself, not under a cache or ``dir::`` wrapper)."""
 
     own_client = ("memory", "memory", "MemoryFileSystem")
-
-    @property
-    def read_workers(self) -> int:
-        return copying_workers(self.max_concurrency)
+    reads_are_copies = True
 
     def read_into(self, name: str, out: memoryview) -> int:
         """Copied into ``out`` straight from the stored file's buffer: fsspec's
