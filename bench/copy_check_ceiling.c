@@ -30,6 +30,12 @@ static uint32_t crc_bytes(uint32_t x, const uint8_t *p, size_t n) {
     return z;
 }
 
+__attribute__((target("avx512f")))
+static inline void store4(uint8_t *dst, __m512i a, __m512i b, __m512i c, __m512i d) {
+    _mm512_storeu_si512(dst, a); _mm512_storeu_si512(dst + 64, b);
+    _mm512_storeu_si512(dst + 128, c); _mm512_storeu_si512(dst + 192, d);
+}
+
 #define FOLD(a, d) _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00), \
                                              _mm512_clmulepi64_epi128(a, k, 0x11), d, 0x96)
 
@@ -40,25 +46,16 @@ uint32_t fold_copy(uint32_t crc, const uint8_t *src, uint8_t *dst, size_t n) {
         const __m512i k = _mm512_set_epi64(k_hi, k_lo, k_hi, k_lo, k_hi, k_lo, k_hi, k_lo);
         __m512i a0 = _mm512_loadu_si512(src), a1 = _mm512_loadu_si512(src + 64);
         __m512i a2 = _mm512_loadu_si512(src + 128), a3 = _mm512_loadu_si512(src + 192);
-        if (dst) {
-            _mm512_storeu_si512(dst, a0); _mm512_storeu_si512(dst + 64, a1);
-            _mm512_storeu_si512(dst + 128, a2); _mm512_storeu_si512(dst + 192, a3);
-            dst += 256;
-        }
+        if (dst) store4(dst, a0, a1, a2, a3), dst += 256;
         a0 = _mm512_xor_si512(a0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)x)));
         for (src += 256, n -= 256; n >= 256; src += 256, n -= 256) {
             __m512i d0 = _mm512_loadu_si512(src), d1 = _mm512_loadu_si512(src + 64);
             __m512i d2 = _mm512_loadu_si512(src + 128), d3 = _mm512_loadu_si512(src + 192);
-            if (dst) {
-                _mm512_storeu_si512(dst, d0); _mm512_storeu_si512(dst + 64, d1);
-                _mm512_storeu_si512(dst + 128, d2); _mm512_storeu_si512(dst + 192, d3);
-                dst += 256;
-            }
+            if (dst) store4(dst, d0, d1, d2, d3), dst += 256;
             a0 = FOLD(a0, d0); a1 = FOLD(a1, d1); a2 = FOLD(a2, d2); a3 = FOLD(a3, d3);
         }
         uint8_t folded[256];
-        _mm512_storeu_si512(folded, a0); _mm512_storeu_si512(folded + 64, a1);
-        _mm512_storeu_si512(folded + 128, a2); _mm512_storeu_si512(folded + 192, a3);
+        store4(folded, a0, a1, a2, a3);
         x = crc_bytes(0, folded, 256);
     }
     if (dst) memcpy(dst, src, n);
