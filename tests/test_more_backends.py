@@ -172,6 +172,14 @@ def test_sftp_round_trip_paramiko_one_channel(sshd: SshServer, tmp_path: Path) -
     tfjs_store.save(_weights(5), f"sftp://{folder}", **handler_options)
     _same(tfjs_store.load(f"sftp://{folder}", filesystem=fs), _weights(5))
     assert sorted(p.name for p in (tmp_path / "p" / "m1").iterdir())[-1] == "model.json"
+    # under a wrapper that passes calls to it, too: a save there would otherwise use the
+    # channel from two threads (reading the replaced model while writing its marker)
+    from tfjs_store.testing import FaultyFileSystem
+
+    wrapped = FaultyFileSystem(fs)
+    assert FsspecStore(wrapped, folder, max_concurrency=16).max_concurrency == 1
+    tfjs_store.save(_weights(4), f"sftp://{folder}", filesystem=wrapped, shard_size_bytes=32)
+    _same(tfjs_store.load(f"sftp://{folder}", filesystem=fs), _weights(4))
 
 
 def test_dir_wrapper_over_a_sync_filesystem(tmp_path: Path) -> None:

@@ -194,11 +194,19 @@ def protocols(fs: Any) -> frozenset[str]:
 
 def one_connection(fs: Any) -> bool:
     """A client that must not be used from several threads at once: fsspec's ftp:// and
-    its paramiko SFTP filesystem (one channel; concurrent opens deadlock)."""
-    inner = unwrapped(fs)
-    if protocols(inner) & ONE_CONNECTION_PROTOCOLS:
-        return True
-    return type(inner).__module__ == "fsspec.implementations.sftp"
+    its paramiko SFTP filesystem (one channel; concurrent opens deadlock), also under a
+    wrapper that passes calls to it (a cache, ``dir::``, ``testing.FaultyFileSystem``:
+    whatever keeps it as ``.fs``)."""
+    for _ in range(8):  # wrappers of wrappers, not a cycle
+        inner = unwrapped(fs)
+        if protocols(inner) & ONE_CONNECTION_PROTOCOLS:
+            return True
+        if type(inner).__module__ == "fsspec.implementations.sftp":
+            return True
+        fs = getattr(inner, "fs", None)
+        if fs is None:
+            return False
+    return False
 
 
 def is_local(fs: Any) -> bool:
