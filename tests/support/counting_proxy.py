@@ -2,9 +2,12 @@
 
 Put it in front of moto's S3 or the bridge and point the client at it: every request is
 forwarded unchanged (Host included, so S3 signatures still match) and recorded as
-``Exchange(method, path, range, status, body_bytes, origin, sent_bytes)``
-(``body_bytes`` came back, ``sent_bytes`` went up). Bodies are buffered: it is for
-counting, not for speed. With ``delay`` every request waits that long first (a slow link).
+``Exchange(method, path, range, status, body_bytes, origin, sent_bytes, started, ended)``
+(``body_bytes`` came back, ``sent_bytes`` went up; ``started`` and ``ended`` on
+``time.monotonic``'s clock, when the request had arrived whole and when its answer was
+ready). ``peak`` is the most requests the proxy held at once. Bodies are buffered: it is
+for counting, not for speed. With ``delay`` every request waits that long first (a slow
+link).
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ class Exchange:
     origin: str | None = None
     """The request's ``Origin`` header (browsers send it on cross-origin fetches)."""
     sent_bytes: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+
+    def overlaps(self, other: Exchange) -> bool:
+        """The two were in flight at the same time."""
+        return self.started < other.ended and other.started < self.ended
 
 
 class CountingProxy:
@@ -45,10 +54,14 @@ class CountingProxy:
         self.url = url
         self.exchanges: list[Exchange] = []
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        """The most requests held at once (since the proxy started or ``clear``)."""
 
     def clear(self) -> None:
         with self.lock:
             self.exchanges.clear()
+            self.peak = self.in_flight
 
     def since(self, mark: int) -> list[Exchange]:
         with self.lock:
@@ -70,24 +83,34 @@ def counting_proxy(upstream: str, delay: float = 0.0) -> Iterator[CountingProxy]
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            if delay:
-                time.sleep(delay)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-            try:
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                out = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP]
-                length_header = resp.getheader("Content-Length")
-            finally:
-                conn.close()
             proxy = state[0]
+            started = time.monotonic()
+            with proxy.lock:
+                proxy.in_flight += 1
+                proxy.peak = max(proxy.peak, proxy.in_flight)
+            try:
+                if delay:
+                    time.sleep(delay)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in _HOP_BY_HOP}
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    out = [(k, v) for k, v in resp.getheaders()
+                           if k.lower() not in _HOP_BY_HOP]
+                    length_header = resp.getheader("Content-Length")
+                finally:
+                    conn.close()
+            finally:
+                with proxy.lock:
+                    proxy.in_flight -= 1
             with proxy.lock:
                 proxy.exchanges.append(Exchange(self.command, self.path,
                                                 self.headers.get("Range"), resp.status,
                                                 len(data), self.headers.get("Origin"),
-                                                length))
+                                                length, started, time.monotonic()))
             self.send_response(resp.status)
             for k, v in out:
                 self.send_header(k, v)

@@ -21,11 +21,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import HandlerError, MissingDependencyError, StorageError
+from .async_batches import MAX_FILES_IN_FLIGHT
 
 __all__ = [
     "ATOMIC_PUT_PROTOCOLS",
     "MOVE_DELETES_FIRST_PROTOCOLS",
     "ONE_CONNECTION_PROTOCOLS",
+    "POOLED_PROTOCOLS",
     "PROTOCOL_ALIASES",
     "READ_ONLY_PROTOCOLS",
     "RENAME_REPLACES_PROTOCOLS",
@@ -65,6 +67,10 @@ a moment. A read there (model.json, or a content-named weight file two saves wro
 once) waits out that gap (``renaming.GAP_WAITS``) before saying the file is not found."""
 ONE_CONNECTION_PROTOCOLS = frozenset({"ftp"})
 """Clients with one connection that garbles replies when used from several threads."""
+POOLED_PROTOCOLS = frozenset({"s3", "s3a"})
+"""Clients whose pool of connections is smaller than the files a batch has in flight
+(botocore's ``max_pool_connections``, 10): opened with ``MAX_FILES_IN_FLIGHT`` unless the
+storage options say otherwise."""
 PROTOCOL_ALIASES = {"dav": "webdav"}
 """Protocols a package claims (``WebdavFileSystem.protocol`` names ``dav``) that fsspec's
 table does not list: opened with the implementation of the protocol they alias."""
@@ -110,6 +116,12 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None = None) 
         # fsspec would share one instance (one connection) between every handler of
         # the process, used from many threads at once: a connection of its own instead.
         options.setdefault("skip_instance_cache", True)
+    if protocol in POOLED_PROTOCOLS and "::" not in url:
+        # botocore keeps 10 connections unless told: the 11th file in flight would wait
+        # for one (a round trip more for every 10 files over a slow link).
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("max_pool_connections", MAX_FILES_IN_FLIGHT)
+        options["config_kwargs"] = config
     try:
         fs, path = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
