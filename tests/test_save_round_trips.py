@@ -66,3 +66,49 @@ def test_a_pool_size_in_the_storage_options_is_kept(
     )
     assert len(_weight_puts(exchanges)) == 16
     assert peak <= 3, peak
+
+
+@pytest.mark.s3
+def test_a_save_overlaps_its_fixed_round_trips(
+    s3_target: StoreTarget, s3_endpoint: str
+) -> None:
+    exchanges, _ = _save_through_slow_link(s3_target, s3_endpoint, _weights(4))
+    json_reads = [e for e in exchanges if e.method == "GET" and e.path.endswith("/model.json")]
+    markers = [e for e in exchanges if e.method == "PUT" and ".inflight" in e.path]
+    commits = [e for e in exchanges if e.method == "PUT" and e.path.endswith("/model.json")]
+    listings = [e for e in exchanges if e.method == "GET" and "list-type=" in e.path]
+    # nothing was replaced: model.json is read once (for the model it replaces), not again
+    # after the commit
+    assert len(json_reads) == 1, exchanges
+    assert len(markers) == 1 and len(commits) == 1, exchanges
+    assert json_reads[0].overlaps(markers[0])
+    assert any(listing.overlaps(commits[0]) for listing in listings), exchanges
+    # and the protocol's order holds: the marker before every weight file, every weight
+    # file before the commit
+    for put in _weight_puts(exchanges):
+        assert markers[0].ended <= put.started and put.ended <= commits[0].started
+
+
+@pytest.mark.s3
+def test_a_resave_still_removes_what_it_replaced(
+    s3_target: StoreTarget, s3_endpoint: str
+) -> None:
+    first = _weights(4, seed=1)
+    _save_through_slow_link(s3_target, s3_endpoint, first)
+    before = {f for f in s3_target.files() if f.endswith(".bin")}
+    second = {**first, "w00": first["w00"] + 1}
+    exchanges, _ = _save_through_slow_link(s3_target, s3_endpoint, second)
+    after = {f for f in s3_target.files() if f.endswith(".bin")}
+    assert len(_weight_puts(exchanges)) == 1  # the one shard that changed
+    assert len(before - after) == 1 and len(after - before) == 1
+    # model.json is read again after the commit, before anything is removed: what the
+    # committed model names is spared
+    commit = next(e for e in exchanges if e.method == "PUT" and e.path.endswith("/model.json"))
+    removals = [e for e in exchanges
+                if e.method in ("DELETE", "POST") and ".inflight" not in e.path]
+    assert removals, exchanges
+    assert any(e.method == "GET" and e.path.endswith("/model.json")
+               and commit.ended <= e.started and e.ended <= removals[0].started
+               for e in exchanges), exchanges
+    got = tfjs_store.load(s3_target.url, storage_options=s3_target.storage_options).weights()
+    assert np.array_equal(got["w00"], second["w00"])

@@ -63,8 +63,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -355,11 +355,9 @@ class ModelHandler:
             sums = self._sum_files(plan.files, checked)
             plan = name_by_content(plan, [s.sha256 for s in sums])
         self._check_condition(condition)  # fail fast, before any weight is written
-        previous = self._read_previous_paths()
-        self.store.prepare()
         names = [safe_relative_path(f.path) for f in plan.files]
         written: list[str] = []
-        with self._in_flight(tag, names if sums is not None else ()) as marker:
+        with self._replacing(tag, names if sums is not None else ()) as (marker, previous):
             try:
                 if sums is None:
                     written += names
@@ -374,10 +372,11 @@ class ModelHandler:
                 body = js_stringify(
                     model_json_object(plan.model_json, key_order, extra)
                 ).encode("utf-8", "surrogatepass")
-                if condition:
-                    version = self._commit_json(body, tag, condition)
-                else:  # the two-argument call a subclass may override
-                    version = self._commit_json(body, tag)
+                with self._listed_meanwhile() as listing:
+                    if condition:
+                        version = self._commit_json(body, tag, condition)
+                    else:  # the two-argument call a subclass may override
+                        version = self._commit_json(body, tag)
             except BaseException:
                 if condition:  # a refused writer leaves nothing behind
                     with contextlib.suppress(Exception):
@@ -385,7 +384,7 @@ class ModelHandler:
                         self._remove_announced(unused, set(), marker)
                 raise
             keep = set(names)
-            self._remove_replaced(previous - keep, keep, marker)
+            self._remove_replaced(previous - keep, keep, marker, listing)
         return SaveResult(model_artifacts_info=artifacts.info(), url=self.json_url,
                           version=version)
 
@@ -679,10 +678,43 @@ class ModelHandler:
         committed model.json name: a file another save reuses is never removed."""
         return self._doomed(set(), None, names, own)
 
-    def _remove_replaced(self, replaced: set[str], keep: set[str], marker: _Marker) -> None:
-        """Remove the replaced model's files, and leftovers of saves that died."""
-        doomed = self._doomed(keep, STALE_AFTER_SECONDS, sorted(replaced), marker.tag)
+    def _remove_replaced(
+        self, replaced: set[str], keep: set[str], marker: _Marker,
+        listing: Callable[[], dict[str, FileInfo]] | None = None,
+    ) -> None:
+        """Remove the replaced model's files, and leftovers of saves that died (found in
+        ``listing``'s answer when given: ``_listed_meanwhile``)."""
+        doomed = self._doomed(keep, STALE_AFTER_SECONDS, sorted(replaced), marker.tag,
+                              listing)
         self._remove_announced(doomed, keep, marker)
+
+    @contextlib.contextmanager
+    def _replacing(
+        self, tag: str, files: Sequence[str]
+    ) -> Iterator[tuple[_Marker, set[str]]]:
+        """A save's frame: its in-flight marker naming ``files`` (``_in_flight``), and the
+        weight files of the model it replaces, read while the marker is written (one
+        round trip for the two where the store takes requests at once) and so before
+        the save commits."""
+        with (
+            _meanwhile(self._read_previous_paths, self._requests_at_once) as previous,
+            self._in_flight(tag, files) as marker,
+        ):
+            yield marker, previous()
+
+    def _listed_meanwhile(self) -> contextlib.AbstractContextManager[
+            Callable[[], dict[str, FileInfo]]]:
+        """The folder listed while the block runs (a commit): what ``_remove_replaced``
+        looks for leftovers in. Listed before the commit lands is as good as after: the
+        files it may remove are old or replaced ones, and each is still checked against
+        the markers and model.json read after the commit (``_doomed``)."""
+        return _meanwhile(self.store.list, self._requests_at_once)
+
+    @property
+    def _requests_at_once(self) -> bool:
+        """The store takes requests from two threads at once (not a one-connection
+        client such as ftp://)."""
+        return self.store.max_concurrency > 1
 
     def _remove_announced(
         self, doomed: list[str], keep: set[str], marker: _Marker
@@ -720,39 +752,44 @@ class ModelHandler:
 
     def _doomed(
         self, keep: set[str], older_than: float | None, candidates: Sequence[str] = (),
-        own: str | None = None,
+        own: str | None = None, listing: Callable[[], dict[str, FileInfo]] | None = None,
     ) -> list[str]:
         """``candidates`` and (unless ``older_than`` is None) the leftovers at least
         ``older_than`` seconds old, less every file a live in-flight marker or the
         committed model.json names (read in that order: a save that ends between the
-        two reads has committed, so its files are in the model.json read second)."""
+        two reads has committed, so its files are in the model.json read second).
+        model.json is read only when something is left to spare: a save that replaces
+        nothing ends without that request. ``listing`` gives the folder's listing when it
+        was asked for already."""
         try:
-            listed = self.store.list()
+            listed = listing() if listing is not None else self.store.list()
         except Exception:
             # No markers to read: only files no content-named save can be reusing.
             return [n for n in candidates if n not in keep and shard_digest(n) is None]
         now = time.time()
         live, live_files, _ = self._live(listed, now, own)
-        keep = keep | live_files | self._read_previous_paths()
+        keep = keep | live_files
         out = [n for n in candidates if n not in keep]
-        if older_than is None:
+        if older_than is not None:
+            chosen = set(out)
+            for name, info in listed.items():
+                if name in keep or name in chosen:
+                    continue
+                temp = _TEMP_JSON.match(name)
+                tag = shard_save_tag(name) or (temp.group(1) if temp else None)
+                if tag:  # a save in flight: never another writer's to remove
+                    old = tag not in live and tag_age_seconds(tag, now) >= older_than
+                else:  # a content-named file: its stored time tells its age
+                    mtime = info.mtime.timestamp() if info.mtime is not None else None
+                    old = shard_digest(name) is not None and (
+                        older_than <= 0 or (mtime is not None and now - mtime >= older_than)
+                    )
+                if old:
+                    out.append(name)
+        if not out:
             return out
-        chosen = set(out)
-        for name, info in listed.items():
-            if name in keep or name in chosen:
-                continue
-            temp = _TEMP_JSON.match(name)
-            tag = shard_save_tag(name) or (temp.group(1) if temp else None)
-            if tag:  # a save in flight: never another writer's to remove
-                old = tag not in live and tag_age_seconds(tag, now) >= older_than
-            else:  # a content-named file: its stored time tells its age
-                mtime = info.mtime.timestamp() if info.mtime is not None else None
-                old = shard_digest(name) is not None and (
-                    older_than <= 0 or (mtime is not None and now - mtime >= older_than)
-                )
-            if old:
-                out.append(name)
-        return out
+        named = self._read_previous_paths()
+        return [n for n in out if n not in named]
 
     def clean(self, older_than: float = 0.0) -> list[str]:
         """Remove weight files and temporary files no committed model.json refers to.
@@ -1108,9 +1145,7 @@ class ModelHandler:
             progress.step()
 
         force: set[int] = set()
-        previous = self._read_previous_paths()
-        self.store.prepare()
-        with self._in_flight(tag, [n for n in names if n is not None]) as marker:
+        with self._replacing(tag, [n for n in names if n is not None]) as (marker, previous):
             # what is there, once no other save is removing one of these files
             listed = self._listing_after_removals({n for n in names if n is not None}, tag)
             try:
@@ -1137,10 +1172,11 @@ class ModelHandler:
                     self.store.remove(self._unreferenced(written, tag))
                 raise
             groups = _groups_of(model_json, new_names)
-            version = self._commit_json(self._copied_body(model_json, groups, by_name,
-                                                          new_names, tag), tag)
+            with self._listed_meanwhile() as listing:
+                version = self._commit_json(self._copied_body(model_json, groups, by_name,
+                                                              new_names, tag), tag)
             keep = set(new_names)
-            self._remove_replaced(previous - keep, keep, marker)
+            self._remove_replaced(previous - keep, keep, marker, listing)
         sizes = {n: by_name[n].size or 0 for n in new_names}
         copied = model_json.model_copy(update={"weights_manifest": groups})
         return SaveResult(
@@ -1282,6 +1318,22 @@ def _beside_outside(checked: ChecksumPass, work: Callable[[], Any]) -> None:
         outside = beside.submit(checked.sum_outside)
         work()
         outside.result()
+
+
+@contextlib.contextmanager
+def _meanwhile(work: Callable[[], _T], beside: bool) -> Iterator[Callable[[], _T]]:
+    """``work``, started now: on one more thread while the block runs when ``beside``,
+    else here and at once. Yields the call that gives its result (or raises its error)."""
+    if beside:
+        with ThreadPoolExecutor(1) as pool:
+            yield pool.submit(work).result
+        return
+    done: Future[_T] = Future()
+    try:
+        done.set_result(work())
+    except Exception as exc:
+        done.set_exception(exc)
+    yield done.result
 
 
 def _told(value: str | None) -> Callable[[], str | None] | None:
