@@ -372,7 +372,8 @@ class ModelHandler:
                 body = js_stringify(
                     model_json_object(plan.model_json, key_order, extra)
                 ).encode("utf-8", "surrogatepass")
-                with self._listed_meanwhile() as listing:
+                # a conditional commit may be refused: list only once it is not
+                with self._listed_meanwhile(not condition) as listing:
                     if condition:
                         version = self._commit_json(body, tag, condition)
                     else:  # the two-argument call a subclass may override
@@ -702,12 +703,15 @@ class ModelHandler:
         ):
             yield marker, previous()
 
-    def _listed_meanwhile(self) -> contextlib.AbstractContextManager[
-            Callable[[], dict[str, FileInfo]]]:
+    def _listed_meanwhile(self, wanted: bool = True) -> contextlib.AbstractContextManager[
+            Callable[[], dict[str, FileInfo]] | None]:
         """The folder listed while the block runs (a commit): what ``_remove_replaced``
         looks for leftovers in. Listed before the commit lands is as good as after: the
         files it may remove are old or replaced ones, and each is still checked against
-        the markers and model.json read after the commit (``_doomed``)."""
+        the markers and model.json read after the commit (``_doomed``). Unless
+        ``wanted``: then None, and ``_doomed`` lists when it needs to."""
+        if not wanted:
+            return contextlib.nullcontext(None)
         return _meanwhile(self.store.list, self._requests_at_once)
 
     @property
