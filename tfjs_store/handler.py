@@ -1318,10 +1318,9 @@ def _beside_outside(checked: ChecksumPass, work: Callable[[], Any]) -> None:
     if not checked.has_outside:
         work()
         return
-    with ThreadPoolExecutor(1) as beside:
-        outside = beside.submit(checked.sum_outside)
+    with _meanwhile(checked.sum_outside, beside=True) as outside:
         work()
-        outside.result()
+        outside()
 
 
 @contextlib.contextmanager
